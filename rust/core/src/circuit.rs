@@ -1,0 +1,473 @@
+//! The circuit IR: validated instructions over flat qubit and clbit indices.
+//!
+//! Validation happens when an instruction is appended, so a circuit that
+//! exists is a circuit the engine can run; the only check left for run time
+//! is whether its state fits in memory.
+
+use crate::error::{Error, Result};
+use crate::gates::GateKind;
+use crate::matrix::Matrix;
+use std::sync::Arc;
+
+/// Largest deviation from unitarity accepted for a user matrix.
+pub const UNITARY_TOLERANCE: f64 = 1e-9;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Instruction {
+    Gate {
+        kind: GateKind,
+        qubits: Vec<usize>,
+        params: Vec<f64>,
+    },
+    /// A user matrix; `qubits[0]` is the least significant bit of its index.
+    Unitary {
+        qubits: Vec<usize>,
+        matrix: Arc<Matrix>,
+    },
+    Measure {
+        qubit: usize,
+        clbit: usize,
+    },
+    Reset {
+        qubit: usize,
+    },
+    Barrier {
+        qubits: Vec<usize>,
+    },
+}
+
+impl Instruction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Instruction::Gate { kind, .. } => kind.name(),
+            Instruction::Unitary { .. } => "unitary",
+            Instruction::Measure { .. } => "measure",
+            Instruction::Reset { .. } => "reset",
+            Instruction::Barrier { .. } => "barrier",
+        }
+    }
+
+    pub fn qubits(&self) -> &[usize] {
+        match self {
+            Instruction::Gate { qubits, .. }
+            | Instruction::Unitary { qubits, .. }
+            | Instruction::Barrier { qubits } => qubits,
+            Instruction::Measure { qubit, .. } | Instruction::Reset { qubit } => {
+                std::slice::from_ref(qubit)
+            }
+        }
+    }
+
+    pub fn params(&self) -> &[f64] {
+        match self {
+            Instruction::Gate { params, .. } => params,
+            _ => &[],
+        }
+    }
+
+    /// Measure and reset collapse the state; everything else is unitary (or a no-op).
+    pub fn is_non_unitary(&self) -> bool {
+        matches!(
+            self,
+            Instruction::Measure { .. } | Instruction::Reset { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Circuit {
+    num_qubits: usize,
+    num_clbits: usize,
+    pub name: Option<String>,
+    global_phase: f64,
+    instructions: Vec<Instruction>,
+}
+
+fn check_qubits(gate: &str, qubits: &[i64], num_qubits: usize) -> Result<Vec<usize>> {
+    let mut out = Vec::with_capacity(qubits.len());
+    for &q in qubits {
+        if q < 0 || q as u64 >= num_qubits as u64 {
+            return Err(Error::QubitOutOfRange {
+                gate: gate.to_string(),
+                qubit: q,
+                num_qubits,
+            });
+        }
+        let q = q as usize;
+        if out.contains(&q) {
+            return Err(Error::DuplicateQubit {
+                gate: gate.to_string(),
+                qubit: q,
+            });
+        }
+        out.push(q);
+    }
+    Ok(out)
+}
+
+fn check_params(gate: &str, params: &[f64]) -> Result<()> {
+    for (index, &value) in params.iter().enumerate() {
+        if !value.is_finite() {
+            return Err(Error::NonFiniteParam {
+                gate: gate.to_string(),
+                index,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Circuit {
+    pub fn new(num_qubits: usize, num_clbits: usize) -> Circuit {
+        Circuit {
+            num_qubits,
+            num_clbits,
+            name: None,
+            global_phase: 0.0,
+            instructions: Vec::new(),
+        }
+    }
+
+    pub fn num_qubits(&self) -> usize {
+        self.num_qubits
+    }
+
+    pub fn num_clbits(&self) -> usize {
+        self.num_clbits
+    }
+
+    pub fn global_phase(&self) -> f64 {
+        self.global_phase
+    }
+
+    pub fn set_global_phase(&mut self, phase: f64) -> Result<()> {
+        check_params("global_phase", &[phase])?;
+        self.global_phase = phase.rem_euclid(std::f64::consts::TAU);
+        Ok(())
+    }
+
+    pub fn instructions(&self) -> &[Instruction] {
+        &self.instructions
+    }
+
+    /// Appends `count` new clbits after the existing ones.
+    pub fn add_clbits(&mut self, count: usize) {
+        self.num_clbits += count;
+    }
+
+    /// Appends a named gate. `global_phase` (no qubits, one parameter) adds to
+    /// the circuit's global phase.
+    pub fn append_gate(&mut self, name: &str, qubits: &[i64], params: &[f64]) -> Result<()> {
+        if name == "global_phase" {
+            if !qubits.is_empty() {
+                return Err(Error::WrongQubitCount {
+                    gate: name.into(),
+                    expected: "0".into(),
+                    got: qubits.len(),
+                });
+            }
+            if params.len() != 1 {
+                return Err(Error::WrongParamCount {
+                    gate: name.into(),
+                    expected: 1,
+                    got: params.len(),
+                });
+            }
+            check_params(name, params)?;
+            return self.set_global_phase(self.global_phase + params[0]);
+        }
+        let kind = GateKind::from_name(name)?;
+        let name = kind.name();
+        match kind.num_qubits() {
+            Some(n) if n != qubits.len() => {
+                return Err(Error::WrongQubitCount {
+                    gate: name.into(),
+                    expected: n.to_string(),
+                    got: qubits.len(),
+                });
+            }
+            None if qubits.is_empty() => {
+                return Err(Error::WrongQubitCount {
+                    gate: name.into(),
+                    expected: "at least 1".into(),
+                    got: 0,
+                });
+            }
+            _ => {}
+        }
+        if params.len() != kind.num_params() {
+            return Err(Error::WrongParamCount {
+                gate: name.into(),
+                expected: kind.num_params(),
+                got: params.len(),
+            });
+        }
+        check_params(name, params)?;
+        let qubits = check_qubits(name, qubits, self.num_qubits)?;
+        self.instructions.push(Instruction::Gate {
+            kind,
+            qubits,
+            params: params.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Appends an arbitrary unitary; `qubits[0]` is the least significant bit
+    /// of the matrix index. `data` is row-major with `rows * cols` entries.
+    pub fn append_unitary(
+        &mut self,
+        data: Vec<num_complex::Complex64>,
+        rows: usize,
+        cols: usize,
+        qubits: &[i64],
+    ) -> Result<()> {
+        if qubits.is_empty() {
+            return Err(Error::WrongQubitCount {
+                gate: "unitary".into(),
+                expected: "at least 1".into(),
+                got: 0,
+            });
+        }
+        let qubits = check_qubits("unitary", qubits, self.num_qubits)?;
+        // Anything wider than 2^20 columns would not fit in memory anyway, and
+        // the bound keeps the shift below from overflowing.
+        let dim = if qubits.len() < 21 {
+            1usize << qubits.len()
+        } else {
+            usize::MAX
+        };
+        if rows != dim || cols != dim || data.len() != rows * cols {
+            return Err(Error::BadMatrixShape {
+                rows,
+                cols,
+                num_qubits: qubits.len(),
+                dim,
+            });
+        }
+        let matrix = Matrix::from_rows(dim, data);
+        if !matrix.is_finite() {
+            return Err(Error::NonFiniteMatrix);
+        }
+        let deviation = matrix.unitarity_deviation();
+        if !(deviation <= UNITARY_TOLERANCE) {
+            return Err(Error::NotUnitary { deviation });
+        }
+        self.instructions.push(Instruction::Unitary {
+            qubits,
+            matrix: Arc::new(matrix),
+        });
+        Ok(())
+    }
+
+    pub fn measure(&mut self, qubit: i64, clbit: i64) -> Result<()> {
+        let qubit = check_qubits("measure", &[qubit], self.num_qubits)?[0];
+        if clbit < 0 || clbit as u64 >= self.num_clbits as u64 {
+            return Err(Error::ClbitOutOfRange {
+                gate: "measure".into(),
+                clbit,
+                num_clbits: self.num_clbits,
+            });
+        }
+        self.instructions.push(Instruction::Measure {
+            qubit,
+            clbit: clbit as usize,
+        });
+        Ok(())
+    }
+
+    pub fn reset(&mut self, qubit: i64) -> Result<()> {
+        let qubit = check_qubits("reset", &[qubit], self.num_qubits)?[0];
+        self.instructions.push(Instruction::Reset { qubit });
+        Ok(())
+    }
+
+    /// A barrier over `qubits` (all qubits when empty).
+    pub fn barrier(&mut self, qubits: &[i64]) -> Result<()> {
+        let qubits = if qubits.is_empty() {
+            (0..self.num_qubits).collect()
+        } else {
+            check_qubits("barrier", qubits, self.num_qubits)?
+        };
+        self.instructions.push(Instruction::Barrier { qubits });
+        Ok(())
+    }
+
+    pub fn has_non_unitary(&self) -> bool {
+        self.instructions.iter().any(Instruction::is_non_unitary)
+    }
+
+    /// The adjoint circuit: instructions reversed, each replaced by its inverse.
+    pub fn inverse(&self) -> Result<Circuit> {
+        let mut out = Circuit::new(self.num_qubits, self.num_clbits);
+        out.name = self.name.as_ref().map(|n| format!("{n}_dg"));
+        out.global_phase = (-self.global_phase).rem_euclid(std::f64::consts::TAU);
+        for inst in self.instructions.iter().rev() {
+            out.instructions.push(match inst {
+                Instruction::Gate {
+                    kind,
+                    qubits,
+                    params,
+                } => inverse_gate(*kind, qubits, params),
+                Instruction::Unitary { qubits, matrix } => Instruction::Unitary {
+                    qubits: qubits.clone(),
+                    matrix: Arc::new(matrix.adjoint()),
+                },
+                Instruction::Barrier { qubits } => Instruction::Barrier {
+                    qubits: qubits.clone(),
+                },
+                Instruction::Measure { .. } | Instruction::Reset { .. } => {
+                    return Err(Error::InvalidCircuit(format!(
+                        "cannot invert a circuit containing '{}'",
+                        inst.name()
+                    )));
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn inverse_gate(kind: GateKind, qubits: &[usize], params: &[f64]) -> Instruction {
+    use GateKind::*;
+    let gate = |kind: GateKind, params: Vec<f64>| Instruction::Gate {
+        kind,
+        qubits: qubits.to_vec(),
+        params,
+    };
+    let neg: Vec<f64> = params.iter().map(|p| -p).collect();
+    match kind {
+        Id | X | Y | Z | H | Cx | Cy | Cz | Ch | Swap | Ecr | Ccx | Ccz | Cswap | Mcx => {
+            gate(kind, vec![])
+        }
+        S => gate(Sdg, vec![]),
+        Sdg => gate(S, vec![]),
+        T => gate(Tdg, vec![]),
+        Tdg => gate(T, vec![]),
+        Sx => gate(Sxdg, vec![]),
+        Sxdg => gate(Sx, vec![]),
+        Cs => gate(Csdg, vec![]),
+        Csdg => gate(Cs, vec![]),
+        P | U1 | Rx | Ry | Rz | Cp | Cu1 | Crx | Cry | Crz | Rxx | Ryy | Rzz | Rzx => {
+            gate(kind, neg)
+        }
+        R => gate(R, vec![-params[0], params[1]]),
+        XxPlusYy | XxMinusYy => gate(kind, vec![-params[0], params[1]]),
+        U | U3 | Cu3 => gate(kind, vec![-params[0], -params[2], -params[1]]),
+        U2 => gate(
+            U,
+            vec![-std::f64::consts::FRAC_PI_2, -params[1], -params[0]],
+        ),
+        Cu => gate(Cu, vec![-params[0], -params[2], -params[1], -params[3]]),
+        Dcx => Instruction::Gate {
+            kind: Dcx,
+            qubits: vec![qubits[1], qubits[0]],
+            params: vec![],
+        },
+        Csx | Iswap | Rccx => Instruction::Unitary {
+            qubits: qubits.to_vec(),
+            matrix: Arc::new(kind.full_matrix(qubits.len(), params).adjoint()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_validates_everything() {
+        let mut c = Circuit::new(3, 1);
+        assert!(c.append_gate("h", &[0], &[]).is_ok());
+        assert!(matches!(
+            c.append_gate("h", &[3], &[]),
+            Err(Error::QubitOutOfRange { qubit: 3, .. })
+        ));
+        assert!(matches!(
+            c.append_gate("cx", &[1, 1], &[]),
+            Err(Error::DuplicateQubit { qubit: 1, .. })
+        ));
+        assert!(matches!(
+            c.append_gate("rx", &[0], &[]),
+            Err(Error::WrongParamCount {
+                expected: 1,
+                got: 0,
+                ..
+            })
+        ));
+        assert!(matches!(
+            c.append_gate("rx", &[0], &[f64::NAN]),
+            Err(Error::NonFiniteParam { .. })
+        ));
+        assert!(matches!(
+            c.append_gate("foo", &[0], &[]),
+            Err(Error::UnknownGate(_))
+        ));
+        assert!(matches!(
+            c.measure(0, 1),
+            Err(Error::ClbitOutOfRange { .. })
+        ));
+        assert_eq!(c.instructions().len(), 1);
+    }
+
+    #[test]
+    fn every_gate_matrix_is_unitary() {
+        for &kind in GateKind::ALL {
+            let n = kind.num_qubits().unwrap_or(4);
+            let params: Vec<f64> = (0..kind.num_params())
+                .map(|i| 0.3 + 0.7 * i as f64)
+                .collect();
+            let m = kind.full_matrix(n, &params);
+            assert!(
+                m.unitarity_deviation() < 1e-12,
+                "{} is not unitary",
+                kind.name()
+            );
+        }
+    }
+
+    #[test]
+    fn named_inverses_are_adjoints() {
+        for &kind in GateKind::ALL {
+            let n = kind.num_qubits().unwrap_or(3);
+            let params: Vec<f64> = (0..kind.num_params())
+                .map(|i| 0.4 - 1.1 * i as f64)
+                .collect();
+            let qubits: Vec<usize> = (0..n).collect();
+            let inv = inverse_gate(kind, &qubits, &params);
+            let inv_matrix = match inv {
+                Instruction::Gate {
+                    kind: k,
+                    qubits: q,
+                    params: p,
+                } => {
+                    let m = k.full_matrix(n, &p);
+                    if q == qubits { m } else { swap_two(&m) }
+                }
+                Instruction::Unitary { matrix, .. } => (*matrix).clone(),
+                _ => unreachable!(),
+            };
+            let product = inv_matrix.matmul(&kind.full_matrix(n, &params));
+            let eye = Matrix::identity(product.dim());
+            let err = product
+                .data()
+                .iter()
+                .zip(eye.data())
+                .map(|(a, b)| (a - b).norm())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-12, "inverse of {} is wrong by {err}", kind.name());
+        }
+    }
+
+    /// The matrix of a 2-qubit gate applied with its qubits swapped.
+    fn swap_two(m: &Matrix) -> Matrix {
+        let sw = |i: usize| ((i & 1) << 1) | ((i >> 1) & 1);
+        let mut data = vec![num_complex::Complex64::new(0.0, 0.0); 16];
+        for r in 0..4 {
+            for c in 0..4 {
+                data[sw(r) * 4 + sw(c)] = m.get(r, c);
+            }
+        }
+        Matrix::from_rows(4, data)
+    }
+}

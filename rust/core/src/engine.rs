@@ -1,0 +1,674 @@
+//! Running circuits: compile once, simulate, sample, and spread the work over
+//! threads without ever nesting two levels of parallelism.
+
+use crate::circuit::{Circuit, Instruction};
+use crate::error::{Error, Result};
+use crate::kernels::Op;
+use crate::parallel;
+use crate::rng::{self, SimRng};
+use crate::sample;
+use crate::state;
+use num_complex::Complex64 as C64;
+use rayon::prelude::*;
+use std::time::Instant;
+
+/// Default qubit count from which one circuit's amplitudes are split over
+/// threads; below it, threads take whole circuits or whole shots instead.
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 14;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub shots: u64,
+    /// Run seed; `None` draws one from the OS (and reports it).
+    pub seed: Option<u64>,
+    /// Keep each shot's outcome, in shot order.
+    pub memory: bool,
+    /// Keep each circuit's final state.
+    pub statevector: bool,
+    /// Worker threads; 0 means the default ([`parallel::default_threads`]).
+    pub threads: usize,
+    pub parallel_threshold: usize,
+    /// Memory limit for one statevector; `None` means available memory.
+    pub max_memory_bytes: Option<u64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            shots: 1024,
+            seed: None,
+            memory: false,
+            statevector: false,
+            threads: 0,
+            parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
+            max_memory_bytes: None,
+        }
+    }
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidOption {
+        name: name.into(),
+        reason: reason.into(),
+    }
+}
+
+impl RunOptions {
+    pub fn validate(&self) -> Result<()> {
+        if self.shots < 1 {
+            return Err(invalid(
+                "shots",
+                format!("must be at least 1, got {}", self.shots),
+            ));
+        }
+        if self.shots > usize::MAX as u64 / 2 {
+            return Err(invalid("shots", format!("{} is too many", self.shots)));
+        }
+        if !(1..=62).contains(&self.parallel_threshold) {
+            return Err(invalid(
+                "parallel_threshold",
+                format!(
+                    "must be between 1 and 62 qubits, got {}",
+                    self.parallel_threshold
+                ),
+            ));
+        }
+        if self.threads > 4096 {
+            return Err(invalid(
+                "max_parallel_threads",
+                format!("{} is unreasonably many", self.threads),
+            ));
+        }
+        if self.max_memory_bytes == Some(0) {
+            return Err(invalid("max_memory_mb", "must be positive"));
+        }
+        Ok(())
+    }
+
+    fn thread_count(&self) -> usize {
+        if self.threads == 0 {
+            parallel::default_threads()
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// The outcome of one circuit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentResult {
+    pub name: Option<String>,
+    pub num_qubits: usize,
+    pub num_clbits: usize,
+    pub shots: u64,
+    pub seed: u64,
+    /// u64 words per classical outcome; clbit `c` is bit `c % 64` of word `c / 64`.
+    pub words: usize,
+    /// Distinct outcomes in ascending order, `words` each.
+    pub count_keys: Vec<u64>,
+    pub count_values: Vec<u64>,
+    /// Per-shot outcomes in shot order, `words` each, when asked for.
+    pub memory: Option<Vec<u64>>,
+    pub statevector: Option<Vec<C64>>,
+    /// Wall time of this circuit's simulation and sampling, in seconds.
+    pub time_taken: f64,
+}
+
+impl ExperimentResult {
+    pub fn num_distinct(&self) -> usize {
+        self.count_values.len()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub seed: u64,
+    pub experiments: Vec<ExperimentResult>,
+}
+
+/// Formats one outcome as a bitstring of `num_clbits` characters, clbit 0
+/// rightmost (Qiskit's order).
+pub fn format_bits(words: &[u64], num_clbits: usize) -> String {
+    (0..num_clbits)
+        .rev()
+        .map(|c| {
+            if words[c / 64] >> (c % 64) & 1 == 1 {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
+/// A circuit compiled for execution.
+#[derive(Debug)]
+enum Program {
+    /// Every measurement is terminal: simulate once, then sample. `measures`
+    /// are (qubit, clbit) in program order (a later write to a clbit wins).
+    Sampled {
+        ops: Vec<Op>,
+        measures: Vec<(usize, usize)>,
+    },
+    /// Mid-circuit measurement or reset: `prefix` runs once, `rest` per shot.
+    PerShot { prefix: Vec<Op>, rest: Vec<Step> },
+}
+
+#[derive(Debug)]
+enum Step {
+    Gate(Op),
+    Measure { qubit: usize, clbit: usize },
+    Reset { qubit: usize },
+}
+
+fn compile_gate(inst: &Instruction) -> Option<Op> {
+    match inst {
+        Instruction::Gate {
+            kind,
+            qubits,
+            params,
+        } => Op::from_gate(*kind, qubits, params),
+        Instruction::Unitary { qubits, matrix } => Some(Op::from_matrix(matrix, qubits, &[])),
+        _ => None,
+    }
+}
+
+fn compile(circuit: &Circuit) -> Program {
+    let n = circuit.num_qubits();
+    let mut touched = vec![false; n];
+    let mut measured = vec![false; n];
+    let mut terminal = true;
+    let mut steps = Vec::new();
+    for inst in circuit.instructions() {
+        match inst {
+            Instruction::Barrier { .. } => {}
+            // A reset before anything touched the qubit finds it in |0>.
+            Instruction::Reset { qubit } if !touched[*qubit] => {}
+            Instruction::Reset { qubit } => {
+                terminal = false;
+                steps.push(Step::Reset { qubit: *qubit });
+            }
+            Instruction::Measure { qubit, clbit } => {
+                touched[*qubit] = true;
+                measured[*qubit] = true;
+                steps.push(Step::Measure {
+                    qubit: *qubit,
+                    clbit: *clbit,
+                });
+            }
+            _ => {
+                for &q in inst.qubits() {
+                    terminal &= !measured[q];
+                    touched[q] = true;
+                }
+                if let Some(op) = compile_gate(inst) {
+                    steps.push(Step::Gate(op));
+                }
+            }
+        }
+    }
+    if terminal {
+        // Gates after a measurement act on other qubits and commute with it.
+        let mut ops = Vec::new();
+        let mut measures = Vec::new();
+        for step in steps {
+            match step {
+                Step::Gate(op) => ops.push(op),
+                Step::Measure { qubit, clbit } => measures.push((qubit, clbit)),
+                Step::Reset { .. } => unreachable!("a reset makes the circuit non-terminal"),
+            }
+        }
+        return Program::Sampled { ops, measures };
+    }
+    let split = steps
+        .iter()
+        .position(|s| !matches!(s, Step::Gate(_)))
+        .unwrap_or(steps.len());
+    let rest = steps.split_off(split);
+    let prefix = steps
+        .into_iter()
+        .map(|s| match s {
+            Step::Gate(op) => op,
+            _ => unreachable!("the prefix holds gates only"),
+        })
+        .collect();
+    Program::PerShot { prefix, rest }
+}
+
+/// How one circuit uses the threads of the pool it runs in.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    /// Split each kernel's amplitudes over threads.
+    kernels: bool,
+    /// Run shots of a per-shot circuit concurrently.
+    shots: bool,
+}
+
+fn words_for(num_clbits: usize) -> usize {
+    num_clbits.div_ceil(64).max(1)
+}
+
+/// Writes clbits from a basis-state index through the measurement map.
+fn outcome_of(index: u64, measures: &[(usize, usize)], out: &mut [u64]) {
+    out.iter_mut().for_each(|w| *w = 0);
+    for &(q, c) in measures {
+        let bit = (index >> q) & 1;
+        out[c / 64] = (out[c / 64] & !(1 << (c % 64))) | (bit << (c % 64));
+    }
+}
+
+/// Counts distinct records (`words` u64 each) in `records`, each weighted
+/// by `weights[i]` (or 1), returned in ascending order.
+fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec<u64>, Vec<u64>) {
+    let n = records.len() / words;
+    let key = |i: usize| &records[i * words..(i + 1) * words];
+    let mut order: Vec<usize> = (0..n).collect();
+    // Words are little endian: compare the most significant word first.
+    order.sort_unstable_by(|&a, &b| key(a).iter().rev().cmp(key(b).iter().rev()));
+    let mut keys = Vec::new();
+    let mut values: Vec<u64> = Vec::new();
+    for i in order {
+        let w = weights.map_or(1, |w| w[i]);
+        if !values.is_empty() && keys[keys.len() - words..] == *key(i) {
+            *values.last_mut().expect("values is not empty") += w;
+        } else {
+            keys.extend_from_slice(key(i));
+            values.push(w);
+        }
+    }
+    (keys, values)
+}
+
+fn apply_all(ops: &[Op], amps: &mut [C64], parallel: bool) {
+    for op in ops {
+        op.apply(amps, parallel);
+    }
+}
+
+fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
+    let phase = circuit.global_phase();
+    (phase != 0.0).then(|| C64::from_polar(1.0, phase))
+}
+
+/// Runs one shot's `rest` on `amps`, writing clbits into `record`.
+fn run_shot(amps: &mut [C64], rest: &[Step], rng: &mut SimRng, record: &mut [u64], parallel: bool) {
+    for step in rest {
+        match *step {
+            Step::Gate(ref op) => op.apply(amps, parallel),
+            Step::Measure { qubit, clbit } => {
+                let one = measure_qubit(amps, qubit, rng, parallel);
+                let (w, b) = (clbit / 64, clbit % 64);
+                record[w] = (record[w] & !(1 << b)) | ((one as u64) << b);
+            }
+            Step::Reset { qubit } => {
+                if measure_qubit(amps, qubit, rng, parallel) {
+                    let flip = Op::Flip1 {
+                        target: qubit,
+                        p: [C64::new(1.0, 0.0); 2],
+                        ctrl_mask: 0,
+                    };
+                    flip.apply(amps, parallel);
+                }
+            }
+        }
+    }
+}
+
+/// Measures `qubit`, collapsing the state; returns whether it read 1.
+fn measure_qubit(amps: &mut [C64], qubit: usize, rng: &mut SimRng, parallel: bool) -> bool {
+    let p1 = state::probability_one(amps, qubit, parallel);
+    let one = rng::uniform(rng) < p1;
+    let p = if one { p1 } else { 1.0 - p1 };
+    state::collapse(amps, qubit, one, p, parallel);
+    one
+}
+
+fn run_circuit(
+    circuit: &Circuit,
+    seed: u64,
+    opts: &RunOptions,
+    mode: Mode,
+) -> Result<ExperimentResult> {
+    let start = Instant::now();
+    let n = circuit.num_qubits();
+    let words = words_for(circuit.num_clbits());
+    let shots = opts.shots as usize;
+    let program = compile(circuit);
+    let per_shot_copies = match (&program, mode.shots) {
+        (Program::Sampled { .. }, _) => 1,
+        (Program::PerShot { .. }, false) => 2,
+        (Program::PerShot { .. }, true) => 1 + rayon::current_num_threads(),
+    };
+    state::check_memory(n, per_shot_copies, opts.max_memory_bytes)?;
+
+    let mut result = ExperimentResult {
+        name: circuit.name.clone(),
+        num_qubits: n,
+        num_clbits: circuit.num_clbits(),
+        shots: opts.shots,
+        seed,
+        words,
+        count_keys: Vec::new(),
+        count_values: Vec::new(),
+        memory: None,
+        statevector: None,
+        time_taken: 0.0,
+    };
+
+    let mut amps = state::ground_state(n)?;
+    match program {
+        Program::Sampled { ops, measures } => {
+            apply_all(&ops, &mut amps, mode.kernels);
+            if circuit.num_clbits() > 0 {
+                let mut rng = rng::rng_from_seed(seed);
+                let total = state::norm_sqr(&amps, mode.kernels);
+                let mut samples = sample::sample_sorted(&amps, total, shots, &mut rng);
+                // Sorted samples group equal basis states: count runs, then
+                // map each distinct state through the measurement map.
+                let mut distinct = Vec::new();
+                let mut weights = Vec::new();
+                for &s in &samples {
+                    if distinct.last() == Some(&s) {
+                        *weights.last_mut().expect("weights follows distinct") += 1;
+                    } else {
+                        distinct.push(s);
+                        weights.push(1u64);
+                    }
+                }
+                let mut records = vec![0u64; distinct.len() * words];
+                for (i, &s) in distinct.iter().enumerate() {
+                    outcome_of(s, &measures, &mut records[i * words..(i + 1) * words]);
+                }
+                (result.count_keys, result.count_values) =
+                    count_records(&records, words, Some(&weights));
+                if opts.memory {
+                    sample::shuffle(&mut samples, &mut rng);
+                    let mut memory = vec![0u64; shots * words];
+                    for (i, &s) in samples.iter().enumerate() {
+                        outcome_of(s, &measures, &mut memory[i * words..(i + 1) * words]);
+                    }
+                    result.memory = Some(memory);
+                }
+            }
+        }
+        Program::PerShot { prefix, rest } => {
+            apply_all(&prefix, &mut amps, mode.kernels);
+            let shot = |s: usize, last: bool| -> Result<(Vec<u64>, Option<Vec<C64>>)> {
+                let mut work = state::try_clone(&amps, n)?;
+                let mut record = vec![0u64; words];
+                let mut rng = rng::rng_from_seed(rng::derive_seed(seed, s as u64));
+                run_shot(&mut work, &rest, &mut rng, &mut record, mode.kernels);
+                Ok((record, last.then_some(work)))
+            };
+            let keep_last = opts.statevector;
+            let outcomes: Vec<(Vec<u64>, Option<Vec<C64>>)> = if mode.shots {
+                (0..shots)
+                    .into_par_iter()
+                    .map(|s| shot(s, keep_last && s + 1 == shots))
+                    .collect::<Result<_>>()?
+            } else {
+                (0..shots)
+                    .map(|s| shot(s, keep_last && s + 1 == shots))
+                    .collect::<Result<_>>()?
+            };
+            let mut memory = Vec::with_capacity(shots * words);
+            let mut final_state = None;
+            for (record, st) in outcomes {
+                memory.extend_from_slice(&record);
+                if st.is_some() {
+                    final_state = st;
+                }
+            }
+            if circuit.num_clbits() > 0 {
+                (result.count_keys, result.count_values) = count_records(&memory, words, None);
+                if opts.memory {
+                    result.memory = Some(memory);
+                }
+            }
+            if let Some(st) = final_state {
+                amps = st;
+            }
+        }
+    }
+    if opts.statevector {
+        if let Some(f) = global_phase_factor(circuit) {
+            state::scale(&mut amps, f, mode.kernels);
+        }
+        result.statevector = Some(amps);
+    }
+    result.time_taken = start.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// Runs a batch. Circuits below the parallel threshold run whole on one
+/// thread each, several at once; larger ones run one after another with their
+/// kernels split over the threads. Circuit `i` gets seed
+/// `derive_seed(run_seed, i)`, so its result does not depend on the batch
+/// around it or on the thread count.
+pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
+    opts.validate()?;
+    for c in circuits {
+        state::check_memory(c.num_qubits(), 1, opts.max_memory_bytes)?;
+    }
+    let seed = opts.seed.unwrap_or_else(rng::random_seed);
+    let threads = opts.thread_count();
+    let pool = parallel::pool(threads);
+    let threaded = threads > 1;
+    let small = |c: &Circuit| c.num_qubits() < opts.parallel_threshold;
+    let n_small = circuits.iter().filter(|c| small(c)).count();
+    let experiments = pool.install(|| -> Result<Vec<ExperimentResult>> {
+        let mut out: Vec<Option<ExperimentResult>> = vec![None; circuits.len()];
+        if threaded && n_small > 1 {
+            let whole_circuits = Mode {
+                kernels: false,
+                shots: false,
+            };
+            let done: Vec<(usize, ExperimentResult)> = circuits
+                .par_iter()
+                .enumerate()
+                .filter(|(_, c)| small(c))
+                .map(|(i, c)| {
+                    Ok((
+                        i,
+                        run_circuit(c, rng::derive_seed(seed, i as u64), opts, whole_circuits)?,
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            for (i, r) in done {
+                out[i] = Some(r);
+            }
+        }
+        for (i, c) in circuits.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let mode = if small(c) {
+                Mode {
+                    kernels: false,
+                    shots: threaded,
+                }
+            } else {
+                Mode {
+                    kernels: threaded,
+                    shots: false,
+                }
+            };
+            out[i] = Some(run_circuit(
+                c,
+                rng::derive_seed(seed, i as u64),
+                opts,
+                mode,
+            )?);
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.expect("every circuit ran"))
+            .collect())
+    })?;
+    Ok(RunResult { seed, experiments })
+}
+
+/// The final state of a circuit without measurement or reset, from |0...0>,
+/// global phase included.
+pub fn statevector(
+    circuit: &Circuit,
+    threads: usize,
+    parallel_threshold: usize,
+    max_memory_bytes: Option<u64>,
+) -> Result<Vec<C64>> {
+    if circuit.has_non_unitary() {
+        return Err(Error::InvalidCircuit(
+            "statevector() needs a circuit without measure or reset; use Simulator.run(..., statevector=True)"
+                .into(),
+        ));
+    }
+    let opts = RunOptions {
+        threads,
+        parallel_threshold,
+        max_memory_bytes,
+        ..RunOptions::default()
+    };
+    opts.validate()?;
+    let n = circuit.num_qubits();
+    state::check_memory(n, 1, max_memory_bytes)?;
+    let threads = opts.thread_count();
+    let parallel = threads > 1 && n >= parallel_threshold;
+    let run = || -> Result<Vec<C64>> {
+        let mut amps = state::ground_state(n)?;
+        for inst in circuit.instructions() {
+            if let Some(op) = compile_gate(inst) {
+                op.apply(&mut amps, parallel);
+            }
+        }
+        if let Some(f) = global_phase_factor(circuit) {
+            state::scale(&mut amps, f, parallel);
+        }
+        Ok(amps)
+    };
+    if parallel {
+        parallel::pool(threads).install(run)
+    } else {
+        run()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bell() -> Circuit {
+        let mut c = Circuit::new(2, 2);
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.append_gate("cx", &[0, 1], &[]).unwrap();
+        c.measure(0, 0).unwrap();
+        c.measure(1, 1).unwrap();
+        c
+    }
+
+    fn counts(r: &ExperimentResult) -> Vec<(String, u64)> {
+        (0..r.num_distinct())
+            .map(|i| {
+                (
+                    format_bits(&r.count_keys[i * r.words..(i + 1) * r.words], r.num_clbits),
+                    r.count_values[i],
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bell_state_gives_only_correlated_outcomes() {
+        let opts = RunOptions {
+            shots: 4000,
+            seed: Some(1),
+            memory: true,
+            ..Default::default()
+        };
+        let r = run(&[bell()], &opts).unwrap();
+        let c = counts(&r.experiments[0]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].0, "00");
+        assert_eq!(c[1].0, "11");
+        assert_eq!(c[0].1 + c[1].1, 4000);
+        assert!((c[0].1 as i64 - 2000).abs() < 200);
+        assert_eq!(r.experiments[0].memory.as_ref().unwrap().len(), 4000);
+    }
+
+    #[test]
+    fn mid_circuit_measurement_and_reset() {
+        // h; measure -> c0; reset; x; measure -> c1: c1 is always 1.
+        let mut c = Circuit::new(1, 2);
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.measure(0, 0).unwrap();
+        c.reset(0).unwrap();
+        c.append_gate("x", &[0], &[]).unwrap();
+        c.measure(0, 1).unwrap();
+        for threads in [1, 3] {
+            let opts = RunOptions {
+                shots: 500,
+                seed: Some(9),
+                threads,
+                ..Default::default()
+            };
+            let r = run(std::slice::from_ref(&c), &opts).unwrap();
+            let got = counts(&r.experiments[0]);
+            assert!(got.iter().all(|(k, _)| k.starts_with('1')), "{got:?}");
+            assert_eq!(got.len(), 2);
+        }
+    }
+
+    #[test]
+    fn same_seed_same_result_for_any_thread_count_or_threshold() {
+        let mut mid = bell();
+        mid.append_gate("ry", &[0], &[0.3]).unwrap();
+        mid.measure(0, 0).unwrap();
+        let circuits = vec![bell(), mid.clone(), bell(), mid];
+        let base = RunOptions {
+            shots: 300,
+            seed: Some(42),
+            memory: true,
+            threads: 1,
+            ..Default::default()
+        };
+        let reference = run(&circuits, &base).unwrap();
+        for threads in [2, 4] {
+            for parallel_threshold in [1, 14] {
+                let opts = RunOptions {
+                    threads,
+                    parallel_threshold,
+                    ..base.clone()
+                };
+                let mut got = run(&circuits, &opts).unwrap();
+                for (g, r) in got.experiments.iter_mut().zip(&reference.experiments) {
+                    g.time_taken = r.time_taken;
+                }
+                assert_eq!(got, reference);
+            }
+        }
+    }
+
+    #[test]
+    fn state_too_large_is_refused_at_once() {
+        let c = Circuit::new(40, 0);
+        let t = Instant::now();
+        assert!(matches!(
+            run(&[c], &RunOptions::default()),
+            Err(Error::StateTooLarge { .. })
+        ));
+        assert!(t.elapsed().as_secs_f64() < 1.0);
+    }
+
+    #[test]
+    fn statevector_refuses_measurement() {
+        assert!(matches!(
+            statevector(&bell(), 1, 14, None),
+            Err(Error::InvalidCircuit(_))
+        ));
+    }
+
+    #[test]
+    fn format_bits_puts_clbit_zero_rightmost() {
+        assert_eq!(format_bits(&[0b011], 4), "0011");
+        assert_eq!(format_bits(&[1, 1], 66), format!("01{}1", "0".repeat(63)));
+    }
+}

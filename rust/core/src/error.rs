@@ -1,0 +1,73 @@
+//! The one error type of the core. The binding crate maps each variant to a
+//! Python exception class in a single place (`rust/python/src/errors.rs`).
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the engine, with enough context to name the
+/// problem to the user.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum Error {
+    #[error("unknown gate '{0}'")]
+    UnknownGate(String),
+    #[error("gate '{gate}': qubit {qubit} is out of range for a circuit of {num_qubits} qubits")]
+    QubitOutOfRange {
+        gate: String,
+        qubit: i64,
+        num_qubits: usize,
+    },
+    #[error("gate '{gate}': clbit {clbit} is out of range for a circuit of {num_clbits} clbits")]
+    ClbitOutOfRange {
+        gate: String,
+        clbit: i64,
+        num_clbits: usize,
+    },
+    #[error("gate '{gate}': qubit {qubit} is used more than once")]
+    DuplicateQubit { gate: String, qubit: usize },
+    #[error("gate '{gate}' acts on {expected} qubit(s), got {got}")]
+    WrongQubitCount {
+        gate: String,
+        expected: String,
+        got: usize,
+    },
+    #[error("gate '{gate}' takes {expected} parameter(s), got {got}")]
+    WrongParamCount {
+        gate: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("gate '{gate}': parameter {index} is {value}; parameters must be finite")]
+    NonFiniteParam {
+        gate: String,
+        index: usize,
+        value: f64,
+    },
+    #[error(
+        "unitary: matrix of shape {rows}x{cols} does not fit {num_qubits} qubit(s) (expected {dim}x{dim})"
+    )]
+    BadMatrixShape {
+        rows: usize,
+        cols: usize,
+        num_qubits: usize,
+        dim: usize,
+    },
+    #[error("unitary: matrix is not unitary (max |U^dagger U - I| = {deviation:.3e} > 1e-9)")]
+    NotUnitary { deviation: f64 },
+    #[error("unitary: matrix has a non-finite entry (NaN or infinity)")]
+    NonFiniteMatrix,
+    #[error("{0}")]
+    InvalidCircuit(String),
+    #[error("invalid option {name}: {reason}")]
+    InvalidOption { name: String, reason: String },
+    #[error(
+        "a {num_qubits}-qubit statevector needs {required_bytes} bytes, over the memory limit of {limit_bytes} bytes (set max_memory_mb to change the limit)"
+    )]
+    StateTooLarge {
+        num_qubits: usize,
+        required_bytes: u128,
+        limit_bytes: u64,
+    },
+    #[error("could not allocate {bytes} bytes for a {num_qubits}-qubit statevector")]
+    AllocationFailed { num_qubits: usize, bytes: u128 },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,213 @@
+//! The statevector: allocation against a memory limit, reductions that give
+//! the same bits on any number of threads, and the measurement primitives.
+
+use crate::error::{Error, Result};
+use num_complex::Complex64 as C64;
+use rayon::prelude::*;
+
+/// Bytes per amplitude (complex128).
+pub const BYTES_PER_AMPLITUDE: u128 = 16;
+
+/// Reductions sum fixed-size chunks, then add the chunk sums in order: the
+/// partition does not depend on the thread count, so neither do the bits of
+/// the result (and so neither does any sampled outcome).
+const REDUCTION_CHUNK: usize = 1 << 12;
+
+/// Bytes of a `num_qubits` statevector.
+pub fn state_bytes(num_qubits: usize) -> u128 {
+    if num_qubits >= 120 {
+        u128::MAX
+    } else {
+        BYTES_PER_AMPLITUDE << num_qubits
+    }
+}
+
+/// Memory available to this process: free memory, bounded by the cgroup
+/// limit when there is one.
+pub fn available_memory_bytes() -> u64 {
+    // Without a readable figure, assume no limit: allocation failure is
+    // still reported as an error by `zeroed`.
+    let Ok(mut sys) = sysinfo::System::new() else {
+        return u64::MAX;
+    };
+    sys.refresh_memory();
+    let mut available = sys.available_memory();
+    if let Some(limits) = sys.cgroup_limits() {
+        available = available.min(limits.free_memory);
+    }
+    available
+}
+
+/// Fails with [`Error::StateTooLarge`] unless `copies` statevectors of
+/// `num_qubits` fit in `limit_bytes` (default: available memory).
+pub fn check_memory(num_qubits: usize, copies: usize, limit_bytes: Option<u64>) -> Result<()> {
+    let required = state_bytes(num_qubits).saturating_mul(copies.max(1) as u128);
+    // Even with no limit given, a state that cannot be indexed is refused.
+    let hard_cap = num_qubits >= usize::BITS as usize - 5;
+    let limit = limit_bytes.unwrap_or_else(available_memory_bytes);
+    if hard_cap || required > limit as u128 {
+        return Err(Error::StateTooLarge {
+            num_qubits,
+            required_bytes: required,
+            limit_bytes: limit,
+        });
+    }
+    Ok(())
+}
+
+/// A zeroed amplitude vector of `2^num_qubits`, reporting allocation failure
+/// as an error instead of aborting the process.
+pub fn zeroed(num_qubits: usize) -> Result<Vec<C64>> {
+    let len = 1usize << num_qubits;
+    let mut v: Vec<C64> = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| Error::AllocationFailed {
+            num_qubits,
+            bytes: state_bytes(num_qubits),
+        })?;
+    v.resize(len, C64::new(0.0, 0.0));
+    Ok(v)
+}
+
+/// |0...0>.
+pub fn ground_state(num_qubits: usize) -> Result<Vec<C64>> {
+    let mut v = zeroed(num_qubits)?;
+    v[0] = C64::new(1.0, 0.0);
+    Ok(v)
+}
+
+/// A copy of `amps`, with allocation failure as an error.
+pub fn try_clone(amps: &[C64], num_qubits: usize) -> Result<Vec<C64>> {
+    let mut v: Vec<C64> = Vec::new();
+    v.try_reserve_exact(amps.len())
+        .map_err(|_| Error::AllocationFailed {
+            num_qubits,
+            bytes: state_bytes(num_qubits),
+        })?;
+    v.extend_from_slice(amps);
+    Ok(v)
+}
+
+/// Sum of `f(i, amp)` over all amplitudes, reduced in a fixed order.
+fn reduce<F>(amps: &[C64], parallel: bool, f: F) -> f64
+where
+    F: Fn(usize, C64) -> f64 + Sync,
+{
+    let chunk_sum = |(c, chunk): (usize, &[C64])| {
+        let start = c * REDUCTION_CHUNK;
+        chunk
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| f(start + i, a))
+            .sum::<f64>()
+    };
+    let sums: Vec<f64> = if parallel && amps.len() > REDUCTION_CHUNK {
+        amps.par_chunks(REDUCTION_CHUNK)
+            .enumerate()
+            .map(chunk_sum)
+            .collect()
+    } else {
+        amps.chunks(REDUCTION_CHUNK)
+            .enumerate()
+            .map(chunk_sum)
+            .collect()
+    };
+    sums.iter().sum()
+}
+
+/// Total probability (squared norm).
+pub fn norm_sqr(amps: &[C64], parallel: bool) -> f64 {
+    reduce(amps, parallel, |_, a| a.norm_sqr())
+}
+
+/// Probability that `qubit` reads 1.
+pub fn probability_one(amps: &[C64], qubit: usize, parallel: bool) -> f64 {
+    let bit = 1usize << qubit;
+    reduce(amps, parallel, |i, a| {
+        if i & bit != 0 { a.norm_sqr() } else { 0.0 }
+    })
+}
+
+/// Projects `qubit` onto `outcome` and renormalises by the outcome's
+/// probability `prob`.
+pub fn collapse(amps: &mut [C64], qubit: usize, outcome: bool, prob: f64, parallel: bool) {
+    let bit = 1usize << qubit;
+    let scale = 1.0 / prob.sqrt();
+    let keep = if outcome { bit } else { 0 };
+    let body = |(i, a): (usize, &mut C64)| {
+        if i & bit == keep {
+            *a *= scale;
+        } else {
+            *a = C64::new(0.0, 0.0);
+        }
+    };
+    if parallel && amps.len() > REDUCTION_CHUNK {
+        amps.par_iter_mut()
+            .enumerate()
+            .with_min_len(REDUCTION_CHUNK)
+            .for_each(body);
+    } else {
+        amps.iter_mut().enumerate().for_each(body);
+    }
+}
+
+/// Multiplies every amplitude by `factor`.
+pub fn scale(amps: &mut [C64], factor: C64, parallel: bool) {
+    if parallel && amps.len() > REDUCTION_CHUNK {
+        amps.par_iter_mut()
+            .with_min_len(REDUCTION_CHUNK)
+            .for_each(|a| *a *= factor);
+    } else {
+        amps.iter_mut().for_each(|a| *a *= factor);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_large_states_are_refused_before_allocating() {
+        assert!(matches!(
+            check_memory(40, 1, None),
+            Err(Error::StateTooLarge { num_qubits: 40, .. })
+        ));
+        assert!(check_memory(17, 1, Some(1 << 20)).is_err());
+        assert!(check_memory(10, 1, Some(1 << 20)).is_ok());
+        assert!(check_memory(200, 1, Some(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn reductions_do_not_depend_on_threads() {
+        let amps: Vec<C64> = (0..1 << 15)
+            .map(|i| C64::new((i as f64).sin(), (i as f64).cos()))
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let serial = norm_sqr(&amps, false);
+        let par = pool.install(|| norm_sqr(&amps, true));
+        assert_eq!(serial.to_bits(), par.to_bits());
+        let p1 = probability_one(&amps, 7, false);
+        assert_eq!(
+            p1.to_bits(),
+            pool.install(|| probability_one(&amps, 7, true)).to_bits()
+        );
+    }
+
+    #[test]
+    fn collapse_projects_and_renormalises() {
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        let mut amps = vec![
+            C64::new(h, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(h, 0.0),
+        ];
+        let p = probability_one(&amps, 1, false);
+        assert!((p - 0.5).abs() < 1e-15);
+        collapse(&mut amps, 1, true, p, false);
+        assert!((amps[3].re - 1.0).abs() < 1e-15 && amps[0] == C64::new(0.0, 0.0));
+    }
+}

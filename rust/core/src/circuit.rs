@@ -293,6 +293,19 @@ impl Circuit {
         Ok(())
     }
 
+    /// Appends every instruction of `other`, whose qubits and clbits must
+    /// fit in this circuit's, and adds its global phase.
+    pub fn compose(&mut self, other: &Circuit) -> Result<()> {
+        if other.num_qubits > self.num_qubits || other.num_clbits > self.num_clbits {
+            return Err(Error::InvalidCircuit(format!(
+                "compose: a circuit of {} qubits and {} clbits does not fit in one of {} qubits and {} clbits",
+                other.num_qubits, other.num_clbits, self.num_qubits, self.num_clbits
+            )));
+        }
+        self.instructions.extend(other.instructions.iter().cloned());
+        self.set_global_phase(self.global_phase + other.global_phase)
+    }
+
     pub fn has_non_unitary(&self) -> bool {
         self.instructions.iter().any(Instruction::is_non_unitary)
     }

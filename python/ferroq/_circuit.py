@@ -1,0 +1,433 @@
+"""The circuit builder: one method per gate, named and ordered as in Qiskit."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, SupportsIndex
+
+import numpy as np
+
+from ferroq import _core
+
+__all__ = ["GATES", "Circuit", "Instruction"]
+
+QubitSpec = SupportsIndex | Iterable[SupportsIndex]
+
+#: Every named gate: ``name -> (num_qubits, num_params)``; ``num_qubits`` is
+#: ``None`` where it varies (``mcx``).
+GATES: dict[str, tuple[int | None, int]] = {name: (nq, np_) for name, nq, np_ in _core.gate_table()}
+
+
+class Instruction(NamedTuple):
+    """One instruction of a circuit, as listed by :attr:`Circuit.instructions`."""
+
+    name: str
+    qubits: tuple[int, ...]
+    clbits: tuple[int, ...]
+    params: tuple[float, ...]
+
+
+def _indices(spec: QubitSpec) -> list[int]:
+    """An int, or an iterable of ints, as a list of ints."""
+    if isinstance(spec, Iterable):
+        return [operator.index(q) for q in spec]
+    return [operator.index(spec)]
+
+
+class Circuit:
+    """A quantum circuit over ``num_qubits`` qubits and ``num_clbits`` classical bits.
+
+    Qubit 0 is the least significant bit of a basis state's index, and
+    bitstrings print clbit 0 rightmost, as in Qiskit. Gate methods take
+    parameters first and qubits after, in Qiskit's order, and return the
+    circuit so that calls chain. Every instruction is validated when it is
+    added: a bad qubit, parameter or matrix raises
+    :class:`~ferroq.exceptions.CircuitError` at once.
+
+    >>> import ferroq
+    >>> bell = ferroq.Circuit(2, 2, name="bell").h(0).cx(0, 1).measure([0, 1], [0, 1])
+    >>> len(bell), bell.num_qubits, bell.num_clbits
+    (4, 2, 2)
+    >>> ferroq.Simulator().run(bell, shots=100, seed=7).get_counts()
+    {'00': 56, '11': 44}
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, num_qubits: int, num_clbits: int = 0, name: str | None = None) -> None:
+        self._native = _core.Circuit(operator.index(num_qubits), operator.index(num_clbits), name)
+
+    @classmethod
+    def _wrap(cls, native: _core.Circuit) -> Circuit:
+        circuit = cls.__new__(cls)
+        circuit._native = native
+        return circuit
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def num_qubits(self) -> int:
+        """Number of qubits."""
+        return self._native.num_qubits
+
+    @property
+    def num_clbits(self) -> int:
+        """Number of classical bits."""
+        return self._native.num_clbits
+
+    @property
+    def name(self) -> str | None:
+        """The circuit's name (used to look its result up), or ``None``."""
+        return self._native.name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._native.name = value
+
+    @property
+    def global_phase(self) -> float:
+        """Global phase in radians, in ``[0, 2*pi)``."""
+        return self._native.global_phase
+
+    @global_phase.setter
+    def global_phase(self, value: float) -> None:
+        self._native.global_phase = float(value)
+
+    @property
+    def instructions(self) -> list[Instruction]:
+        """The instructions in order, as ``(name, qubits, clbits, params)``."""
+        return [
+            Instruction(name, tuple(q), tuple(c), tuple(p)) for name, q, c, p in self._native.instructions()
+        ]
+
+    @property
+    def data(self) -> list[tuple[str, tuple[int, ...], tuple[float, ...]]]:
+        """The instructions in order, as ``(name, qubits, params)``."""
+        return [(name, tuple(q), tuple(p)) for name, q, _, p in self._native.instructions()]
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Circuit):
+            return NotImplemented
+        return self._native == other._native
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"Circuit({self.num_qubits}, {self.num_clbits}{name}) with {len(self)} instructions"
+
+    def copy(self) -> Circuit:
+        """An independent copy."""
+        return Circuit._wrap(self._native.copy())
+
+    def inverse(self) -> Circuit:
+        """The adjoint circuit: gates reversed and inverted, global phase negated.
+
+        Raises :class:`~ferroq.exceptions.CircuitError` if the circuit measures or resets.
+
+        >>> import ferroq, numpy as np
+        >>> c = ferroq.Circuit(2).h(0).rzz(0.3, 0, 1).s(1)
+        >>> state = ferroq.statevector(c.copy().compose(c.inverse()))
+        >>> bool(np.allclose(state, [1, 0, 0, 0]))
+        True
+        """
+        return Circuit._wrap(self._native.inverse())
+
+    def compose(self, other: Circuit) -> Circuit:
+        """Appends the instructions of ``other`` (same qubits and clbits) to this circuit."""
+        # Composing a circuit with itself must read a snapshot, not the list being extended.
+        self._native.compose(other._native.copy() if other is self else other._native)
+        return self
+
+    # ------------------------------------------------------------ generic forms
+    def append(self, name: str, qubits: Sequence[SupportsIndex], params: Sequence[float] = ()) -> Circuit:
+        """Appends the gate ``name`` (any name of :data:`GATES`, or ``"global_phase"``
+        with no qubits and one parameter).
+
+        >>> import ferroq
+        >>> ferroq.Circuit(2).append("crx", [0, 1], [0.5]).data
+        [('crx', (0, 1), (0.5,))]
+        """
+        self._native.append(name, [operator.index(q) for q in qubits], [float(p) for p in params])
+        return self
+
+    def _gate(self, name: str, qubits: list[SupportsIndex], params: tuple[float, ...] = ()) -> Circuit:
+        self._native.append(name, [operator.index(q) for q in qubits], [float(p) for p in params])
+        return self
+
+    def unitary(self, matrix: Any, qubits: QubitSpec, label: str | None = None) -> Circuit:
+        """Appends an arbitrary unitary matrix on ``qubits`` (``qubits[0]`` is the least
+        significant bit of the matrix index). The matrix must be ``2^k x 2^k`` for
+        ``k`` qubits and unitary within 1e-9. ``label`` is accepted for Qiskit
+        compatibility and ignored.
+
+        >>> import ferroq, numpy as np
+        >>> c = ferroq.Circuit(1).unitary(np.array([[0, 1], [1, 0]]), [0])
+        >>> ferroq.statevector(c).real.tolist()
+        [0.0, 1.0]
+        """
+        del label
+        array = np.asarray(matrix, dtype=np.complex128)
+        self._native.unitary(array, _indices(qubits))
+        return self
+
+    # -------------------------------------------------------- non-unitary ops
+    def measure(self, qubit: QubitSpec, clbit: QubitSpec) -> Circuit:
+        """Measures ``qubit`` into ``clbit``; both may be lists of equal length."""
+        qubits, clbits = _indices(qubit), _indices(clbit)
+        if len(qubits) != len(clbits):
+            from ferroq.exceptions import CircuitError
+
+            raise CircuitError(f"measure: {len(qubits)} qubits but {len(clbits)} clbits")
+        for q, c in zip(qubits, clbits, strict=True):
+            self._native.measure(q, c)
+        return self
+
+    def measure_all(self, add_bits: bool = True) -> Circuit:
+        """Measures every qubit. With ``add_bits`` (the default, as in Qiskit) new
+        clbits are added after the existing ones, behind a barrier; without it,
+        qubit ``i`` goes to clbit ``i``."""
+        n = self.num_qubits
+        if add_bits:
+            first = self.num_clbits
+            self._native.add_clbits(n)
+            self._native.barrier([])
+        else:
+            first = 0
+        for q in range(n):
+            self._native.measure(q, first + q)
+        return self
+
+    def reset(self, qubit: QubitSpec) -> Circuit:
+        """Resets ``qubit`` (or each qubit of a list) to ``|0>``."""
+        for q in _indices(qubit):
+            self._native.reset(q)
+        return self
+
+    def barrier(self, *qubits: QubitSpec) -> Circuit:
+        """A barrier on the given qubits, or on all qubits when none are given."""
+        flat: list[int] = []
+        for spec in qubits:
+            flat.extend(_indices(spec))
+        self._native.barrier(flat)
+        return self
+
+    # ---------------------------------------------------------- 1-qubit gates
+    def id(self, qubit: SupportsIndex) -> Circuit:
+        """Identity."""
+        return self._gate("id", [qubit])
+
+    def x(self, qubit: SupportsIndex) -> Circuit:
+        """Pauli X."""
+        return self._gate("x", [qubit])
+
+    def y(self, qubit: SupportsIndex) -> Circuit:
+        """Pauli Y."""
+        return self._gate("y", [qubit])
+
+    def z(self, qubit: SupportsIndex) -> Circuit:
+        """Pauli Z."""
+        return self._gate("z", [qubit])
+
+    def h(self, qubit: SupportsIndex) -> Circuit:
+        """Hadamard."""
+        return self._gate("h", [qubit])
+
+    def s(self, qubit: SupportsIndex) -> Circuit:
+        """S = diag(1, i)."""
+        return self._gate("s", [qubit])
+
+    def sdg(self, qubit: SupportsIndex) -> Circuit:
+        """S-dagger = diag(1, -i)."""
+        return self._gate("sdg", [qubit])
+
+    def t(self, qubit: SupportsIndex) -> Circuit:
+        """T = diag(1, e^{i pi/4})."""
+        return self._gate("t", [qubit])
+
+    def tdg(self, qubit: SupportsIndex) -> Circuit:
+        """T-dagger."""
+        return self._gate("tdg", [qubit])
+
+    def sx(self, qubit: SupportsIndex) -> Circuit:
+        """Square root of X."""
+        return self._gate("sx", [qubit])
+
+    def sxdg(self, qubit: SupportsIndex) -> Circuit:
+        """Inverse square root of X."""
+        return self._gate("sxdg", [qubit])
+
+    def p(self, theta: float, qubit: SupportsIndex) -> Circuit:
+        """Phase gate diag(1, e^{i theta})."""
+        return self._gate("p", [qubit], (theta,))
+
+    def r(self, theta: float, phi: float, qubit: SupportsIndex) -> Circuit:
+        """Rotation by ``theta`` about the axis cos(phi) X + sin(phi) Y."""
+        return self._gate("r", [qubit], (theta, phi))
+
+    def rx(self, theta: float, qubit: SupportsIndex) -> Circuit:
+        """exp(-i theta X / 2)."""
+        return self._gate("rx", [qubit], (theta,))
+
+    def ry(self, theta: float, qubit: SupportsIndex) -> Circuit:
+        """exp(-i theta Y / 2)."""
+        return self._gate("ry", [qubit], (theta,))
+
+    def rz(self, phi: float, qubit: SupportsIndex) -> Circuit:
+        """exp(-i phi Z / 2)."""
+        return self._gate("rz", [qubit], (phi,))
+
+    def u(self, theta: float, phi: float, lam: float, qubit: SupportsIndex) -> Circuit:
+        """Generic single-qubit rotation U(theta, phi, lambda)."""
+        return self._gate("u", [qubit], (theta, phi, lam))
+
+    def u1(self, theta: float, qubit: SupportsIndex) -> Circuit:
+        """U1(lambda), equal to P(lambda)."""
+        return self._gate("u1", [qubit], (theta,))
+
+    def u2(self, phi: float, lam: float, qubit: SupportsIndex) -> Circuit:
+        """U2(phi, lambda) = U(pi/2, phi, lambda)."""
+        return self._gate("u2", [qubit], (phi, lam))
+
+    def u3(self, theta: float, phi: float, lam: float, qubit: SupportsIndex) -> Circuit:
+        """U3(theta, phi, lambda), equal to U."""
+        return self._gate("u3", [qubit], (theta, phi, lam))
+
+    # ---------------------------------------------------------- 2-qubit gates
+    def cx(self, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled X (CNOT)."""
+        return self._gate("cx", [control_qubit, target_qubit])
+
+    def cy(self, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled Y."""
+        return self._gate("cy", [control_qubit, target_qubit])
+
+    def cz(self, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled Z."""
+        return self._gate("cz", [control_qubit, target_qubit])
+
+    def ch(self, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled Hadamard."""
+        return self._gate("ch", [control_qubit, target_qubit])
+
+    def cs(self, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled S."""
+        return self._gate("cs", [control_qubit, target_qubit])
+
+    def csdg(self, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled S-dagger."""
+        return self._gate("csdg", [control_qubit, target_qubit])
+
+    def csx(self, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled square root of X."""
+        return self._gate("csx", [control_qubit, target_qubit])
+
+    def cp(self, theta: float, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled phase."""
+        return self._gate("cp", [control_qubit, target_qubit], (theta,))
+
+    def crx(self, theta: float, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled RX."""
+        return self._gate("crx", [control_qubit, target_qubit], (theta,))
+
+    def cry(self, theta: float, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled RY."""
+        return self._gate("cry", [control_qubit, target_qubit], (theta,))
+
+    def crz(self, theta: float, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled RZ."""
+        return self._gate("crz", [control_qubit, target_qubit], (theta,))
+
+    def cu(
+        self,
+        theta: float,
+        phi: float,
+        lam: float,
+        gamma: float,
+        control_qubit: SupportsIndex,
+        target_qubit: SupportsIndex,
+    ) -> Circuit:
+        """Controlled e^{i gamma} U(theta, phi, lambda)."""
+        return self._gate("cu", [control_qubit, target_qubit], (theta, phi, lam, gamma))
+
+    def cu1(self, theta: float, control_qubit: SupportsIndex, target_qubit: SupportsIndex) -> Circuit:
+        """Controlled U1."""
+        return self._gate("cu1", [control_qubit, target_qubit], (theta,))
+
+    def cu3(
+        self, theta: float, phi: float, lam: float, control_qubit: SupportsIndex, target_qubit: SupportsIndex
+    ) -> Circuit:
+        """Controlled U3."""
+        return self._gate("cu3", [control_qubit, target_qubit], (theta, phi, lam))
+
+    def swap(self, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """SWAP."""
+        return self._gate("swap", [qubit1, qubit2])
+
+    def iswap(self, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """iSWAP."""
+        return self._gate("iswap", [qubit1, qubit2])
+
+    def dcx(self, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """Double CNOT: CX(qubit1, qubit2) then CX(qubit2, qubit1)."""
+        return self._gate("dcx", [qubit1, qubit2])
+
+    def ecr(self, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """Echoed cross-resonance."""
+        return self._gate("ecr", [qubit1, qubit2])
+
+    def rxx(self, theta: float, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """exp(-i theta X⊗X / 2)."""
+        return self._gate("rxx", [qubit1, qubit2], (theta,))
+
+    def ryy(self, theta: float, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """exp(-i theta Y⊗Y / 2)."""
+        return self._gate("ryy", [qubit1, qubit2], (theta,))
+
+    def rzz(self, theta: float, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """exp(-i theta Z⊗Z / 2)."""
+        return self._gate("rzz", [qubit1, qubit2], (theta,))
+
+    def rzx(self, theta: float, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """exp(-i theta Z_{qubit1} X_{qubit2} / 2)."""
+        return self._gate("rzx", [qubit1, qubit2], (theta,))
+
+    def xx_plus_yy(self, theta: float, beta: float, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """XX+YY interaction with phase ``beta``."""
+        return self._gate("xx_plus_yy", [qubit1, qubit2], (theta, beta))
+
+    def xx_minus_yy(self, theta: float, beta: float, qubit1: SupportsIndex, qubit2: SupportsIndex) -> Circuit:
+        """XX-YY interaction with phase ``beta``."""
+        return self._gate("xx_minus_yy", [qubit1, qubit2], (theta, beta))
+
+    # ------------------------------------------------------ 3+-qubit gates
+    def ccx(
+        self, control_qubit1: SupportsIndex, control_qubit2: SupportsIndex, target_qubit: SupportsIndex
+    ) -> Circuit:
+        """Toffoli."""
+        return self._gate("ccx", [control_qubit1, control_qubit2, target_qubit])
+
+    def ccz(
+        self, control_qubit1: SupportsIndex, control_qubit2: SupportsIndex, target_qubit: SupportsIndex
+    ) -> Circuit:
+        """Doubly controlled Z."""
+        return self._gate("ccz", [control_qubit1, control_qubit2, target_qubit])
+
+    def cswap(
+        self, control_qubit: SupportsIndex, target_qubit1: SupportsIndex, target_qubit2: SupportsIndex
+    ) -> Circuit:
+        """Fredkin (controlled SWAP)."""
+        return self._gate("cswap", [control_qubit, target_qubit1, target_qubit2])
+
+    def rccx(
+        self, control_qubit1: SupportsIndex, control_qubit2: SupportsIndex, target_qubit: SupportsIndex
+    ) -> Circuit:
+        """Simplified Toffoli (Toffoli up to relative phases)."""
+        return self._gate("rccx", [control_qubit1, control_qubit2, target_qubit])
+
+    def mcx(self, control_qubits: Iterable[SupportsIndex], target_qubit: SupportsIndex) -> Circuit:
+        """Multi-controlled X on ``target_qubit``, controlled by all of ``control_qubits``."""
+        return self._gate("mcx", [*control_qubits, target_qubit])

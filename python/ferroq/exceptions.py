@@ -1,0 +1,51 @@
+"""Exceptions raised by ferroq.
+
+Every error ferroq raises derives from :class:`FerroqError`, and also from
+the built-in class that fits it, so ``except ValueError`` keeps working for
+code that does not know ferroq.
+
+>>> import ferroq
+>>> try:
+...     ferroq.Circuit(2).cx(0, 2)
+... except ferroq.exceptions.CircuitError as err:
+...     print(err)
+gate 'cx': qubit 2 is out of range for a circuit of 2 qubits
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CircuitError",
+    "FerroqError",
+    "OptionError",
+    "OptionTypeError",
+    "SimulationMemoryError",
+    "UnknownOptionError",
+]
+
+
+class FerroqError(Exception):
+    """Base class of every ferroq error."""
+
+
+class CircuitError(FerroqError, ValueError):
+    """A circuit or instruction is invalid: a qubit or clbit out of range, a
+    repeated qubit, a wrong parameter count, a NaN or infinite parameter, an
+    unknown gate, or a matrix of the wrong shape or not unitary."""
+
+
+class OptionError(FerroqError, ValueError):
+    """A run option has a value out of its range (for example ``shots=0``)."""
+
+
+class OptionTypeError(FerroqError, TypeError):
+    """A run option has a value of the wrong type (for example ``shots="10"``)."""
+
+
+class UnknownOptionError(FerroqError, TypeError):
+    """A run option name that ferroq does not know."""
+
+
+class SimulationMemoryError(FerroqError, MemoryError):
+    """The statevector would not fit in the memory limit (checked before
+    anything is allocated), or its allocation failed."""

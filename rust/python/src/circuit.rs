@@ -1,0 +1,151 @@
+//! `ferroq._core.Circuit`: the Python handle on a core circuit.
+
+use crate::errors::to_py;
+use ferroq_core::{Circuit, Error, Instruction};
+use numpy::{Complex64, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+
+#[pyclass(module = "ferroq._core", name = "Circuit", from_py_object)]
+#[derive(Clone)]
+pub struct PyCircuit {
+    pub inner: Circuit,
+}
+
+fn count(what: &str, value: i64) -> PyResult<usize> {
+    usize::try_from(value).map_err(|_| {
+        to_py(Error::InvalidCircuit(format!(
+            "{what} must be non-negative, got {value}"
+        )))
+    })
+}
+
+type InstructionTuple = (&'static str, Vec<usize>, Vec<usize>, Vec<f64>);
+
+#[pymethods]
+impl PyCircuit {
+    #[new]
+    #[pyo3(signature = (num_qubits, num_clbits=0, name=None))]
+    fn new(num_qubits: i64, num_clbits: i64, name: Option<String>) -> PyResult<Self> {
+        let mut inner = Circuit::new(
+            count("num_qubits", num_qubits)?,
+            count("num_clbits", num_clbits)?,
+        );
+        inner.name = name;
+        Ok(PyCircuit { inner })
+    }
+
+    #[getter]
+    fn num_qubits(&self) -> usize {
+        self.inner.num_qubits()
+    }
+
+    #[getter]
+    fn num_clbits(&self) -> usize {
+        self.inner.num_clbits()
+    }
+
+    #[getter]
+    fn name(&self) -> Option<String> {
+        self.inner.name.clone()
+    }
+
+    #[setter]
+    fn set_name(&mut self, name: Option<String>) {
+        self.inner.name = name;
+    }
+
+    #[getter]
+    fn global_phase(&self) -> f64 {
+        self.inner.global_phase()
+    }
+
+    #[setter]
+    fn set_global_phase(&mut self, phase: f64) -> PyResult<()> {
+        self.inner.set_global_phase(phase).map_err(to_py)
+    }
+
+    fn append(&mut self, name: &str, qubits: Vec<i64>, params: Vec<f64>) -> PyResult<()> {
+        self.inner
+            .append_gate(name, &qubits, &params)
+            .map_err(to_py)
+    }
+
+    fn unitary(
+        &mut self,
+        matrix: PyReadonlyArrayDyn<'_, Complex64>,
+        qubits: Vec<i64>,
+    ) -> PyResult<()> {
+        let shape = matrix.shape().to_vec();
+        let (rows, cols) = match shape[..] {
+            [r, c] => (r, c),
+            _ => {
+                return Err(to_py(Error::InvalidCircuit(format!(
+                    "unitary: matrix must be 2-dimensional, got shape {shape:?}"
+                ))));
+            }
+        };
+        // Logical (row-major) order, whatever the array's memory layout.
+        let data: Vec<Complex64> = matrix.as_array().iter().copied().collect();
+        self.inner
+            .append_unitary(data, rows, cols, &qubits)
+            .map_err(to_py)
+    }
+
+    fn measure(&mut self, qubit: i64, clbit: i64) -> PyResult<()> {
+        self.inner.measure(qubit, clbit).map_err(to_py)
+    }
+
+    fn reset(&mut self, qubit: i64) -> PyResult<()> {
+        self.inner.reset(qubit).map_err(to_py)
+    }
+
+    fn barrier(&mut self, qubits: Vec<i64>) -> PyResult<()> {
+        self.inner.barrier(&qubits).map_err(to_py)
+    }
+
+    fn add_clbits(&mut self, count: usize) {
+        self.inner.add_clbits(count);
+    }
+
+    fn inverse(&self) -> PyResult<PyCircuit> {
+        Ok(PyCircuit {
+            inner: self.inner.inverse().map_err(to_py)?,
+        })
+    }
+
+    fn compose(&mut self, other: PyRef<'_, PyCircuit>) -> PyResult<()> {
+        self.inner.compose(&other.inner).map_err(to_py)
+    }
+
+    fn copy(&self) -> PyCircuit {
+        self.clone()
+    }
+
+    /// `(name, qubits, clbits, params)` for each instruction.
+    fn instructions(&self) -> Vec<InstructionTuple> {
+        self.inner
+            .instructions()
+            .iter()
+            .map(|inst| {
+                let clbits = match inst {
+                    Instruction::Measure { clbit, .. } => vec![*clbit],
+                    _ => vec![],
+                };
+                (
+                    inst.name(),
+                    inst.qubits().to_vec(),
+                    clbits,
+                    inst.params().to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.instructions().len()
+    }
+
+    fn __eq__(&self, other: PyRef<'_, PyCircuit>) -> bool {
+        self.inner == other.inner
+    }
+}

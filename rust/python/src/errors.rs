@@ -1,0 +1,43 @@
+//! The one place where core errors become Python exceptions. The classes
+//! themselves are defined once, in `ferroq/exceptions.py`.
+
+use ferroq_core::Error;
+use pyo3::exceptions::{PyMemoryError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+fn class_name(err: &Error) -> &'static str {
+    match err {
+        Error::UnknownGate(_)
+        | Error::QubitOutOfRange { .. }
+        | Error::ClbitOutOfRange { .. }
+        | Error::DuplicateQubit { .. }
+        | Error::WrongQubitCount { .. }
+        | Error::WrongParamCount { .. }
+        | Error::NonFiniteParam { .. }
+        | Error::BadMatrixShape { .. }
+        | Error::NotUnitary { .. }
+        | Error::NonFiniteMatrix
+        | Error::InvalidCircuit(_) => "CircuitError",
+        Error::InvalidOption { .. } => "OptionError",
+        Error::StateTooLarge { .. } | Error::AllocationFailed { .. } => "SimulationMemoryError",
+    }
+}
+
+/// Converts a core error into the matching `ferroq.exceptions` class.
+pub fn to_py(err: Error) -> PyErr {
+    let message = err.to_string();
+    let name = class_name(&err);
+    Python::attach(|py| {
+        let class = py
+            .import("ferroq.exceptions")
+            .and_then(|m| m.getattr(name))
+            .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
+        match class {
+            Ok(class) => PyErr::from_type(class, message),
+            // Only reachable when `_core` is imported without its package.
+            Err(_) if name == "SimulationMemoryError" => PyMemoryError::new_err(message),
+            Err(_) => PyValueError::new_err(message),
+        }
+    })
+}

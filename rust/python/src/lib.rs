@@ -1,0 +1,129 @@
+//! `ferroq._core`: glue between Python and `ferroq-core`. Conversions, GIL
+//! release and error mapping only; the simulation lives in the core crate.
+
+mod circuit;
+mod errors;
+mod result;
+
+use circuit::PyCircuit;
+use errors::to_py;
+use ferroq_core::{Error, RunOptions, engine};
+use numpy::{Complex64, PyArray1};
+use pyo3::prelude::*;
+use result::PyExperiment;
+
+fn non_negative(name: &str, value: i64) -> PyResult<u64> {
+    u64::try_from(value).map_err(|_| {
+        to_py(Error::InvalidOption {
+            name: name.into(),
+            reason: format!("must be non-negative, got {value}"),
+        })
+    })
+}
+
+fn memory_limit(max_memory_mb: Option<f64>) -> PyResult<Option<u64>> {
+    match max_memory_mb {
+        None => Ok(None),
+        Some(mb) if mb.is_finite() && mb > 0.0 => Ok(Some((mb * 1024.0 * 1024.0) as u64)),
+        Some(mb) => Err(to_py(Error::InvalidOption {
+            name: "max_memory_mb".into(),
+            reason: format!("must be a positive number, got {mb}"),
+        })),
+    }
+}
+
+/// Runs `circuits`; returns `(run_seed, [ExperimentData, ...])`.
+#[pyfunction]
+#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb))]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    py: Python<'_>,
+    circuits: Vec<PyRef<'_, PyCircuit>>,
+    shots: i64,
+    seed: Option<i128>,
+    memory: bool,
+    statevector: bool,
+    max_parallel_threads: i64,
+    parallel_threshold: i64,
+    max_memory_mb: Option<f64>,
+) -> PyResult<(u64, Vec<PyExperiment>)> {
+    let seed = match seed {
+        None => None,
+        Some(s) => Some(u64::try_from(s).map_err(|_| {
+            to_py(Error::InvalidOption {
+                name: "seed".into(),
+                reason: format!("must be between 0 and 2**64 - 1, got {s}"),
+            })
+        })?),
+    };
+    let opts = RunOptions {
+        shots: non_negative("shots", shots)?,
+        seed,
+        memory,
+        statevector,
+        threads: non_negative("max_parallel_threads", max_parallel_threads)? as usize,
+        parallel_threshold: non_negative("parallel_threshold", parallel_threshold)? as usize,
+        max_memory_bytes: memory_limit(max_memory_mb)?,
+    };
+    let circuits: Vec<_> = circuits.iter().map(|c| c.inner.clone()).collect();
+    let result = py.detach(|| engine::run(&circuits, &opts)).map_err(to_py)?;
+    Ok((
+        result.seed,
+        result
+            .experiments
+            .into_iter()
+            .map(PyExperiment::new)
+            .collect(),
+    ))
+}
+
+/// The final state of a measurement-free circuit, as a new complex128 array.
+#[pyfunction]
+#[pyo3(signature = (circuit, *, max_parallel_threads, parallel_threshold, max_memory_mb))]
+fn statevector<'py>(
+    py: Python<'py>,
+    circuit: PyRef<'_, PyCircuit>,
+    max_parallel_threads: i64,
+    parallel_threshold: i64,
+    max_memory_mb: Option<f64>,
+) -> PyResult<Bound<'py, PyArray1<Complex64>>> {
+    let threads = non_negative("max_parallel_threads", max_parallel_threads)? as usize;
+    let threshold = non_negative("parallel_threshold", parallel_threshold)? as usize;
+    let limit = memory_limit(max_memory_mb)?;
+    let circuit = circuit.inner.clone();
+    let state = py
+        .detach(|| engine::statevector(&circuit, threads, threshold, limit))
+        .map_err(to_py)?;
+    Ok(PyArray1::from_vec(py, state))
+}
+
+/// `(name, num_qubits or None, num_params)` for every named gate.
+#[pyfunction]
+fn gate_table() -> Vec<(&'static str, Option<usize>, usize)> {
+    ferroq_core::GateKind::ALL
+        .iter()
+        .map(|k| (k.name(), k.num_qubits(), k.num_params()))
+        .collect()
+}
+
+/// The thread count used when a run does not set one.
+#[pyfunction]
+fn default_threads() -> usize {
+    ferroq_core::parallel::default_threads()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add(
+        "DEFAULT_PARALLEL_THRESHOLD",
+        ferroq_core::engine::DEFAULT_PARALLEL_THRESHOLD,
+    )?;
+    m.add_class::<PyCircuit>()?;
+    m.add_class::<PyExperiment>()?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(statevector, m)?)?;
+    m.add_function(wrap_pyfunction!(gate_table, m)?)?;
+    m.add_function(wrap_pyfunction!(default_threads, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Per-circuit results handed to Python. Counts and bitstrings are built here
+//! from the core's packed outcomes; the statevector moves into numpy without
+//! a copy.
+
+use ferroq_core::{ExperimentResult, format_bits};
+use numpy::{Complex64, PyArray1};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
+use std::sync::Mutex;
+
+#[pyclass(module = "ferroq._core", name = "ExperimentData", frozen)]
+pub struct PyExperiment {
+    inner: ExperimentResult,
+    /// The state until numpy takes it over on first access.
+    state: Mutex<Option<Vec<Complex64>>>,
+    array: PyOnceLock<Py<PyArray1<Complex64>>>,
+}
+
+impl PyExperiment {
+    pub fn new(mut inner: ExperimentResult) -> Self {
+        let state = inner.statevector.take();
+        PyExperiment {
+            inner,
+            state: Mutex::new(state),
+            array: PyOnceLock::new(),
+        }
+    }
+
+    fn bits(&self, record: &[u64]) -> String {
+        format_bits(record, self.inner.num_clbits)
+    }
+}
+
+#[pymethods]
+impl PyExperiment {
+    #[getter]
+    fn name(&self) -> Option<String> {
+        self.inner.name.clone()
+    }
+    #[getter]
+    fn num_qubits(&self) -> usize {
+        self.inner.num_qubits
+    }
+    #[getter]
+    fn num_clbits(&self) -> usize {
+        self.inner.num_clbits
+    }
+    #[getter]
+    fn shots(&self) -> u64 {
+        self.inner.shots
+    }
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+    #[getter]
+    fn time_taken(&self) -> f64 {
+        self.inner.time_taken
+    }
+    #[getter]
+    fn has_memory(&self) -> bool {
+        self.inner.memory.is_some()
+    }
+    #[getter]
+    fn has_statevector(&self, py: Python<'_>) -> bool {
+        self.array.get(py).is_some() || self.state.lock().map(|s| s.is_some()).unwrap_or(false)
+    }
+
+    /// Bitstring -> count, in ascending bitstring order.
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        if self.inner.num_clbits == 0 {
+            return Ok(dict);
+        }
+        let w = self.inner.words;
+        for (key, &value) in self
+            .inner
+            .count_keys
+            .chunks_exact(w)
+            .zip(&self.inner.count_values)
+        {
+            dict.set_item(self.bits(key), value)?;
+        }
+        Ok(dict)
+    }
+
+    /// Bitstrings in shot order, or `None` when memory was not kept.
+    fn memory(&self) -> Option<Vec<String>> {
+        let memory = self.inner.memory.as_ref()?;
+        if self.inner.num_clbits == 0 {
+            return Some(Vec::new());
+        }
+        Some(
+            memory
+                .chunks_exact(self.inner.words)
+                .map(|r| self.bits(r))
+                .collect(),
+        )
+    }
+
+    /// The final state as a read-only complex128 array (the same array on
+    /// every call), or `None` when it was not kept.
+    fn statevector<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<Bound<'py, PyArray1<Complex64>>>> {
+        if let Some(array) = self.array.get(py) {
+            return Ok(Some(array.bind(py).clone()));
+        }
+        let taken = self.state.lock().map(|mut s| s.take()).unwrap_or(None);
+        let Some(state) = taken else {
+            return Ok(None);
+        };
+        let array = PyArray1::from_vec(py, state);
+        // Shared between calls, so nobody may write to it.
+        array.getattr("flags")?.setattr("writeable", false)?;
+        let array = self.array.get_or_init(py, || array.unbind());
+        Ok(Some(array.bind(py).clone()))
+    }
+}

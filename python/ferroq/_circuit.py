@@ -14,9 +14,10 @@ __all__ = ["GATES", "Circuit", "Instruction"]
 
 QubitSpec = SupportsIndex | Iterable[SupportsIndex]
 
-#: Every named gate: ``name -> (num_qubits, num_params)``; ``num_qubits`` is
-#: ``None`` where it varies (``mcx``).
+#: Every gate: ``name -> (num_qubits, num_params)``; ``num_qubits`` is ``None``
+#: where it varies (``mcx``, ``unitary``).
 GATES: dict[str, tuple[int | None, int]] = {name: (nq, np_) for name, nq, np_ in _core.gate_table()}
+GATES["unitary"] = (None, 0)
 
 
 class Instruction(NamedTuple):

@@ -250,7 +250,7 @@ impl Circuit {
             return Err(Error::NonFiniteMatrix);
         }
         let deviation = matrix.unitarity_deviation();
-        if !(deviation <= UNITARY_TOLERANCE) {
+        if deviation.is_nan() || deviation > UNITARY_TOLERANCE {
             return Err(Error::NotUnitary { deviation });
         }
         self.instructions.push(Instruction::Unitary {

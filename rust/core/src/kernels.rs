@@ -152,17 +152,7 @@ impl Op {
                 target,
                 p,
                 ctrl_mask,
-            } => {
-                let (t, p) = (1usize << target, *p);
-                for_each_group(amps, &[*target], *ctrl_mask, parallel, move |a, base| {
-                    // SAFETY: `base` and `base | t` belong to this group only.
-                    unsafe {
-                        let (x, y) = (a.read(base), a.read(base | t));
-                        a.write(base, p[1] * y);
-                        a.write(base | t, p[0] * x);
-                    }
-                });
-            }
+            } => flip1(amps, *target, *p, *ctrl_mask, parallel),
             Op::DiagK {
                 targets,
                 diag,
@@ -345,26 +335,46 @@ fn for_each_group_with_buffer<F>(
     }
 }
 
-/// The most common gate: a dense 2x2 on one qubit, no controls. Written over
-/// contiguous halves of blocks so the inner loop is a plain streaming loop.
+/// The most common gate: a dense 2x2 on one qubit, no controls.
 fn dense1_uncontrolled(amps: &mut [C64], target: usize, m: [C64; 4], parallel: bool) {
-    let half = 1usize << target;
-    let pair = |lo: &mut [C64], hi: &mut [C64]| {
-        for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-            let (a, b) = (*x, *y);
-            *x = m[0] * a + m[1] * b;
-            *y = m[2] * a + m[3] * b;
+    for_each_pair(amps, 1 << target, parallel, move |x, y| {
+        let (a, b) = (*x, *y);
+        *x = m[0] * a + m[1] * b;
+        *y = m[2] * a + m[3] * b;
+    });
+}
+
+fn flip1(amps: &mut [C64], target: usize, p: [C64; 2], ctrl_mask: usize, parallel: bool) {
+    let t = 1usize << target;
+    if ctrl_mask == 0 {
+        if p == [C64::new(1.0, 0.0); 2] {
+            for_each_pair(amps, t, parallel, std::mem::swap);
+        } else {
+            for_each_pair(amps, t, parallel, move |x, y| {
+                let (a, b) = (*x, *y);
+                *x = p[1] * b;
+                *y = p[0] * a;
+            });
         }
-    };
-    for_each_half_pair(amps, half, parallel, pair);
+        return;
+    }
+    for_each_group(amps, &[target], ctrl_mask, parallel, move |a, base| {
+        // SAFETY: `base` and `base | t` belong to this group only.
+        unsafe {
+            let (x, y) = (a.read(base), a.read(base | t));
+            a.write(base, p[1] * y);
+            a.write(base | t, p[0] * x);
+        }
+    });
 }
 
 fn diag1(amps: &mut [C64], target: usize, d: [C64; 2], ctrl_mask: usize, parallel: bool) {
     let t = 1usize << target;
+    let one = C64::new(1.0, 0.0);
     if ctrl_mask != 0 {
         // Only the control-on half matters; amplitudes with target 0 are
         // scaled by d0, usually 1, which the group loop skips cheaply.
-        let skip0 = d[0] == C64::new(1.0, 0.0);
+        let skip0 = d[0] == one;
         for_each_group(amps, &[target], ctrl_mask, parallel, move |a, base| {
             // SAFETY: `base` and `base | t` belong to this group only.
             unsafe {
@@ -374,47 +384,51 @@ fn diag1(amps: &mut [C64], target: usize, d: [C64; 2], ctrl_mask: usize, paralle
                 a.write(base | t, a.read(base | t) * d[1]);
             }
         });
-        return;
+    } else if d[0] == one {
+        for_each_pair(amps, t, parallel, move |_, y| *y *= d[1]);
+    } else {
+        for_each_pair(amps, t, parallel, move |x, y| {
+            *x *= d[0];
+            *y *= d[1];
+        });
     }
-    let one = C64::new(1.0, 0.0);
-    let pair = |lo: &mut [C64], hi: &mut [C64]| {
-        if d[0] != one {
-            lo.iter_mut().for_each(|x| *x *= d[0]);
-        }
-        hi.iter_mut().for_each(|x| *x *= d[1]);
-    };
-    for_each_half_pair(amps, t, parallel, pair);
 }
 
-/// Splits the state into blocks of `2 * half`, and calls `f(lo, hi)` over
-/// matching pieces of each block's two halves, in parallel when asked.
-fn for_each_half_pair<F>(amps: &mut [C64], half: usize, parallel: bool, f: F)
+/// Calls `f(&mut amps[i], &mut amps[i + half])` for every `i` with the
+/// `half` bit clear, in parallel when asked. Runs over contiguous stretches,
+/// so the loops stream through memory and vectorise.
+fn for_each_pair<F>(amps: &mut [C64], half: usize, parallel: bool, f: F)
 where
-    F: Fn(&mut [C64], &mut [C64]) + Sync + Send,
+    F: Fn(&mut C64, &mut C64) + Sync + Send,
 {
     let block = half * 2;
-    let parallel = parallel && amps.len() >= 2 * MIN_GROUPS_PER_TASK;
-    if !parallel {
-        for chunk in amps.chunks_exact_mut(block) {
-            let (lo, hi) = chunk.split_at_mut(half);
-            f(lo, hi);
+    let blocks = |run: &mut [C64]| {
+        if half == 1 {
+            // Adjacent pairs: avoid a split per pair.
+            for pair in run.chunks_exact_mut(2) {
+                let (lo, hi) = pair.split_at_mut(1);
+                f(&mut lo[0], &mut hi[0]);
+            }
+        } else {
+            for chunk in run.chunks_exact_mut(block) {
+                let (lo, hi) = chunk.split_at_mut(half);
+                lo.iter_mut().zip(hi.iter_mut()).for_each(|(x, y)| f(x, y));
+            }
         }
+    };
+    if !(parallel && amps.len() >= 2 * MIN_GROUPS_PER_TASK) {
+        blocks(amps);
     } else if half < MIN_GROUPS_PER_TASK {
         // Many small blocks: give each task a run of whole blocks.
         let per_task = (MIN_GROUPS_PER_TASK / half).max(1) * block;
-        amps.par_chunks_mut(per_task).for_each(|run| {
-            for chunk in run.chunks_exact_mut(block) {
-                let (lo, hi) = chunk.split_at_mut(half);
-                f(lo, hi);
-            }
-        });
+        amps.par_chunks_mut(per_task).for_each(blocks);
     } else {
         // Few large blocks (high target qubit): split inside each block.
         for chunk in amps.chunks_exact_mut(block) {
             let (lo, hi) = chunk.split_at_mut(half);
             lo.par_chunks_mut(MIN_GROUPS_PER_TASK)
                 .zip(hi.par_chunks_mut(MIN_GROUPS_PER_TASK))
-                .for_each(|(l, h)| f(l, h));
+                .for_each(|(l, h)| l.iter_mut().zip(h.iter_mut()).for_each(|(x, y)| f(x, y)));
         }
     }
 }

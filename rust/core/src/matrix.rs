@@ -125,7 +125,7 @@ impl Matrix {
         let mut is_perm = true;
         let mut row_used = vec![false; d];
         for c in 0..d {
-            for r in 0..d {
+            for (r, used) in row_used.iter_mut().enumerate() {
                 let v = self.data[r * d + c];
                 if v == zero {
                     continue;
@@ -133,12 +133,12 @@ impl Matrix {
                 if r != c {
                     diagonal = false;
                 }
-                if perm[c] != usize::MAX || row_used[r] {
+                if perm[c] != usize::MAX || *used {
                     is_perm = false;
                 } else {
                     perm[c] = r;
                     phases[c] = v;
-                    row_used[r] = true;
+                    *used = true;
                 }
             }
             if perm[c] == usize::MAX {

@@ -1,0 +1,90 @@
+//! Kernel benches: one gate of each structure over a 20-qubit state, on low
+//! and high target qubits, single-threaded and on every core; plus a whole
+//! 20-qubit random layered circuit and a batch of 1000 ten-qubit circuits.
+//!
+//! Run: `cargo bench -p ferroq-benches` (add `-- --quick` for a short run).
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ferroq_core::kernels::Op;
+use ferroq_core::{Circuit, GateKind, RunOptions, parallel, state};
+use std::hint::black_box;
+
+const N: usize = 20;
+
+fn layered_circuit(n: usize, layers: usize, seed: u64, measure: bool) -> Circuit {
+    let mut c = Circuit::new(n, if measure { n } else { 0 });
+    let mut x = seed;
+    let mut angle = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 11) as f64 / (1u64 << 53) as f64 * std::f64::consts::TAU
+    };
+    for layer in 0..layers {
+        for q in 0..n as i64 {
+            c.append_gate("rx", &[q], &[angle()]).unwrap();
+            c.append_gate("rz", &[q], &[angle()]).unwrap();
+        }
+        for q in ((layer % 2) as i64..n as i64 - 1).step_by(2) {
+            c.append_gate("cx", &[q, q + 1], &[]).unwrap();
+        }
+    }
+    if measure {
+        for q in 0..n as i64 {
+            c.measure(q, q).unwrap();
+        }
+    }
+    c
+}
+
+fn kernels(c: &mut Criterion) {
+    let threads = parallel::default_threads();
+    let mut group = c.benchmark_group("kernel_20q");
+    // Each kernel reads and writes the whole state once.
+    group.throughput(Throughput::Bytes((2 * 16) << N));
+    let cases: Vec<(&str, GateKind, Vec<usize>, Vec<f64>)> = vec![
+        ("h_q0", GateKind::H, vec![0], vec![]),
+        ("h_q19", GateKind::H, vec![19], vec![]),
+        ("rz_q5", GateKind::Rz, vec![5], vec![0.3]),
+        ("x_q5", GateKind::X, vec![5], vec![]),
+        ("cx_2_17", GateKind::Cx, vec![2, 17], vec![]),
+        ("rzz_3_9", GateKind::Rzz, vec![3, 9], vec![0.4]),
+        ("rxx_3_9", GateKind::Rxx, vec![3, 9], vec![0.4]),
+        ("ccx_1_8_15", GateKind::Ccx, vec![1, 8, 15], vec![]),
+    ];
+    for (name, kind, qubits, params) in cases {
+        let op = Op::from_gate(kind, &qubits, &params).unwrap();
+        let mut amps = state::ground_state(N).unwrap();
+        for (label, t) in [("1t", 1), ("all", threads)] {
+            let pool = parallel::pool(t);
+            group.bench_with_input(BenchmarkId::new(name, label), &t, |b, &t| {
+                b.iter(|| pool.install(|| op.apply(black_box(&mut amps), t > 1)))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn circuits(c: &mut Criterion) {
+    let mut group = c.benchmark_group("circuits");
+    group.sample_size(10);
+    let deep = layered_circuit(N, 10, 1, false);
+    group.bench_function("random_20q_10_layers_statevector", |b| {
+        b.iter(|| ferroq_core::statevector(black_box(&deep), 0, 14, None).unwrap())
+    });
+    let batch: Vec<Circuit> = (0..1000)
+        .map(|i| layered_circuit(10, 20, i, true))
+        .collect();
+    let opts = RunOptions {
+        shots: 1000,
+        seed: Some(7),
+        ..RunOptions::default()
+    };
+    group.bench_function("batch_1000x10q_20_layers_1000_shots", |b| {
+        b.iter(|| ferroq_core::run(black_box(&batch), &opts).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, kernels, circuits);
+criterion_main!(benches);

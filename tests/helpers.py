@@ -1,0 +1,209 @@
+"""Shared helpers: building ferroq / qiskit circuits from reference op lists and
+hypothesis strategies for random circuits. See ``reference.py`` for the op format."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import reference as ref
+from hypothesis import settings
+from hypothesis import strategies as st
+
+GATE_NAMES = sorted(ref.GATES)
+NON_GATE_OPS = ("mcx", "unitary", "global_phase", "barrier")
+
+# Qiskit gate classes for every name of the reference table (qiskit imported lazily).
+_QISKIT_CLASS_NAMES = {
+    "id": "IGate", "x": "XGate", "y": "YGate", "z": "ZGate", "h": "HGate", "s": "SGate",
+    "sdg": "SdgGate", "t": "TGate", "tdg": "TdgGate", "sx": "SXGate", "sxdg": "SXdgGate",
+    "p": "PhaseGate", "r": "RGate", "rx": "RXGate", "ry": "RYGate", "rz": "RZGate", "u": "UGate",
+    "u1": "U1Gate", "u2": "U2Gate", "u3": "U3Gate", "cx": "CXGate", "cy": "CYGate", "cz": "CZGate",
+    "ch": "CHGate", "cs": "CSGate", "csdg": "CSdgGate", "csx": "CSXGate", "swap": "SwapGate",
+    "iswap": "iSwapGate", "dcx": "DCXGate", "ecr": "ECRGate", "cp": "CPhaseGate", "crx": "CRXGate",
+    "cry": "CRYGate", "crz": "CRZGate", "cu": "CUGate", "cu1": "CU1Gate", "cu3": "CU3Gate",
+    "rxx": "RXXGate", "ryy": "RYYGate", "rzz": "RZZGate", "rzx": "RZXGate",
+    "xx_plus_yy": "XXPlusYYGate", "xx_minus_yy": "XXMinusYYGate", "ccx": "CCXGate", "ccz": "CCZGate",
+    "cswap": "CSwapGate", "rccx": "RCCXGate",
+}  # fmt: skip
+
+
+def qiskit_gate(name: str, params=()):
+    from qiskit.circuit import library
+
+    return getattr(library, _QISKIT_CLASS_NAMES[name])(*params)
+
+
+def stable_seed(*parts) -> int:
+    """A deterministic seed from a test's identifying values."""
+    return zlib.crc32(repr(parts).encode())
+
+
+def examples(fraction: float, minimum: int = 5) -> int:
+    """A number of hypothesis examples relative to the loaded profile."""
+    return max(minimum, int(settings().max_examples * fraction))
+
+
+# ---------------------------------------------------------------------------
+# Circuit builders
+# ---------------------------------------------------------------------------
+
+
+def add_op(circ, op, via_append: bool = False):
+    """Add one reference op to a ferroq circuit; returns what the method returned."""
+    name, qubits, params = op
+    qubits = [int(q) for q in qubits]
+    if name == "mcx":
+        return circ.mcx(qubits[:-1], qubits[-1])
+    if name == "unitary":
+        return circ.unitary(np.asarray(params), qubits)
+    if name == "global_phase":
+        return circ.append("global_phase", [], [float(params[0])])
+    if name == "barrier":
+        return circ.barrier(*qubits)
+    if name == "measure":
+        return circ.measure(qubits[0], int(params[0]))
+    if name == "reset":
+        return circ.reset(qubits[0])
+    params = [float(x) for x in params]
+    if via_append:
+        return circ.append(name, qubits, params)
+    return getattr(circ, name)(*params, *qubits)
+
+
+def build(ops, n: int, num_clbits: int = 0, name=None, via_append: bool = False):
+    import ferroq
+
+    circ = ferroq.Circuit(n, num_clbits, name=name)
+    for op in ops:
+        add_op(circ, op, via_append=via_append)
+    return circ
+
+
+def build_qiskit(ops, n: int, num_clbits: int = 0):
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(n, num_clbits)
+    for name, qubits, params in ops:
+        qubits = [int(q) for q in qubits]
+        if name == "mcx":
+            qc.mcx(qubits[:-1], qubits[-1])
+        elif name == "unitary":
+            qc.unitary(np.asarray(params), qubits)
+        elif name == "global_phase":
+            qc.global_phase += float(params[0])
+        elif name == "barrier":
+            qc.barrier(*qubits)
+        elif name == "measure":
+            qc.measure(qubits[0], int(params[0]))
+        elif name == "reset":
+            qc.reset(qubits[0])
+        else:
+            qc.append(qiskit_gate(name, [float(x) for x in params]), qubits)
+    return qc
+
+
+def unitary_ops_only(ops):
+    return [op for op in ops if op[0] not in ("measure", "reset")]
+
+
+# ---------------------------------------------------------------------------
+# Hypothesis strategies
+# ---------------------------------------------------------------------------
+
+SPECIAL_ANGLES = (0.0, math.pi, -math.pi, math.pi / 2, -math.pi / 2, math.pi / 4, 2 * math.pi, 1e-9)
+
+angles = st.one_of(
+    st.sampled_from(SPECIAL_ANGLES),
+    st.floats(-2 * math.pi, 2 * math.pi, allow_nan=False, allow_infinity=False),
+    st.floats(-100.0, 100.0, allow_nan=False, allow_infinity=False),
+)
+
+
+@st.composite
+def unitary_op(draw, n: int, max_k: int = 3):
+    k = draw(st.integers(1, min(max_k, n)))
+    qubits = tuple(draw(st.permutations(range(n)))[:k])
+    seed = draw(st.integers(0, 2**32 - 1))
+    return ("unitary", qubits, ref.random_unitary(1 << k, np.random.default_rng(seed)))
+
+
+@st.composite
+def gate_op(draw, n: int, names=None, max_unitary_qubits: int = 3, max_mcx_controls: int = 4):
+    """One unitary op on an n-qubit register, drawn from the whole gate set."""
+    names = GATE_NAMES if names is None else names
+    choices = [g for g in names if ref.GATES[g][0] <= n]
+    extra = ["global_phase", "barrier"]
+    if max_unitary_qubits > 0:
+        extra.append("unitary")
+    if n >= 2 and max_mcx_controls > 0:
+        extra.append("mcx")
+    name = draw(st.sampled_from(choices + extra))
+    if name == "unitary":
+        return draw(unitary_op(n, max_unitary_qubits))
+    if name == "global_phase":
+        return ("global_phase", (), (draw(angles),))
+    if name == "barrier":
+        k = draw(st.integers(0, n))
+        return ("barrier", tuple(sorted(draw(st.permutations(range(n)))[:k])), ())
+    if name == "mcx":
+        k = draw(st.integers(1, min(max_mcx_controls, n - 1)))
+        return ("mcx", tuple(draw(st.permutations(range(n)))[: k + 1]), ())
+    nq, npar, _ = ref.GATES[name]
+    qubits = tuple(draw(st.permutations(range(n)))[:nq])
+    params = tuple(draw(angles) for _ in range(npar))
+    return (name, qubits, params)
+
+
+@st.composite
+def _op_lists(draw, op_strategy, max_ops: int):
+    """A list of ops whose length is drawn first (plain st.lists favours very short lists)."""
+    size = draw(st.integers(0, max_ops))
+    return draw(st.lists(op_strategy, min_size=size, max_size=size))
+
+
+@st.composite
+def circuits(draw, min_qubits: int = 1, max_qubits: int = 12, max_ops: int = 25, **kw):
+    """(n, ops) with only unitary ops."""
+    n = draw(st.integers(min_qubits, max_qubits))
+    return n, draw(_op_lists(gate_op(n, **kw), max_ops))
+
+
+@st.composite
+def measured_circuits(draw, min_qubits: int = 1, max_qubits: int = 5, max_ops: int = 15):
+    """(n, num_clbits, ops) of unitary ops followed by terminal measurements of a
+    random subset of qubits into random distinct clbits."""
+    n = draw(st.integers(min_qubits, max_qubits))
+    ops = draw(_op_lists(gate_op(n), max_ops))
+    k = draw(st.integers(1, n))
+    qubits = draw(st.permutations(range(n)))[:k]
+    num_clbits = draw(st.integers(k, n + 1))
+    clbits = draw(st.permutations(range(num_clbits)))[:k]
+    ops = ops + [("measure", (q,), (c,)) for q, c in zip(qubits, clbits, strict=True)]
+    return n, num_clbits, ops
+
+
+@st.composite
+def dynamic_circuits(
+    draw, min_qubits: int = 1, max_qubits: int = 4, max_ops: int = 12, max_nonunitary: int = 5
+):
+    """(n, num_clbits, ops) with measure and reset anywhere (at least one mid-circuit
+    measure or reset) and a final measurement of every qubit into clbits n.. 2n-1."""
+    n = draw(st.integers(min_qubits, max_qubits))
+    num_mid = draw(st.integers(1, 3))
+    num_clbits = n + num_mid
+    unitary = _op_lists(gate_op(n, max_unitary_qubits=2, max_mcx_controls=3), max_ops)
+
+    def nonunitary(q, c):
+        return st.sampled_from([("measure", (q,), (c,)), ("reset", (q,), ())])
+
+    ops = list(draw(unitary))
+    count = draw(st.integers(1, max_nonunitary))
+    for _ in range(count):
+        q = draw(st.integers(0, n - 1))
+        c = draw(st.integers(0, num_mid - 1))
+        pos = draw(st.integers(0, len(ops)))
+        ops.insert(pos, draw(nonunitary(q, c)))
+    ops += [("measure", (q,), (num_mid + q,)) for q in range(n)]
+    return n, num_clbits, ops

@@ -65,7 +65,7 @@ def make_ferroq(threads: int) -> dict[str, Callable[..., Callable[[], Any]]]:
 
     def batch(circs: list[list[Op]], n: int, shots: int, seed: int) -> Callable[[], Any]:
         cs = [build(o, n, True) for o in circs]
-        return lambda: [r.counts() for r in sim.run(cs, shots=shots, seed=seed).results]
+        return lambda: [r.counts() for r in sim.run(cs, shots=shots, seed=seed).result().results]
 
     return {"sv": sv, "batch": batch}
 

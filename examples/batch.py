@@ -27,7 +27,7 @@ def main() -> None:
     circuits = [ansatz(t) for t in thetas]
     sim = ferroq.Simulator(shots=2000, seed=2026)
     start = time.perf_counter()
-    result = sim.run(circuits)
+    result = sim.run(circuits).result()
     elapsed = time.perf_counter() - start
     print(f"ferroq {ferroq.__version__}: {len(circuits)} circuits x 2000 shots in {elapsed:.3f} s")
     print(f"{'circuit':>14}  {'P(all zeros)':>12}  {'most frequent':>14}  {'count':>5}")

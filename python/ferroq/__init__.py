@@ -2,7 +2,7 @@
 
 >>> import ferroq
 >>> bell = ferroq.Circuit(2, 2).h(0).cx(0, 1).measure([0, 1], [0, 1])
->>> counts = ferroq.Simulator().run(bell, shots=1000, seed=1).get_counts()
+>>> counts = ferroq.Simulator().run(bell, shots=1000, seed=1).result().get_counts()
 >>> sorted(counts), sum(counts.values())
 (['00', '11'], 1000)
 """
@@ -10,17 +10,39 @@
 from ferroq import exceptions
 from ferroq._circuit import GATES, Circuit, Instruction
 from ferroq._core import __version__
+from ferroq._job import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    JOB_FINAL_STATES,
+    Job,
+    JobStatus,
+    as_completed,
+    wait,
+)
 from ferroq._result import ExperimentResult, Result
 from ferroq._simulator import Simulator, statevector
+from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
     "GATES",
+    "JOB_FINAL_STATES",
     "Circuit",
     "ExperimentResult",
     "Instruction",
+    "Job",
+    "JobCancelledError",
+    "JobError",
+    "JobStatus",
+    "JobTimeoutError",
     "Result",
     "Simulator",
     "__version__",
+    "as_completed",
     "exceptions",
     "statevector",
+    "wait",
 ]

@@ -50,7 +50,7 @@ class Circuit:
     >>> bell = ferroq.Circuit(2, 2, name="bell").h(0).cx(0, 1).measure([0, 1], [0, 1])
     >>> len(bell), bell.num_qubits, bell.num_clbits
     (4, 2, 2)
-    >>> ferroq.Simulator().run(bell, shots=100, seed=7).get_counts()
+    >>> ferroq.Simulator().run(bell, shots=100, seed=7).result().get_counts()
     {'00': 56, '11': 44}
     """
 
@@ -119,6 +119,13 @@ class Circuit:
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name is not None else ""
         return f"Circuit({self.num_qubits}, {self.num_clbits}{name}) with {len(self)} instructions"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        matrices = [m.reshape(round(len(m) ** 0.5), -1) for m in self._native.unitary_matrices()]
+        return (
+            _rebuild,
+            (self.num_qubits, self.num_clbits, self.name, self.global_phase, self.instructions, matrices),
+        )
 
     def copy(self) -> Circuit:
         """An independent copy."""
@@ -432,3 +439,29 @@ class Circuit:
     def mcx(self, control_qubits: Iterable[SupportsIndex], target_qubit: SupportsIndex) -> Circuit:
         """Multi-controlled X on ``target_qubit``, controlled by all of ``control_qubits``."""
         return self._gate("mcx", [*control_qubits, target_qubit])
+
+
+def _rebuild(
+    num_qubits: int,
+    num_clbits: int,
+    name: str | None,
+    global_phase: float,
+    instructions: list[Instruction],
+    matrices: list[Any],
+) -> Circuit:
+    """Unpickles a circuit, validating every instruction again."""
+    c = Circuit(num_qubits, num_clbits, name)
+    c.global_phase = global_phase
+    pending = iter(matrices)
+    for inst in instructions:
+        if inst.name == "measure":
+            c._native.measure(inst.qubits[0], inst.clbits[0])
+        elif inst.name == "reset":
+            c._native.reset(inst.qubits[0])
+        elif inst.name == "barrier":
+            c._native.barrier(list(inst.qubits))
+        elif inst.name == "unitary":
+            c._native.unitary(next(pending), list(inst.qubits))
+        else:
+            c._native.append(inst.name, list(inst.qubits), list(inst.params))
+    return c

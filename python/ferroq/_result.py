@@ -22,24 +22,31 @@ Key = Any
 
 
 class Result:
-    """The outcome of :meth:`Simulator.run`: one entry per circuit, in submission order.
+    """The outcome of a job (:meth:`Job.result`): one entry per circuit, in submission order.
 
     Look-ups take an index, a circuit name, or the circuit itself; with no
     argument they return the only circuit's data, or a list over all circuits.
 
     >>> import ferroq
     >>> c = ferroq.Circuit(2, 2, name="bell").h(0).cx(0, 1).measure([0, 1], [0, 1])
-    >>> result = ferroq.Simulator().run([c, c], shots=8, seed=1, memory=True)
+    >>> result = ferroq.Simulator().run([c, c], shots=8, seed=1, memory=True).result()
     >>> len(result), sorted(result.get_counts(0))
     (2, ['00', '11'])
     >>> len(result.get_memory("bell"))
     8
     """
 
-    def __init__(self, seed: int, experiments: Sequence[_core.ExperimentData], options: dict[str, Any]):
+    def __init__(
+        self,
+        seed: int,
+        experiments: Sequence[_core.ExperimentData],
+        options: dict[str, Any],
+        job_id: str | None = None,
+    ):
         self._seed = seed
         self._experiments = list(experiments)
         self._options = dict(options)
+        self.job_id = job_id
 
     @property
     def seed(self) -> int:

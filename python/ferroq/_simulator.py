@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from ferroq import _core
 from ferroq._circuit import Circuit
-from ferroq._result import Result
+from ferroq._job import Job
 from ferroq.exceptions import OptionTypeError, UnknownOptionError
 
 __all__ = ["Simulator", "statevector"]
@@ -27,6 +27,7 @@ _OPTION_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "max_parallel_threads": ((int,), True),
     "parallel_threshold": ((int,), False),
     "max_memory_mb": ((int, float), True),
+    "blocking": ((bool,), False),
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -37,6 +38,7 @@ _DEFAULTS: dict[str, Any] = {
     "max_parallel_threads": None,
     "parallel_threshold": _core.DEFAULT_PARALLEL_THRESHOLD,
     "max_memory_mb": None,
+    "blocking": False,
 }
 
 
@@ -103,10 +105,13 @@ class Simulator:
         max_memory_mb (float | None): memory limit for one statevector; by
             default the memory available. Larger states raise
             :class:`~ferroq.exceptions.SimulationMemoryError` before allocating.
+        blocking (bool): finish the simulation before :meth:`run` returns (as
+            Qiskit's BasicSimulator); the job's ``result(timeout)`` then warns that
+            the timeout is ignored.
 
     >>> import ferroq
     >>> sim = ferroq.Simulator(shots=10, seed=3)
-    >>> sim.run(ferroq.Circuit(1, 1).x(0).measure(0, 0)).get_counts()
+    >>> sim.run(ferroq.Circuit(1, 1).x(0).measure(0, 0)).result().get_counts()
     {'1': 10}
     """
 
@@ -123,17 +128,27 @@ class Simulator:
         """Changes default options for later runs."""
         self._options.update(_check_options(options))
 
-    def run(self, circuits: Circuits, **options: Any) -> Result:
-        """Simulates one circuit or a list of circuits and samples their shots.
+    def run(
+        self,
+        circuits: Circuits,
+        *,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        header: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Job:
+        """Queues one circuit or a list of circuits and returns their :class:`Job` at once.
 
-        The GIL is released while the engine works. Bad circuits and options
-        raise before any simulation starts.
+        Bad circuits and options raise here, before any job exists. The
+        simulation runs on ferroq's worker threads without the GIL; a list of
+        circuits is one job whose circuits are spread over threads.
+        ``name``, ``tags`` and ``header`` are kept on the job.
         """
         opts = dict(self._options)
         opts.update(_check_options(options))
         listed, _ = _as_circuit_list(circuits)
         threads = opts["max_parallel_threads"]
-        seed, experiments = _core.run(
+        native = _core.submit(
             [c._native for c in listed],
             shots=opts["shots"],
             seed=opts["seed"],
@@ -143,7 +158,11 @@ class Simulator:
             parallel_threshold=opts["parallel_threshold"],
             max_memory_mb=opts["max_memory_mb"],
         )
-        return Result(seed, experiments, options=opts)
+        job = Job(self, native, listed, opts, name=name, tags=tags, header=header)
+        if opts["blocking"]:
+            job._async = False
+            native.wait(None)
+        return job
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self._options.items() if _DEFAULTS.get(k) != v}

@@ -14,9 +14,15 @@ gate 'cx': qubit 2 is out of range for a circuit of 2 qubits
 
 from __future__ import annotations
 
+import concurrent.futures
+
 __all__ = [
     "CircuitError",
     "FerroqError",
+    "InternalError",
+    "JobCancelledError",
+    "JobError",
+    "JobTimeoutError",
     "OptionError",
     "OptionTypeError",
     "SimulationMemoryError",
@@ -49,3 +55,23 @@ class UnknownOptionError(FerroqError, TypeError):
 class SimulationMemoryError(FerroqError, MemoryError):
     """The statevector would not fit in the memory limit (checked before
     anything is allocated), or its allocation failed."""
+
+
+class InternalError(FerroqError, RuntimeError):
+    """A bug in ferroq caught at a boundary (for example a panic in a worker);
+    the message says where. Please report it."""
+
+
+class JobError(FerroqError):
+    """A job was used in a way its state does not allow (as Qiskit's ``JobError``)."""
+
+
+class JobTimeoutError(JobError, concurrent.futures.TimeoutError):
+    """Waiting for a job timed out. Also a ``concurrent.futures.TimeoutError``
+    (the built-in ``TimeoutError``), so futures-style callers catch it too.
+    The job keeps running."""
+
+
+class JobCancelledError(JobError, concurrent.futures.CancelledError):
+    """The job was cancelled, so it has no result. Also a
+    ``concurrent.futures.CancelledError``."""

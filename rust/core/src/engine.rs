@@ -94,6 +94,44 @@ impl RunOptions {
     }
 }
 
+/// What a running batch hears from and reports to whoever runs it (a job).
+pub trait Monitor: Sync {
+    /// Checked between gates, shots and circuits: `true` stops the run with
+    /// [`Error::Cancelled`].
+    fn cancelled(&self) -> bool;
+    /// `units` more units of work are done (see [`work_units`]).
+    fn advance(&self, units: u64);
+}
+
+/// A monitor that never cancels and ignores progress.
+pub struct Unmonitored;
+
+impl Monitor for Unmonitored {
+    fn cancelled(&self) -> bool {
+        false
+    }
+    fn advance(&self, _: u64) {}
+}
+
+/// Units of work in a circuit for progress reports: one per instruction,
+/// plus one for sampling.
+pub fn circuit_units(circuit: &Circuit) -> u64 {
+    circuit.instructions().len() as u64 + 1
+}
+
+/// Units of work in a batch.
+pub fn work_units(circuits: &[Circuit]) -> u64 {
+    circuits.iter().map(circuit_units).sum()
+}
+
+fn check(monitor: &dyn Monitor) -> Result<()> {
+    if monitor.cancelled() {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
 /// The outcome of one circuit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExperimentResult {
@@ -279,10 +317,17 @@ fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec
     (keys, values)
 }
 
-fn apply_all(ops: &[Op], amps: &mut [C64], parallel: bool) {
+/// Applies `ops`, checking for cancellation before each one. Large states
+/// (`parallel`) report each gate as progress; small ones report per circuit.
+fn apply_all(ops: &[Op], amps: &mut [C64], parallel: bool, monitor: &dyn Monitor) -> Result<u64> {
     for op in ops {
+        check(monitor)?;
         op.apply(amps, parallel);
+        if parallel {
+            monitor.advance(1);
+        }
     }
+    Ok(if parallel { ops.len() as u64 } else { 0 })
 }
 
 fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
@@ -291,8 +336,18 @@ fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
 }
 
 /// Runs one shot's `rest` on `amps`, writing clbits into `record`.
-fn run_shot(amps: &mut [C64], rest: &[Step], rng: &mut SimRng, record: &mut [u64], parallel: bool) {
+fn run_shot(
+    amps: &mut [C64],
+    rest: &[Step],
+    rng: &mut SimRng,
+    record: &mut [u64],
+    parallel: bool,
+    monitor: &dyn Monitor,
+) -> Result<()> {
     for step in rest {
+        if parallel {
+            check(monitor)?;
+        }
         match *step {
             Step::Gate(ref op) => op.apply(amps, parallel),
             Step::Measure { qubit, clbit } => {
@@ -312,6 +367,7 @@ fn run_shot(amps: &mut [C64], rest: &[Step], rng: &mut SimRng, record: &mut [u64
             }
         }
     }
+    Ok(())
 }
 
 /// Measures `qubit`, collapsing the state; returns whether it read 1.
@@ -328,7 +384,9 @@ fn run_circuit(
     seed: u64,
     opts: &RunOptions,
     mode: Mode,
+    monitor: &dyn Monitor,
 ) -> Result<ExperimentResult> {
+    check(monitor)?;
     let start = Instant::now();
     let n = circuit.num_qubits();
     let words = words_for(circuit.num_clbits());
@@ -356,9 +414,10 @@ fn run_circuit(
     };
 
     let mut amps = state::ground_state(n)?;
+    let mut reported = 0u64;
     match program {
         Program::Sampled { ops, measures } => {
-            apply_all(&ops, &mut amps, mode.kernels);
+            reported += apply_all(&ops, &mut amps, mode.kernels, monitor)?;
             if circuit.num_clbits() > 0 {
                 let mut rng = rng::rng_from_seed(seed);
                 let total = state::norm_sqr(&amps, mode.kernels);
@@ -392,12 +451,20 @@ fn run_circuit(
             }
         }
         Program::PerShot { prefix, rest } => {
-            apply_all(&prefix, &mut amps, mode.kernels);
+            reported += apply_all(&prefix, &mut amps, mode.kernels, monitor)?;
             let shot = |s: usize, last: bool| -> Result<(Vec<u64>, Option<Vec<C64>>)> {
+                check(monitor)?;
                 let mut work = state::try_clone(&amps, n)?;
                 let mut record = vec![0u64; words];
                 let mut rng = rng::rng_from_seed(rng::derive_seed(seed, s as u64));
-                run_shot(&mut work, &rest, &mut rng, &mut record, mode.kernels);
+                run_shot(
+                    &mut work,
+                    &rest,
+                    &mut rng,
+                    &mut record,
+                    mode.kernels,
+                    monitor,
+                )?;
                 Ok((record, last.then_some(work)))
             };
             let keep_last = opts.statevector;
@@ -436,6 +503,7 @@ fn run_circuit(
         }
         result.statevector = Some(amps);
     }
+    monitor.advance(circuit_units(circuit).saturating_sub(reported));
     result.time_taken = start.elapsed().as_secs_f64();
     Ok(result)
 }
@@ -446,11 +514,28 @@ fn run_circuit(
 /// `derive_seed(run_seed, i)`, so its result does not depend on the batch
 /// around it or on the thread count.
 pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
+    validate(circuits, opts)?;
+    let seed = opts.seed.unwrap_or_else(rng::random_seed);
+    run_monitored(circuits, opts, seed, &Unmonitored)
+}
+
+/// Checks options and memory for a batch, before any work.
+pub fn validate(circuits: &[Circuit], opts: &RunOptions) -> Result<()> {
     opts.validate()?;
     for c in circuits {
         state::check_memory(c.num_qubits(), 1, opts.max_memory_bytes)?;
     }
-    let seed = opts.seed.unwrap_or_else(rng::random_seed);
+    Ok(())
+}
+
+/// [`run`] with an explicit run seed, under `monitor`'s cancellation and
+/// progress. The caller validates first ([`validate`]).
+pub fn run_monitored(
+    circuits: &[Circuit],
+    opts: &RunOptions,
+    seed: u64,
+    monitor: &dyn Monitor,
+) -> Result<RunResult> {
     let threads = opts.thread_count();
     let pool = parallel::pool(threads);
     let threaded = threads > 1;
@@ -470,7 +555,13 @@ pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
                 .map(|(i, c)| {
                     Ok((
                         i,
-                        run_circuit(c, rng::derive_seed(seed, i as u64), opts, whole_circuits)?,
+                        run_circuit(
+                            c,
+                            rng::derive_seed(seed, i as u64),
+                            opts,
+                            whole_circuits,
+                            monitor,
+                        )?,
                     ))
                 })
                 .collect::<Result<_>>()?;
@@ -498,6 +589,7 @@ pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
                 rng::derive_seed(seed, i as u64),
                 opts,
                 mode,
+                monitor,
             )?);
         }
         Ok(out

@@ -68,6 +68,11 @@ pub enum Error {
     },
     #[error("could not allocate {bytes} bytes for a {num_qubits}-qubit statevector")]
     AllocationFailed { num_qubits: usize, bytes: u128 },
+    #[error("the job was cancelled")]
+    Cancelled,
+    /// A bug: a panic caught at a boundary, with its message.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

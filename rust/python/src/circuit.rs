@@ -2,7 +2,7 @@
 
 use crate::errors::to_py;
 use ferroq_core::{Circuit, Error, Instruction};
-use numpy::{Complex64, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{Complex64, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 #[pyclass(module = "ferroq._core", name = "Circuit", from_py_object)]
@@ -137,6 +137,20 @@ impl PyCircuit {
                     clbits,
                     inst.params().to_vec(),
                 )
+            })
+            .collect()
+    }
+
+    /// The matrix of each `unitary` instruction, in order, flattened row-major.
+    fn unitary_matrices<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyArray1<Complex64>>> {
+        self.inner
+            .instructions()
+            .iter()
+            .filter_map(|inst| match inst {
+                Instruction::Unitary { matrix, .. } => {
+                    Some(PyArray1::from_slice(py, matrix.data()))
+                }
+                _ => None,
             })
             .collect()
     }

@@ -21,6 +21,8 @@ fn class_name(err: &Error) -> &'static str {
         | Error::InvalidCircuit(_) => "CircuitError",
         Error::InvalidOption { .. } => "OptionError",
         Error::StateTooLarge { .. } | Error::AllocationFailed { .. } => "SimulationMemoryError",
+        Error::Cancelled => "JobCancelledError",
+        Error::Internal(_) => "InternalError",
     }
 }
 

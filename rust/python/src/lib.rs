@@ -3,11 +3,13 @@
 
 mod circuit;
 mod errors;
+mod job;
 mod result;
 
 use circuit::PyCircuit;
 use errors::to_py;
-use ferroq_core::{Error, RunOptions, engine};
+use ferroq_core::{Error, RunOptions, engine, scheduler};
+use job::{PyJob, wait_interruptibly};
 use numpy::{Complex64, PyArray1};
 use pyo3::prelude::*;
 use result::PyExperiment;
@@ -32,13 +34,7 @@ fn memory_limit(max_memory_mb: Option<f64>) -> PyResult<Option<u64>> {
     }
 }
 
-/// Runs `circuits`; returns `(run_seed, [ExperimentData, ...])`.
-#[pyfunction]
-#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb))]
-#[allow(clippy::too_many_arguments)]
-fn run(
-    py: Python<'_>,
-    circuits: Vec<PyRef<'_, PyCircuit>>,
+fn run_options(
     shots: i64,
     seed: Option<i128>,
     memory: bool,
@@ -46,7 +42,7 @@ fn run(
     max_parallel_threads: i64,
     parallel_threshold: i64,
     max_memory_mb: Option<f64>,
-) -> PyResult<(u64, Vec<PyExperiment>)> {
+) -> PyResult<RunOptions> {
     let seed = match seed {
         None => None,
         Some(s) => Some(u64::try_from(s).map_err(|_| {
@@ -56,7 +52,7 @@ fn run(
             })
         })?),
     };
-    let opts = RunOptions {
+    Ok(RunOptions {
         shots: non_negative("shots", shots)?,
         seed,
         memory,
@@ -64,17 +60,69 @@ fn run(
         threads: non_negative("max_parallel_threads", max_parallel_threads)? as usize,
         parallel_threshold: non_negative("parallel_threshold", parallel_threshold)? as usize,
         max_memory_bytes: memory_limit(max_memory_mb)?,
-    };
+    })
+}
+
+/// Validates and queues `circuits`; returns the queued job at once.
+#[pyfunction]
+#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb))]
+#[allow(clippy::too_many_arguments)]
+fn submit(
+    py: Python<'_>,
+    circuits: Vec<PyRef<'_, PyCircuit>>,
+    shots: i64,
+    seed: Option<i128>,
+    memory: bool,
+    statevector: bool,
+    max_parallel_threads: i64,
+    parallel_threshold: i64,
+    max_memory_mb: Option<f64>,
+) -> PyResult<PyJob> {
+    let opts = run_options(
+        shots,
+        seed,
+        memory,
+        statevector,
+        max_parallel_threads,
+        parallel_threshold,
+        max_memory_mb,
+    )?;
     let circuits: Vec<_> = circuits.iter().map(|c| c.inner.clone()).collect();
-    let result = py.detach(|| engine::run(&circuits, &opts)).map_err(to_py)?;
-    Ok((
-        result.seed,
-        result
-            .experiments
-            .into_iter()
-            .map(PyExperiment::new)
-            .collect(),
-    ))
+    let scheduler = scheduler::scheduler();
+    let (job, seed) = py
+        .detach(|| scheduler.submit(circuits, opts))
+        .map_err(to_py)?;
+    Ok(PyJob {
+        job,
+        scheduler,
+        seed,
+    })
+}
+
+/// `(queued jobs, worker threads, maximum worker threads)`.
+#[pyfunction]
+fn queue_info() -> (usize, usize, usize) {
+    scheduler::scheduler().queue_info()
+}
+
+/// How many jobs have ended in this process.
+#[pyfunction]
+fn completions() -> u64 {
+    scheduler::scheduler().completions()
+}
+
+/// Blocks (without the GIL, Ctrl-C honoured) until more than `seen` jobs have
+/// ended or `timeout` seconds pass; returns the count of ended jobs.
+#[pyfunction]
+#[pyo3(signature = (seen, timeout=None))]
+fn wait_completions(py: Python<'_>, seen: u64, timeout: Option<f64>) -> PyResult<u64> {
+    let scheduler = scheduler::scheduler();
+    let mut latest = seen;
+    wait_interruptibly(py, timeout, |slice| {
+        latest = scheduler.wait_completions(seen, slice);
+        latest > seen
+    })?;
+    Ok(latest)
 }
 
 /// The final state of a measurement-free circuit, as a new complex128 array.
@@ -121,7 +169,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<PyCircuit>()?;
     m.add_class::<PyExperiment>()?;
-    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_class::<PyJob>()?;
+    m.add_function(wrap_pyfunction!(submit, m)?)?;
+    m.add_function(wrap_pyfunction!(result::_experiment_from_state, m)?)?;
+    m.add_function(wrap_pyfunction!(queue_info, m)?)?;
+    m.add_function(wrap_pyfunction!(completions, m)?)?;
+    m.add_function(wrap_pyfunction!(wait_completions, m)?)?;
     m.add_function(wrap_pyfunction!(statevector, m)?)?;
     m.add_function(wrap_pyfunction!(gate_table, m)?)?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;

@@ -3,7 +3,7 @@
 //! a copy.
 
 use ferroq_core::{ExperimentResult, format_bits};
-use numpy::{Complex64, PyArray1};
+use numpy::{Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -32,8 +32,84 @@ impl PyExperiment {
     }
 }
 
+/// Everything an experiment holds, in plain Python-convertible pieces (pickling).
+type ExperimentState = (
+    Option<String>,
+    usize,
+    usize,
+    u64,
+    u64,
+    usize,
+    Vec<u64>,
+    Vec<u64>,
+    Option<Vec<u64>>,
+    f64,
+);
+
+/// Rebuilds an experiment from `ExperimentData.__reduce__`'s state.
+#[pyfunction]
+pub fn _experiment_from_state(
+    state: ExperimentState,
+    statevector: Option<PyReadonlyArray1<'_, Complex64>>,
+) -> PyResult<PyExperiment> {
+    let (
+        name,
+        num_qubits,
+        num_clbits,
+        shots,
+        seed,
+        words,
+        count_keys,
+        count_values,
+        memory,
+        time_taken,
+    ) = state;
+    if words == 0 || count_keys.len() != count_values.len() * words {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "corrupt experiment state",
+        ));
+    }
+    let statevector = statevector.map(|a| a.to_vec()).transpose().map_err(|e| {
+        pyo3::exceptions::PyValueError::new_err(format!("corrupt experiment statevector: {e}"))
+    })?;
+    Ok(PyExperiment::new(ExperimentResult {
+        name,
+        num_qubits,
+        num_clbits,
+        shots,
+        seed,
+        words,
+        count_keys,
+        count_values,
+        memory,
+        statevector,
+        time_taken,
+    }))
+}
+
 #[pymethods]
 impl PyExperiment {
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let r = &self.inner;
+        let state: ExperimentState = (
+            r.name.clone(),
+            r.num_qubits,
+            r.num_clbits,
+            r.shots,
+            r.seed,
+            r.words,
+            r.count_keys.clone(),
+            r.count_values.clone(),
+            r.memory.clone(),
+            r.time_taken,
+        );
+        let statevector = self.statevector(py)?;
+        let rebuild = py
+            .import("ferroq._core")?
+            .getattr("_experiment_from_state")?;
+        Ok((rebuild, (state, statevector).into_pyobject(py)?.into_any()))
+    }
+
     #[getter]
     fn name(&self) -> Option<String> {
         self.inner.name.clone()

@@ -1,0 +1,361 @@
+//! The job state machine.
+//!
+//! A job's state is one atomic byte that only moves forward:
+//! INITIALIZING -> QUEUED -> VALIDATING -> RUNNING -> DONE | ERROR | CANCELLED
+//! (steps may be skipped, never revisited). Non-final transitions are plain
+//! compare-and-swaps. Reaching a final state is a two-step publication: the
+//! first party to *claim* the job (the worker finishing it, or a canceller)
+//! writes the outcome, then stores the final state under the wait mutex and
+//! wakes every waiter. So exactly one final state is ever reached, and anyone
+//! who sees it also sees the outcome that goes with it.
+
+use crate::error::Error;
+use crate::sync::{AtomicBool, AtomicU8, AtomicU64, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Qiskit's job states, in Qiskit's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum JobState {
+    Initializing = 0,
+    Queued = 1,
+    Validating = 2,
+    Running = 3,
+    Cancelled = 4,
+    Done = 5,
+    Error = 6,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Initializing,
+        JobState::Queued,
+        JobState::Validating,
+        JobState::Running,
+        JobState::Cancelled,
+        JobState::Done,
+        JobState::Error,
+    ];
+
+    fn from_u8(v: u8) -> JobState {
+        JobState::ALL[v as usize]
+    }
+
+    pub fn is_final(self) -> bool {
+        self as u8 >= JobState::Cancelled as u8
+    }
+
+    /// Position along the life of a job; the three final states share one.
+    fn rank(self) -> u8 {
+        (self as u8).min(JobState::Cancelled as u8)
+    }
+}
+
+/// What a job ended with.
+#[derive(Debug)]
+enum Outcome<T> {
+    Pending,
+    Ok(T),
+    /// The value was handed out with [`Job::take_value`].
+    Taken,
+    Err(Error),
+}
+
+/// A job carrying a value of type `T` once it succeeds.
+#[derive(Debug)]
+pub struct Job<T> {
+    state: AtomicU8,
+    claimed: AtomicBool,
+    cancel_requested: AtomicBool,
+    /// Wall-clock time (ns since the Unix epoch) each state was reached; 0 = never.
+    stamps: [AtomicU64; 7],
+    outcome: Mutex<Outcome<T>>,
+    finished: Condvar,
+    work_done: AtomicU64,
+    work_total: AtomicU64,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        .max(1)
+}
+
+impl<T> Default for Job<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Job<T> {
+    /// A new job in INITIALIZING.
+    pub fn new() -> Job<T> {
+        let job = Job {
+            state: AtomicU8::new(JobState::Initializing as u8),
+            claimed: AtomicBool::new(false),
+            cancel_requested: AtomicBool::new(false),
+            stamps: std::array::from_fn(|_| AtomicU64::new(0)),
+            outcome: Mutex::new(Outcome::Pending),
+            finished: Condvar::new(),
+            work_done: AtomicU64::new(0),
+            work_total: AtomicU64::new(0),
+        };
+        job.stamps[JobState::Initializing as usize].store(now_ns(), Relaxed);
+        job
+    }
+
+    pub fn state(&self) -> JobState {
+        JobState::from_u8(self.state.load(Acquire))
+    }
+
+    /// Moves to the non-final state `next` if that is forward and nobody has
+    /// claimed the job for a final state. Returns whether it moved.
+    pub fn advance(&self, next: JobState) -> bool {
+        debug_assert!(
+            !next.is_final(),
+            "final states are reached through finish or cancel"
+        );
+        let mut current = self.state.load(Acquire);
+        loop {
+            if self.claimed.load(Acquire) || JobState::from_u8(current).rank() >= next.rank() {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(current, next as u8, AcqRel, Acquire)
+            {
+                Ok(_) => {
+                    self.stamps[next as usize].store(now_ns(), Relaxed);
+                    return true;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Ends the job with `result` (DONE or ERROR) unless it already ended.
+    /// Returns whether this call ended it.
+    pub fn finish(&self, result: Result<T, Error>) -> bool {
+        match result {
+            Ok(v) => self.finalize(JobState::Done, Outcome::Ok(v)),
+            Err(Error::Cancelled) => {
+                self.finalize(JobState::Cancelled, Outcome::Err(Error::Cancelled))
+            }
+            Err(e) => self.finalize(JobState::Error, Outcome::Err(e)),
+        }
+    }
+
+    /// Cancels the job: at once if it has not ended, whether queued or
+    /// running (a running engine sees [`Job::cancel_requested`] and stops; its
+    /// late result is dropped). Returns whether the job ended CANCELLED here.
+    pub fn cancel(&self) -> bool {
+        if self.state().is_final() {
+            return false;
+        }
+        self.cancel_requested.store(true, Release);
+        self.finalize(JobState::Cancelled, Outcome::Err(Error::Cancelled))
+    }
+
+    /// Whether the engine running this job should stop.
+    pub fn cancel_requested(&self) -> bool {
+        self.cancel_requested.load(Acquire)
+    }
+
+    fn finalize(&self, final_state: JobState, outcome: Outcome<T>) -> bool {
+        if self.claimed.swap(true, AcqRel) {
+            return false;
+        }
+        let mut slot = self.lock();
+        *slot = outcome;
+        // No one else moves the state once the job is claimed, except an
+        // `advance` whose check raced with the claim: a forward step, which
+        // the loop below simply steps over.
+        let mut current = self.state.load(Acquire);
+        while let Err(actual) =
+            self.state
+                .compare_exchange_weak(current, final_state as u8, AcqRel, Acquire)
+        {
+            current = actual;
+        }
+        self.stamps[final_state as usize].store(now_ns(), Relaxed);
+        drop(slot);
+        self.finished.notify_all();
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Outcome<T>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Blocks until the job ends.
+    pub fn wait(&self) {
+        let mut guard = self.lock();
+        while !self.state().is_final() {
+            guard = self.finished.wait(guard).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Blocks until the job ends or `timeout` passes (monotonic clock).
+    /// Returns whether the job has ended.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut guard = self.lock();
+        while !self.state().is_final() {
+            let Some(deadline) = deadline else {
+                guard = self.finished.wait(guard).unwrap_or_else(|p| p.into_inner());
+                continue;
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = self
+                .finished
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// The error the job ended with, if it failed or was cancelled.
+    pub fn error(&self) -> Option<Error> {
+        if !self.state().is_final() {
+            return None;
+        }
+        match &*self.lock() {
+            Outcome::Err(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Moves the success value out (once). `None` before the end, after a
+    /// failure, or when already taken.
+    pub fn take_value(&self) -> Option<T> {
+        if self.state() != JobState::Done {
+            return None;
+        }
+        let mut guard = self.lock();
+        match std::mem::replace(&mut *guard, Outcome::Taken) {
+            Outcome::Ok(v) => Some(v),
+            other => {
+                *guard = other;
+                None
+            }
+        }
+    }
+
+    /// `(state, wall-clock ns since the Unix epoch)` for every state reached, in order.
+    pub fn time_per_step(&self) -> Vec<(JobState, u64)> {
+        JobState::ALL
+            .iter()
+            .filter_map(|&s| {
+                let t = self.stamps[s as usize].load(Relaxed);
+                (t != 0).then_some((s, t))
+            })
+            .collect()
+    }
+
+    /// Declares how many units of work the job has.
+    pub fn set_work_total(&self, total: u64) {
+        self.work_total.store(total, Relaxed);
+    }
+
+    /// Records `units` more units of work done.
+    pub fn add_work_done(&self, units: u64) {
+        self.work_done.fetch_add(units, Relaxed);
+    }
+
+    /// Fraction of the work done, in [0, 1]; 1 once DONE.
+    pub fn progress(&self) -> f64 {
+        if self.state() == JobState::Done {
+            return 1.0;
+        }
+        let total = self.work_total.load(Relaxed);
+        if total == 0 {
+            return 0.0;
+        }
+        (self.work_done.load(Relaxed) as f64 / total as f64).min(1.0)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn states_move_forward_only() {
+        let job: Job<u32> = Job::new();
+        assert!(job.advance(JobState::Queued));
+        assert!(!job.advance(JobState::Initializing));
+        assert!(!job.advance(JobState::Queued));
+        assert!(job.advance(JobState::Running));
+        assert!(!job.advance(JobState::Validating));
+        assert!(job.finish(Ok(7)));
+        assert!(!job.finish(Ok(8)));
+        assert!(!job.cancel());
+        assert!(!job.advance(JobState::Running));
+        assert_eq!(job.state(), JobState::Done);
+        assert_eq!(job.take_value(), Some(7));
+        assert_eq!(job.take_value(), None);
+        let steps: Vec<JobState> = job.time_per_step().iter().map(|s| s.0).collect();
+        assert_eq!(
+            steps,
+            vec![
+                JobState::Initializing,
+                JobState::Queued,
+                JobState::Running,
+                JobState::Done
+            ]
+        );
+    }
+
+    #[test]
+    fn cancel_wins_over_a_late_finish() {
+        let job: Job<u32> = Job::new();
+        job.advance(JobState::Queued);
+        job.advance(JobState::Running);
+        assert!(job.cancel());
+        assert!(job.cancel_requested());
+        assert!(!job.finish(Ok(1)));
+        assert_eq!(job.state(), JobState::Cancelled);
+        assert_eq!(job.error(), Some(Error::Cancelled));
+        assert_eq!(job.take_value(), None);
+    }
+
+    #[test]
+    fn failure_is_error_with_its_message() {
+        let job: Job<u32> = Job::new();
+        assert!(job.finish(Err(Error::InvalidCircuit("boom".into()))));
+        assert_eq!(job.state(), JobState::Error);
+        assert_eq!(job.error().unwrap().to_string(), "boom");
+    }
+
+    #[test]
+    fn waiters_wake_when_the_job_ends() {
+        let job: Arc<Job<u32>> = Arc::new(Job::new());
+        assert!(!job.wait_timeout(Duration::from_millis(20)));
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let job = job.clone();
+                std::thread::spawn(move || {
+                    let start = Instant::now();
+                    assert!(job.wait_timeout(Duration::from_secs(10)));
+                    start.elapsed()
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        job.finish(Ok(1));
+        for w in waiters {
+            assert!(w.join().unwrap() < Duration::from_secs(5));
+        }
+        job.wait();
+    }
+}

@@ -1,0 +1,303 @@
+//! The scheduler: a FIFO queue of jobs and a pool of worker threads sized to
+//! the machine. Each worker takes the oldest queued job, runs the engine under
+//! the job's cancel flag, and publishes the outcome. A batch's circuits are
+//! spread over the shared rayon pool by the engine itself.
+//!
+//! The scheduler is created on first use and again in a child after `fork`
+//! (the parent's workers do not exist there).
+
+use crate::circuit::Circuit;
+use crate::engine::{self, Monitor, RunOptions, RunResult};
+use crate::error::{Error, Result};
+use crate::job::{Job, JobState};
+use crate::parallel;
+use crate::rng;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A job of the engine: circuits in, a [`RunResult`] out.
+pub type SimJob = Job<RunResult>;
+
+struct Task {
+    job: Arc<SimJob>,
+    circuits: Vec<Circuit>,
+    opts: RunOptions,
+    seed: u64,
+}
+
+struct Queue {
+    tasks: VecDeque<Task>,
+    /// Live worker threads, and how many of them wait for work.
+    workers: usize,
+    idle: usize,
+    /// Jobs that ended, ever: lets waiters on "any job" sleep until one ends.
+    completions: u64,
+}
+
+pub struct Scheduler {
+    pid: u32,
+    queue: Mutex<Queue>,
+    work_available: Condvar,
+    job_ended: Condvar,
+    max_workers: usize,
+}
+
+static SCHEDULER: Mutex<Option<Arc<Scheduler>>> = Mutex::new(None);
+
+/// The process's scheduler.
+pub fn scheduler() -> Arc<Scheduler> {
+    let mut slot = SCHEDULER.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    match slot.as_ref() {
+        Some(s) if s.pid == pid => s.clone(),
+        stale => {
+            // After fork: the old scheduler's workers are gone; leak it rather
+            // than touch locks a vanished thread may have held.
+            if let Some(old) = stale {
+                std::mem::forget(old.clone());
+            }
+            let fresh = Arc::new(Scheduler {
+                pid,
+                queue: Mutex::new(Queue {
+                    tasks: VecDeque::new(),
+                    workers: 0,
+                    idle: 0,
+                    completions: 0,
+                }),
+                work_available: Condvar::new(),
+                job_ended: Condvar::new(),
+                max_workers: parallel::default_threads().max(1),
+            });
+            *slot = Some(fresh.clone());
+            fresh
+        }
+    }
+}
+
+struct JobMonitor<'a>(&'a SimJob);
+
+impl Monitor for JobMonitor<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.cancel_requested()
+    }
+    fn advance(&self, units: u64) {
+        self.0.add_work_done(units);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a worker panicked".to_string())
+}
+
+impl Scheduler {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Validates and queues a batch; the returned job is QUEUED (bad input
+    /// is an error here, before any job exists). The run seed is drawn now
+    /// when not given, so the job can report it before it runs.
+    pub fn submit(
+        self: &Arc<Self>,
+        circuits: Vec<Circuit>,
+        opts: RunOptions,
+    ) -> Result<(Arc<SimJob>, u64)> {
+        engine::validate(&circuits, &opts)?;
+        let seed = opts.seed.unwrap_or_else(rng::random_seed);
+        let job = Arc::new(SimJob::new());
+        job.set_work_total(engine::work_units(&circuits));
+        job.advance(JobState::Queued);
+        let mut queue = self.lock();
+        queue.tasks.push_back(Task {
+            job: job.clone(),
+            circuits,
+            opts,
+            seed,
+        });
+        if queue.idle == 0 && queue.workers < self.max_workers {
+            queue.workers += 1;
+            let me = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ferroq-worker".into())
+                .spawn(move || me.work());
+            if spawned.is_err() {
+                queue.workers -= 1;
+                if queue.workers == 0 {
+                    // No thread at all to run it: fail the job rather than hang.
+                    let task = queue.tasks.pop_back().expect("just pushed");
+                    drop(queue);
+                    task.job.finish(Err(Error::Internal(
+                        "could not start a worker thread".into(),
+                    )));
+                    self.ended();
+                    return Ok((job, seed));
+                }
+            }
+        }
+        drop(queue);
+        self.work_available.notify_one();
+        Ok((job, seed))
+    }
+
+    /// Worker loop: idle workers exit after a while, so an idle process holds
+    /// no threads.
+    fn work(self: Arc<Self>) {
+        loop {
+            let task = {
+                let mut queue = self.lock();
+                loop {
+                    if let Some(task) = queue.tasks.pop_front() {
+                        break task;
+                    }
+                    queue.idle += 1;
+                    let (q, timeout) = self
+                        .work_available
+                        .wait_timeout(queue, Duration::from_secs(2))
+                        .unwrap_or_else(|p| p.into_inner());
+                    queue = q;
+                    queue.idle -= 1;
+                    if timeout.timed_out() && queue.tasks.is_empty() {
+                        queue.workers -= 1;
+                        return;
+                    }
+                }
+            };
+            self.execute(task);
+        }
+    }
+
+    fn execute(&self, task: Task) {
+        let job = &task.job;
+        if job.advance(JobState::Validating) {
+            let checked = engine::validate(&task.circuits, &task.opts);
+            let outcome = match checked {
+                Err(e) => Err(e),
+                Ok(()) if !job.advance(JobState::Running) => return self.ended(),
+                Ok(()) => catch_unwind(AssertUnwindSafe(|| {
+                    engine::run_monitored(&task.circuits, &task.opts, task.seed, &JobMonitor(job))
+                }))
+                .unwrap_or_else(|payload| Err(Error::Internal(panic_message(&*payload)))),
+            };
+            job.finish(outcome);
+        }
+        // Cancelled while queued: nothing to run.
+        self.ended();
+    }
+
+    fn ended(&self) {
+        self.lock().completions += 1;
+        self.job_ended.notify_all();
+    }
+
+    /// Cancels `job`: removes it from the queue if it is still there, or
+    /// stops it if it runs. Returns whether it ended CANCELLED by this call.
+    pub fn cancel(&self, job: &Arc<SimJob>) -> bool {
+        let cancelled = job.cancel();
+        if cancelled {
+            // Drop a queued job's circuits now rather than when a worker
+            // reaches it; a running one stops at its next check.
+            self.lock().tasks.retain(|t| !Arc::ptr_eq(&t.job, job));
+            self.ended();
+        }
+        cancelled
+    }
+
+    /// 0-based position among the queued jobs, or `None` once it left the queue.
+    pub fn queue_position(&self, job: &Arc<SimJob>) -> Option<usize> {
+        let queue = self.lock();
+        queue.tasks.iter().position(|t| Arc::ptr_eq(&t.job, job))
+    }
+
+    /// (queued jobs, busy or idle workers, maximum workers).
+    pub fn queue_info(&self) -> (usize, usize, usize) {
+        let queue = self.lock();
+        (queue.tasks.len(), queue.workers, self.max_workers)
+    }
+
+    /// How many jobs have ended so far.
+    pub fn completions(&self) -> u64 {
+        self.lock().completions
+    }
+
+    /// Blocks until more than `seen` jobs have ended, or `timeout` passes.
+    /// Returns the new count.
+    pub fn wait_completions(&self, seen: u64, timeout: Duration) -> u64 {
+        let queue = self.lock();
+        let (queue, _) = self
+            .job_ended
+            .wait_timeout_while(queue, timeout, |q| q.completions <= seen)
+            .unwrap_or_else(|p| p.into_inner());
+        queue.completions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bell() -> Circuit {
+        let mut c = Circuit::new(2, 2);
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.append_gate("cx", &[0, 1], &[]).unwrap();
+        c.measure(0, 0).unwrap();
+        c.measure(1, 1).unwrap();
+        c
+    }
+
+    #[test]
+    fn thousands_of_jobs_all_finish() {
+        let s = scheduler();
+        let opts = RunOptions {
+            shots: 10,
+            seed: Some(3),
+            threads: 1,
+            ..Default::default()
+        };
+        let jobs: Vec<_> = (0..2000)
+            .map(|_| s.submit(vec![bell()], opts.clone()).unwrap().0)
+            .collect();
+        for job in &jobs {
+            assert!(job.wait_timeout(Duration::from_secs(60)));
+            assert_eq!(job.state(), JobState::Done);
+            assert_eq!(job.progress(), 1.0);
+        }
+        let first = jobs[0].take_value().unwrap();
+        assert_eq!(first.experiments[0].count_values.iter().sum::<u64>(), 10);
+    }
+
+    #[test]
+    fn a_running_job_stops_promptly_when_cancelled() {
+        let s = scheduler();
+        let mut c = Circuit::new(16, 0);
+        for _ in 0..2000 {
+            for q in 0..16 {
+                c.append_gate("h", &[q], &[]).unwrap();
+            }
+        }
+        let (job, _) = s.submit(vec![c], RunOptions::default()).unwrap();
+        while job.state() != JobState::Running {
+            std::thread::yield_now();
+        }
+        let start = std::time::Instant::now();
+        assert!(s.cancel(&job));
+        assert_eq!(job.state(), JobState::Cancelled);
+        assert!(start.elapsed() < Duration::from_millis(100));
+        assert!(job.take_value().is_none());
+    }
+
+    #[test]
+    fn bad_input_fails_at_submit() {
+        let s = scheduler();
+        let opts = RunOptions {
+            shots: 0,
+            ..Default::default()
+        };
+        assert!(s.submit(vec![bell()], opts).is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! Model check of the job state machine: loom runs every interleaving of the
+//! threads below (within its preemption bound) and the assertions must hold in
+//! all of them.
+//!
+//! RUSTFLAGS="--cfg loom" cargo test -p ferroq-core --test loom_job --release
+#![cfg(loom)]
+
+use ferroq_core::error::Error;
+use ferroq_core::job::{Job, JobState};
+use loom::sync::Arc;
+use loom::thread;
+
+/// A worker starts and finishes the job while another thread cancels it and a
+/// third waits: exactly one of finish and cancel ends the job, the waiter
+/// wakes, and the outcome matches the final state.
+#[test]
+fn run_finish_cancel_and_wait() {
+    loom::model(|| {
+        let job = Arc::new(Job::<u32>::new());
+        assert!(job.advance(JobState::Queued));
+        let worker = {
+            let job = job.clone();
+            thread::spawn(move || job.advance(JobState::Running) && job.finish(Ok(7)))
+        };
+        let canceller = {
+            let job = job.clone();
+            thread::spawn(move || job.cancel())
+        };
+        let waiter = {
+            let job = job.clone();
+            thread::spawn(move || {
+                job.wait();
+                job.state()
+            })
+        };
+        let finished = worker.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+        let seen = waiter.join().unwrap();
+        assert!(finished ^ cancelled, "exactly one party ends the job");
+        let state = job.state();
+        assert!(state.is_final());
+        assert_eq!(seen, state, "the waiter saw the final state");
+        match state {
+            JobState::Done => {
+                assert!(finished);
+                assert_eq!(job.take_value(), Some(7));
+            }
+            JobState::Cancelled => {
+                assert!(cancelled);
+                assert_eq!(job.error(), Some(Error::Cancelled));
+                assert_eq!(job.take_value(), None);
+            }
+            other => panic!("unexpected final state {other:?}"),
+        }
+    });
+}
+
+/// Submission, start and failure race with an observer: the states it sees
+/// never go backwards, and once final they stay final with the error set.
+#[test]
+fn states_only_move_forward() {
+    loom::model(|| {
+        let job = Arc::new(Job::<u32>::new());
+        let driver = {
+            let job = job.clone();
+            thread::spawn(move || {
+                job.advance(JobState::Queued);
+                job.advance(JobState::Running);
+                job.finish(Err(Error::InvalidCircuit("bad".into())));
+            })
+        };
+        let observer = {
+            let job = job.clone();
+            thread::spawn(move || {
+                let a = job.state();
+                let b = job.state();
+                let c = job.state();
+                assert!(a <= b && b <= c, "{a:?} {b:?} {c:?}");
+                if c.is_final() {
+                    assert!(job.error().is_some());
+                }
+            })
+        };
+        driver.join().unwrap();
+        observer.join().unwrap();
+        assert_eq!(job.state(), JobState::Error);
+    });
+}

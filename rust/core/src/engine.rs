@@ -537,11 +537,10 @@ pub fn run_monitored(
     monitor: &dyn Monitor,
 ) -> Result<RunResult> {
     let threads = opts.thread_count();
-    let pool = parallel::pool(threads);
     let threaded = threads > 1;
     let small = |c: &Circuit| c.num_qubits() < opts.parallel_threshold;
     let n_small = circuits.iter().filter(|c| small(c)).count();
-    let experiments = pool.install(|| -> Result<Vec<ExperimentResult>> {
+    let body = || -> Result<Vec<ExperimentResult>> {
         let mut out: Vec<Option<ExperimentResult>> = vec![None; circuits.len()];
         if threaded && n_small > 1 {
             let whole_circuits = Mode {
@@ -596,7 +595,13 @@ pub fn run_monitored(
             .into_iter()
             .map(|r| r.expect("every circuit ran"))
             .collect())
-    })?;
+    };
+    // One thread: nothing runs in parallel, so skip the hand-off to the pool.
+    let experiments = if threaded {
+        parallel::pool(threads).install(body)?
+    } else {
+        body()?
+    };
     Ok(RunResult { seed, experiments })
 }
 

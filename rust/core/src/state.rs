@@ -38,12 +38,20 @@ pub fn available_memory_bytes() -> u64 {
     available
 }
 
+/// Below this size a state is assumed to fit without asking the system:
+/// reading the memory figures costs more than simulating a small circuit, and
+/// an allocation that still fails is reported by [`zeroed`].
+const ALWAYS_FITS_BYTES: u128 = 64 << 20;
+
 /// Fails with [`Error::StateTooLarge`] unless `copies` statevectors of
 /// `num_qubits` fit in `limit_bytes` (default: available memory).
 pub fn check_memory(num_qubits: usize, copies: usize, limit_bytes: Option<u64>) -> Result<()> {
     let required = state_bytes(num_qubits).saturating_mul(copies.max(1) as u128);
     // Even with no limit given, a state that cannot be indexed is refused.
     let hard_cap = num_qubits >= usize::BITS as usize - 5;
+    if limit_bytes.is_none() && !hard_cap && required <= ALWAYS_FITS_BYTES {
+        return Ok(());
+    }
     let limit = limit_bytes.unwrap_or_else(available_memory_bytes);
     if hard_cap || required > limit as u128 {
         return Err(Error::StateTooLarge {

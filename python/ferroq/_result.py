@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +16,8 @@ __all__ = ["ExperimentResult", "Result"]
 ExperimentResult = _core.ExperimentData
 """Per-circuit data: ``name``, ``shots``, ``seed``, ``time_taken`` (seconds),
 ``num_qubits``, ``num_clbits``."""
+
+T = TypeVar("T")
 
 # An index, a circuit name, a circuit (anything with a .name), or None.
 Key = Any
@@ -88,32 +90,20 @@ class Result:
             raise FerroqError(f"no result for a circuit named {name!r}")
         return matches[0]
 
-    def _select(self, key: Key) -> list[_core.ExperimentData] | _core.ExperimentData:
-        if key is None:
-            if len(self._experiments) == 1:
-                return self._experiments[0]
-            return self._experiments
-        return self._experiments[self._index(key)]
+    def _each(self, key: Key, fn: Callable[[_core.ExperimentData], T]) -> T | list[T]:
+        """``fn`` of the selected circuit, or a list over all circuits when ``key``
+        is ``None`` and the run had several."""
+        if key is None and len(self._experiments) != 1:
+            return [fn(e) for e in self._experiments]
+        return fn(self._experiments[0 if key is None else self._index(key)])
 
     def get_counts(self, experiment: Key = None) -> dict[str, int] | list[dict[str, int]]:
         """Bitstring -> count (clbit 0 rightmost). A circuit without clbits has no counts (``{}``)."""
-        sel = self._select(experiment)
-        if isinstance(sel, list):
-            return [e.counts() for e in sel]
-        return sel.counts()
+        return self._each(experiment, lambda e: e.counts())
 
     def get_memory(self, experiment: Key = None) -> list[str] | list[list[str]]:
         """Every shot's bitstring, in shot order; needs ``memory=True``."""
-        sel = self._select(experiment)
-        if isinstance(sel, list):
-            return [self._memory(e) for e in sel]
-        return self._memory(sel)
-
-    @staticmethod
-    def _memory(e: _core.ExperimentData) -> list[str]:
-        memory = e.memory()
-        if memory is None:
-            raise FerroqError(f"no memory for circuit {e.name!r}: run with memory=True")
+        memory = self._each(experiment, _memory)  # (no return-type context: T is list[str])
         return memory
 
     def get_statevector(
@@ -122,23 +112,24 @@ class Result:
         """The final state (read-only complex128 array, shared with the result, not
         copied); needs ``statevector=True``. For circuits whose measurements are all
         terminal it is the state before them; otherwise the state after the last shot."""
-        sel = self._select(experiment)
-        if isinstance(sel, list):
-            return [self._statevector(e) for e in sel]
-        return self._statevector(sel)
-
-    @staticmethod
-    def _statevector(e: _core.ExperimentData) -> npt.NDArray[np.complex128]:
-        state = e.statevector()
-        if state is None:
-            raise FerroqError(f"no statevector for circuit {e.name!r}: run with statevector=True")
-        return state
+        return self._each(experiment, _statevector)
 
     def get_probabilities(
         self, experiment: Key = None
     ) -> npt.NDArray[np.float64] | list[npt.NDArray[np.float64]]:
         """``|amplitude|^2`` of the final state; needs ``statevector=True``."""
-        sel = self._select(experiment)
-        if isinstance(sel, list):
-            return [np.abs(self._statevector(e)) ** 2 for e in sel]
-        return np.abs(self._statevector(sel)) ** 2
+        return self._each(experiment, lambda e: np.abs(_statevector(e)) ** 2)
+
+
+def _memory(e: _core.ExperimentData) -> list[str]:
+    memory = e.memory()
+    if memory is None:
+        raise FerroqError(f"no memory for circuit {e.name!r}: run with memory=True")
+    return memory
+
+
+def _statevector(e: _core.ExperimentData) -> npt.NDArray[np.complex128]:
+    state = e.statevector()
+    if state is None:
+        raise FerroqError(f"no statevector for circuit {e.name!r}: run with statevector=True")
+    return state

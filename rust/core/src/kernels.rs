@@ -181,12 +181,9 @@ impl Op {
                     parallel,
                     dim,
                     |a, base, buf| {
-                        for (slot, &off) in buf.iter_mut().zip(&offsets) {
-                            // SAFETY: every `base | off` belongs to this group only.
-                            *slot = unsafe { a.read(base | off) };
-                        }
+                        gather(a, base, &offsets, buf);
                         for j in 0..dim {
-                            // SAFETY: as above.
+                            // SAFETY: `base | offsets[..]` belongs to this group only.
                             unsafe { a.write(base | offsets[perm[j]], phases[j] * buf[j]) };
                         }
                     },
@@ -206,16 +203,13 @@ impl Op {
                     parallel,
                     dim,
                     |a, base, buf| {
-                        for (slot, &off) in buf.iter_mut().zip(&offsets) {
-                            // SAFETY: every `base | off` belongs to this group only.
-                            *slot = unsafe { a.read(base | off) };
-                        }
+                        gather(a, base, &offsets, buf);
                         for (row, &off) in matrix.chunks_exact(dim).zip(&offsets) {
                             let v = row
                                 .iter()
                                 .zip(buf.iter())
                                 .fold(C64::new(0.0, 0.0), |acc, (m, x)| acc + m * x);
-                            // SAFETY: as above.
+                            // SAFETY: `base | off` belongs to this group only.
                             unsafe { a.write(base | off, v) };
                         }
                     },
@@ -236,6 +230,15 @@ fn target_offsets(targets: &[usize]) -> Vec<usize> {
                 .fold(0, |acc, (i, &q)| acc | (((j >> i) & 1) << q))
         })
         .collect()
+}
+
+/// Copies the group's amplitudes `base | offsets[j]` into `buf[j]`.
+#[inline(always)]
+fn gather(a: Amps, base: usize, offsets: &[usize], buf: &mut [C64]) {
+    for (slot, &off) in buf.iter_mut().zip(offsets) {
+        // SAFETY: every `base | off` belongs to the calling group only.
+        *slot = unsafe { a.read(base | off) };
+    }
 }
 
 /// Raw access to the amplitudes from several threads at once. Sound only

@@ -605,6 +605,18 @@ pub fn run_monitored(
     Ok(RunResult { seed, experiments })
 }
 
+/// Refuses circuits that measure or reset, for callers that want a pure state.
+pub fn require_unitary(circuit: &Circuit) -> Result<()> {
+    if circuit.has_non_unitary() {
+        return Err(Error::InvalidCircuit(
+            "statevector() needs a circuit without measure or reset; \
+             use Simulator.run(..., statevector=True)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The final state of a circuit without measurement or reset, from |0...0>,
 /// global phase included.
 pub fn statevector(
@@ -613,12 +625,7 @@ pub fn statevector(
     parallel_threshold: usize,
     max_memory_bytes: Option<u64>,
 ) -> Result<Vec<C64>> {
-    if circuit.has_non_unitary() {
-        return Err(Error::InvalidCircuit(
-            "statevector() needs a circuit without measure or reset; use Simulator.run(..., statevector=True)"
-                .into(),
-        ));
-    }
+    require_unitary(circuit)?;
     let opts = RunOptions {
         threads,
         parallel_threshold,

@@ -135,14 +135,41 @@ fn statevector<'py>(
     parallel_threshold: i64,
     max_memory_mb: Option<f64>,
 ) -> PyResult<Bound<'py, PyArray1<Complex64>>> {
-    let threads = non_negative("max_parallel_threads", max_parallel_threads)? as usize;
-    let threshold = non_negative("parallel_threshold", parallel_threshold)? as usize;
-    let limit = memory_limit(max_memory_mb)?;
-    let circuit = circuit.inner.clone();
-    let state = py
-        .detach(|| engine::statevector(&circuit, threads, threshold, limit))
+    engine::require_unitary(&circuit.inner).map_err(to_py)?;
+    let opts = RunOptions {
+        shots: 1,
+        seed: Some(0),
+        statevector: true,
+        ..run_options(
+            1,
+            None,
+            false,
+            true,
+            max_parallel_threads,
+            parallel_threshold,
+            max_memory_mb,
+        )?
+    };
+    // Run as a job so that Ctrl-C can stop a long simulation.
+    let circuits = vec![circuit.inner.clone()];
+    let scheduler = scheduler::scheduler();
+    let (job, _) = py
+        .detach(|| scheduler.submit(circuits, opts))
         .map_err(to_py)?;
-    Ok(PyArray1::from_vec(py, state))
+    if let Err(interrupted) = wait_interruptibly(py, None, |slice| job.wait_timeout(slice)) {
+        scheduler.cancel(&job);
+        return Err(interrupted);
+    }
+    let state = job
+        .take_value()
+        .and_then(|mut r| r.experiments.pop())
+        .and_then(|e| e.statevector);
+    match state {
+        Some(state) => Ok(PyArray1::from_vec(py, state)),
+        None => Err(to_py(job.error().unwrap_or(Error::Internal(
+            "a finished statevector job has neither a state nor an error".into(),
+        )))),
+    }
 }
 
 /// `(name, num_qubits or None, num_params)` for every named gate.

@@ -1,0 +1,35 @@
+"""Blocking calls outside jobs also honour Ctrl-C."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+
+import pytest
+
+import ferroq
+
+
+def long_circuit(n: int = 20, layers: int = 400) -> ferroq.Circuit:
+    c = ferroq.Circuit(n)
+    for _ in range(layers):
+        for q in range(n):
+            c.h(q)
+    return c
+
+
+def test_statevector_is_interrupted_by_ctrl_c():
+    circuit = long_circuit()
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        ferroq.statevector(circuit)
+    elapsed = time.perf_counter() - start
+    timer.join()
+    # 0.2 s until the signal, then at most one 50 ms wait slice (loose bound for a busy CI box).
+    assert elapsed < 1.5
+    # The interrupted simulation was cancelled, so the scheduler serves the next call at once.
+    small = ferroq.statevector(ferroq.Circuit(1).x(0))
+    assert abs(small[1]) == pytest.approx(1.0)

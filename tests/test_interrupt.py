@@ -6,9 +6,8 @@ import _thread
 import threading
 import time
 
-import pytest
-
 import ferroq
+import pytest
 
 
 def long_circuit(n: int = 20, layers: int = 400) -> ferroq.Circuit:

@@ -156,8 +156,8 @@ class Job:
         self._circuits = circuits
         self._options = dict(options, seed=native.seed) if options.get("seed") is None else dict(options)
         self._name = name
-        self._tags = _check_tags(tags or [])
-        self._header = dict(header or {})
+        self._tags = check_tags(tags or [])
+        self._header = check_header(header or {})
         self.metadata: dict[str, Any] = {"seed": native.seed, "shots": options.get("shots")}
         self._lock = threading.Lock()
         self._result: Result | None = None
@@ -350,7 +350,7 @@ class Job:
 
     def update_tags(self, new_tags: list[str]) -> list[str]:
         """Replaces the tags (a list of strings); returns them."""
-        self._tags = _check_tags(new_tags)
+        self._tags = check_tags(new_tags)
         return list(self._tags)
 
     def header(self) -> dict[str, Any]:
@@ -488,10 +488,18 @@ class QueueInfo(NamedTuple):
     max_workers: int
 
 
-def _check_tags(tags: Any) -> list[str]:
+def check_tags(tags: Any) -> list[str]:
+    """A copy of ``tags`` if it is a list of strings; else :class:`JobError`."""
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
         raise JobError(f"tags must be a list of strings, got {tags!r}")
     return list(tags)
+
+
+def check_header(header: Any) -> dict[str, Any]:
+    """A copy of ``header`` if it is a mapping with string keys; else ``TypeError``."""
+    if not isinstance(header, dict) or not all(isinstance(k, str) for k in header):
+        raise TypeError(f"header must be a dict with str keys, got {header!r}")
+    return dict(header)
 
 
 class DoneAndNotDone(NamedTuple):

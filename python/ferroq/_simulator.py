@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from ferroq import _core
 from ferroq._circuit import Circuit
-from ferroq._job import Job
+from ferroq._job import Job, check_header, check_tags
 from ferroq.exceptions import OptionTypeError, UnknownOptionError
 
 __all__ = ["Simulator", "statevector"]
@@ -147,6 +147,7 @@ class Simulator:
         opts = dict(self._options)
         opts.update(_check_options(options))
         listed, _ = _as_circuit_list(circuits)
+        tags, header = check_tags(tags or []), check_header(header or {})
         threads = opts["max_parallel_threads"]
         native = _core.submit(
             [c._native for c in listed],
@@ -161,7 +162,12 @@ class Simulator:
         job = Job(self, native, listed, opts, name=name, tags=tags, header=header)
         if opts["blocking"]:
             job._async = False
-            native.wait(None)
+            try:
+                native.wait(None)
+            except BaseException:
+                # Ctrl-C: the caller never gets the job, so nobody else could cancel it.
+                native.cancel()
+                raise
         return job
 
     def __repr__(self) -> str:

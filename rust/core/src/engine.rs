@@ -280,6 +280,10 @@ struct Mode {
     kernels: bool,
     /// Run shots of a per-shot circuit concurrently.
     shots: bool,
+    /// Report progress gate by gate. Off when many small circuits run at
+    /// once: there a per-circuit report is as informative and the shared
+    /// counter would be hit from every thread for every gate.
+    gate_progress: bool,
 }
 
 fn words_for(num_clbits: usize) -> usize {
@@ -317,17 +321,21 @@ fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec
     (keys, values)
 }
 
-/// Applies `ops`, checking for cancellation before each one. Large states
-/// (`parallel`) report each gate as progress; small ones report per circuit.
-fn apply_all(ops: &[Op], amps: &mut [C64], parallel: bool, monitor: &dyn Monitor) -> Result<u64> {
+/// Applies `ops`, checking for cancellation before each one, and reporting
+/// each as progress when `mode.gate_progress`. Returns the units reported.
+fn apply_all(ops: &[Op], amps: &mut [C64], mode: Mode, monitor: &dyn Monitor) -> Result<u64> {
     for op in ops {
         check(monitor)?;
-        op.apply(amps, parallel);
-        if parallel {
+        op.apply(amps, mode.kernels);
+        if mode.gate_progress {
             monitor.advance(1);
         }
     }
-    Ok(if parallel { ops.len() as u64 } else { 0 })
+    Ok(if mode.gate_progress {
+        ops.len() as u64
+    } else {
+        0
+    })
 }
 
 fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
@@ -417,7 +425,7 @@ fn run_circuit(
     let mut reported = 0u64;
     match program {
         Program::Sampled { ops, measures } => {
-            reported += apply_all(&ops, &mut amps, mode.kernels, monitor)?;
+            reported += apply_all(&ops, &mut amps, mode, monitor)?;
             if circuit.num_clbits() > 0 {
                 let mut rng = rng::rng_from_seed(seed);
                 let total = state::norm_sqr(&amps, mode.kernels);
@@ -451,7 +459,7 @@ fn run_circuit(
             }
         }
         Program::PerShot { prefix, rest } => {
-            reported += apply_all(&prefix, &mut amps, mode.kernels, monitor)?;
+            reported += apply_all(&prefix, &mut amps, mode, monitor)?;
             let shot = |s: usize, last: bool| -> Result<(Vec<u64>, Option<Vec<C64>>)> {
                 check(monitor)?;
                 let mut work = state::try_clone(&amps, n)?;
@@ -546,6 +554,7 @@ pub fn run_monitored(
             let whole_circuits = Mode {
                 kernels: false,
                 shots: false,
+                gate_progress: false,
             };
             let done: Vec<(usize, ExperimentResult)> = circuits
                 .par_iter()
@@ -576,11 +585,13 @@ pub fn run_monitored(
                 Mode {
                     kernels: false,
                     shots: threaded,
+                    gate_progress: true,
                 }
             } else {
                 Mode {
                     kernels: threaded,
                     shots: false,
+                    gate_progress: true,
                 }
             };
             out[i] = Some(run_circuit(

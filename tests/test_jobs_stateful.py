@@ -1,0 +1,316 @@
+"""A stateful model test of the job layer.
+
+Hypothesis drives a handful of jobs (tiny, medium, long and failing ones) through
+submit / cancel / result / exception / status / wait_for_final_state /
+add_done_callback, each call made from the main thread or from a helper thread pool
+(whose calls are awaited one at a time, so observations stay in real-time order).
+The invariants: each job's observed status never goes backwards; once final it never
+changes; predicates agree with a final status; a final job's result or error is
+retrievable and matches its status; and at teardown every job is in exactly one final
+state and every done-callback has fired exactly once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import itertools
+import threading
+import time
+
+import ferroq
+from ferroq import JOB_FINAL_STATES, JobStatus
+from ferroq.exceptions import JobCancelledError, JobTimeoutError, SimulationMemoryError
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+
+RANK = {
+    JobStatus.INITIALIZING: 0,
+    JobStatus.QUEUED: 1,
+    JobStatus.VALIDATING: 2,
+    JobStatus.RUNNING: 3,
+    JobStatus.CANCELLED: 4,
+    JobStatus.DONE: 4,
+    JobStatus.ERROR: 4,
+}
+FINAL_NAMES = {s.name for s in JOB_FINAL_STATES}
+
+
+def _layers(n: int, count: int) -> ferroq.Circuit:
+    c = ferroq.Circuit(n)
+    for _ in range(count):
+        for q in range(n):
+            c.h(q)
+    return c
+
+
+@functools.cache
+def _circuit(kind: str) -> ferroq.Circuit:
+    if kind == "tiny":
+        return ferroq.Circuit(2, 2).h(0).cx(0, 1).measure([0, 1], [0, 1])
+    if kind == "medium":  # some tens of milliseconds on one thread
+        return _layers(16, 40)
+    if kind == "long":  # tens of seconds; always cancelled at teardown
+        return _layers(18, 5000)
+    # Passes the submit-time memory check (one 1 MiB state in 1.5 MiB) but fails at
+    # run time (a reset after a gate needs a second copy).
+    return ferroq.Circuit(16, 1).h(0).reset(0).measure(0, 0)
+
+
+_OPTIONS = {
+    "tiny": {"shots": 5},
+    "medium": {"shots": 1},
+    "long": {"shots": 1},
+    "error": {"shots": 4, "max_memory_mb": 1.5},
+}
+
+TIMEOUTS = st.sampled_from([0.0, 0.001, 0.02, 0.05])
+
+
+class Tracked:
+    """A job and what the test saw of it."""
+
+    def __init__(self, job: ferroq.Job, kind: str):
+        self.job = job
+        self.kind = kind
+        self.observed: list[JobStatus] = []
+        self.result = None
+        self.cancel_wins = 0
+        self.lock = threading.Lock()
+        self.callbacks: dict[int, list[bool]] = {}  # token -> [was the job final] per call
+
+    def __repr__(self) -> str:
+        return f"Tracked({self.kind}, {self.job!r})"
+
+
+class JobMachine(RuleBasedStateMachine):
+    jobs = Bundle("jobs")
+
+    def __init__(self):
+        super().__init__()
+        self.sim = ferroq.Simulator(max_parallel_threads=1)
+        self.pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="stateful")
+        self.tracked: list[Tracked] = []
+        self.tokens = itertools.count()
+
+    # ------------------------------------------------------------ helpers
+    def call(self, in_pool: bool, fn):
+        """Runs ``fn`` here or on the pool; returns ``(value, exception)``."""
+
+        def capture():
+            try:
+                return fn(), None
+            except Exception as err:
+                return None, err
+
+        if in_pool:
+            return self.pool.submit(capture).result(timeout=60)
+        return capture()
+
+    def observe(self, t: Tracked, status: JobStatus) -> None:
+        if t.observed:
+            last = t.observed[-1]
+            assert RANK[status] >= RANK[last], f"{t}: status went from {last} back to {status}"
+            if last in JOB_FINAL_STATES:
+                assert status is last, f"{t}: left final state {last} for {status}"
+        t.observed.append(status)
+
+    def check_final(self, t: Tracked) -> None:
+        """For a job seen in a final state: predicates and outcome match it."""
+        job = t.job
+        status = job.status()
+        assert status in JOB_FINAL_STATES
+        assert job.done() is (status is JobStatus.DONE)
+        assert job.cancelled() is (status is JobStatus.CANCELLED)
+        assert job.running() is False
+        assert job.in_final_state() is True
+        assert job.queue_position() is None
+        steps = list(job.time_per_step())
+        assert steps[-1] == status.name and len(FINAL_NAMES & set(steps)) == 1, steps
+        if status is JobStatus.DONE:
+            assert t.kind != "error"
+            result = job.result(timeout=0)
+            if t.result is not None:
+                assert result is t.result
+            t.result = result
+            assert job.exception(timeout=0) is None
+            assert job.error_message() is None
+            assert job.progress() == 1.0
+        elif status is JobStatus.CANCELLED:
+            try:
+                job.result(timeout=0)
+            except JobCancelledError:
+                pass
+            else:
+                raise AssertionError(f"{t}: result() of a cancelled job did not raise")
+            assert job.error_message() is None
+            assert t.cancel_wins <= 1
+        else:
+            assert t.kind == "error", f"{t}: unexpected ERROR: {job.error_message()}"
+            assert job.error_message() is not None and "memory limit" in job.error_message()
+            assert isinstance(job.exception(timeout=0), SimulationMemoryError)
+            assert t.cancel_wins == 0
+
+    # -------------------------------------------------------------- rules
+    @rule(target=jobs, kind=st.sampled_from(["tiny", "medium", "long", "error"]))
+    def submit(self, kind):
+        job = self.sim.run(_circuit(kind), **_OPTIONS[kind])
+        t = Tracked(job, kind)
+        self.tracked.append(t)
+        self.observe(t, job.status())
+        return t
+
+    @rule(t=jobs, in_pool=st.booleans())
+    def cancel(self, t, in_pool):
+        won, err = self.call(in_pool, t.job.cancel)
+        assert err is None
+        status = t.job.status()
+        self.observe(t, status)
+        if won:
+            t.cancel_wins += 1
+            assert t.cancel_wins == 1, f"{t}: cancel() returned True twice"
+            assert status is JobStatus.CANCELLED
+        else:
+            # False only when the job had already ended (or another party ended it).
+            assert status in JOB_FINAL_STATES
+
+    @rule(t=jobs, timeout=TIMEOUTS, in_pool=st.booleans())
+    def result(self, t, timeout, in_pool):
+        value, err = self.call(in_pool, lambda: t.job.result(timeout=timeout))
+        status = t.job.status()
+        self.observe(t, status)
+        if err is None:
+            assert status is JobStatus.DONE
+            if t.result is not None:
+                assert value is t.result
+            t.result = value
+        elif isinstance(err, JobTimeoutError):
+            assert t.job.job_id() in str(err)
+        elif isinstance(err, JobCancelledError):
+            assert status is JobStatus.CANCELLED
+        elif isinstance(err, SimulationMemoryError):
+            assert status is JobStatus.ERROR
+        else:
+            raise err
+
+    @rule(t=jobs, timeout=TIMEOUTS, in_pool=st.booleans())
+    def exception(self, t, timeout, in_pool):
+        value, err = self.call(in_pool, lambda: t.job.exception(timeout=timeout))
+        status = t.job.status()
+        self.observe(t, status)
+        if err is None:
+            if value is None:
+                assert status is JobStatus.DONE
+            else:
+                assert isinstance(value, SimulationMemoryError)
+                assert status is JobStatus.ERROR
+        elif isinstance(err, JobCancelledError):
+            assert status is JobStatus.CANCELLED
+        elif not isinstance(err, JobTimeoutError):
+            raise err
+
+    @rule(t=jobs, in_pool=st.booleans())
+    def status(self, t, in_pool):
+        value, err = self.call(in_pool, t.job.status)
+        assert err is None
+        self.observe(t, value)
+
+    @rule(
+        t=jobs,
+        timeout=st.sampled_from([0.0, 0.02, 0.06]),
+        wait=st.sampled_from([0.01, 0.03]),
+        in_pool=st.booleans(),
+    )
+    def wait_for_final_state(self, t, timeout, wait, in_pool):
+        seen = []
+
+        def callback(job_id, status, job):
+            assert job_id == t.job.job_id() and job is t.job
+            seen.append(status)
+
+        start = time.monotonic()
+        value, err = self.call(
+            in_pool, lambda: t.job.wait_for_final_state(timeout=timeout, wait=wait, callback=callback)
+        )
+        elapsed = time.monotonic() - start
+        status = t.job.status()
+        assert all(s not in JOB_FINAL_STATES for s in seen), seen
+        ranks = [RANK[s] for s in seen]
+        assert ranks == sorted(ranks)
+        if seen:
+            self.observe(t, seen[0])  # the first callback came after every earlier observation
+        self.observe(t, status)
+        if err is None:
+            assert value is None
+            assert status in JOB_FINAL_STATES
+        else:
+            assert isinstance(err, JobTimeoutError), err
+            assert str(err) == f"Timeout while waiting for job {t.job.job_id()}."
+            assert elapsed >= timeout * 0.9
+        assert elapsed < timeout + 1.0
+
+    @rule(t=jobs, in_pool=st.booleans())
+    def add_done_callback(self, t, in_pool):
+        token = next(self.tokens)
+        t.callbacks[token] = []
+
+        def fn(job):
+            assert job is t.job
+            with t.lock:
+                t.callbacks[token].append(job.in_final_state())
+
+        _, err = self.call(in_pool, lambda: t.job.add_done_callback(fn))
+        assert err is None
+
+    @rule(t=jobs)
+    def predicates(self, t):
+        status = t.job.status()
+        self.observe(t, status)
+        if status in JOB_FINAL_STATES:
+            self.check_final(t)
+        elif t.job.done():
+            assert t.job.status() is JobStatus.DONE  # done() may only turn True by finishing
+
+    # ---------------------------------------------------------- invariants
+    @invariant()
+    def statuses_monotonic_and_final_outcomes_consistent(self):
+        for t in self.tracked:
+            status = t.job.status()
+            self.observe(t, status)
+            if status in JOB_FINAL_STATES:
+                self.check_final(t)
+            with t.lock:
+                fired = {k: list(v) for k, v in t.callbacks.items()}
+            for calls in fired.values():
+                assert len(calls) <= 1, f"{t}: a done-callback fired {len(calls)} times"
+                assert all(calls), f"{t}: a done-callback ran before the job ended"
+
+    def teardown(self):
+        try:
+            for t in self.tracked:
+                t.job.cancel()
+            for t in self.tracked:
+                t.job.wait_for_final_state(timeout=10)
+                self.observe(t, t.job.status())
+                self.check_final(t)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with_calls = [(t, len(c)) for t in self.tracked for c in t.callbacks.values()]
+                if all(n >= 1 for _, n in with_calls):
+                    break
+                time.sleep(0.005)
+            time.sleep(0.02)  # a duplicate call would show up now
+            for t in self.tracked:
+                with t.lock:
+                    counts = [len(c) for c in t.callbacks.values()]
+                assert all(n == 1 for n in counts), f"{t}: done-callback call counts {counts}"
+                assert all(all(c) for c in t.callbacks.values())
+        finally:
+            for t in self.tracked:
+                t.job.cancel()
+            self.pool.shutdown(wait=True)
+
+
+JobMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+TestJobMachine = JobMachine.TestCase

@@ -453,6 +453,7 @@ class Job:
             "steps": steps,
             "progress": self.progress(),
             "circuits": self._circuits,
+            "async": self._async,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -470,6 +471,7 @@ class Job:
         self._frozen_steps = state["steps"]
         self._frozen_progress = state["progress"]
         self._circuits = state["circuits"]
+        self._async = state.get("async", True)
         self._lock = threading.Lock()
         self._submitted = True
 

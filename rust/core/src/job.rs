@@ -250,13 +250,21 @@ impl<T> Job<T> {
         }
     }
 
-    /// `(state, wall-clock ns since the Unix epoch)` for every state reached, in order.
+    /// `(state, wall-clock ns since the Unix epoch)` for every state reached,
+    /// in order. A stamp is written just after its transition, so a step
+    /// racing a cancel may be stamped after the final state: times are
+    /// clamped to be non-decreasing along the steps.
     pub fn time_per_step(&self) -> Vec<(JobState, u64)> {
+        let mut latest = 0;
         JobState::ALL
             .iter()
             .filter_map(|&s| {
                 let t = self.stamps[s as usize].load(Relaxed);
                 (t != 0).then_some((s, t))
+            })
+            .map(|(s, t)| {
+                latest = latest.max(t);
+                (s, latest)
             })
             .collect()
     }

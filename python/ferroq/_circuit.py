@@ -223,6 +223,58 @@ class Circuit:
         self._native.barrier(flat)
         return self
 
+    # ------------------------------------------------------ save instructions
+    # Computed by the engine from the final state (only measurements and
+    # barriers may follow them); read them back with ``Result.data(i)[label]``.
+    def save_statevector(self, label: str = "statevector") -> Circuit:
+        """Saves the final statevector (global phase included).
+
+        >>> import ferroq
+        >>> c = ferroq.Circuit(1).x(0).save_statevector()
+        >>> ferroq.Simulator().run(c).result().data(0)["statevector"].real.tolist()
+        [0.0, 1.0]
+        """
+        self._native.save("statevector", label, [])
+        return self
+
+    def save_probabilities(self, qubits: QubitSpec | None = None, label: str = "probabilities") -> Circuit:
+        """Saves the marginal probabilities of ``qubits`` (all by default) as an array
+        indexed with ``qubits[0]`` as the least significant bit."""
+        self._native.save("probabilities", label, [] if qubits is None else _indices(qubits))
+        return self
+
+    def save_probabilities_dict(
+        self, qubits: QubitSpec | None = None, label: str = "probabilities_dict"
+    ) -> Circuit:
+        """As :meth:`save_probabilities`, as a dict of the non-zero ones with hex keys."""
+        self._native.save("probabilities_dict", label, [] if qubits is None else _indices(qubits))
+        return self
+
+    def save_amplitudes(self, params: Iterable[SupportsIndex], label: str = "amplitudes") -> Circuit:
+        """Saves the amplitudes of the basis states ``params`` (indices over all qubits)."""
+        self._native.save("amplitudes", label, [], [operator.index(i) for i in params])
+        return self
+
+    def save_expectation_value(
+        self, operator_: Any, qubits: QubitSpec | None = None, label: str = "expectation_value"
+    ) -> Circuit:
+        """Saves ``<psi|O|psi>`` for ``O`` a sum of Pauli strings: a list of
+        ``(label, coeff)`` such as ``[("ZZ", 1.0), ("XI", 0.5)]`` or anything with
+        ``to_list()`` (qiskit's ``SparsePauliOp``). The rightmost letter acts on
+        ``qubits[0]`` (default: qubits 0, 1, ...).
+
+        >>> import ferroq
+        >>> bell = ferroq.Circuit(2).h(0).cx(0, 1).save_expectation_value([("ZZ", 1), ("XX", 0.5)])
+        >>> round(ferroq.Simulator().run(bell).result().data(0)["expectation_value"], 12)
+        1.5
+        """
+        terms = operator_.to_list() if hasattr(operator_, "to_list") else list(operator_)
+        parsed = [(str(p), complex(c)) for p, c in terms]
+        width = len(parsed[0][0]) if parsed else 0
+        wires = list(range(width)) if qubits is None else _indices(qubits)
+        self._native.save("expectation_value", label, wires, [], parsed)
+        return self
+
     # ---------------------------------------------------------- 1-qubit gates
     def id(self, qubit: SupportsIndex) -> Circuit:
         """Identity."""

@@ -97,6 +97,10 @@ class Result:
             return [fn(e) for e in self._experiments]
         return fn(self._experiments[0 if key is None else self._index(key)])
 
+    def data(self, experiment: Key = None) -> dict[str, Any] | list[dict[str, Any]]:
+        """The values of the circuit's save instructions, by label (as Aer's ``Result.data``)."""
+        return self._each(experiment, lambda e: e.saved())
+
     def get_counts(self, experiment: Key = None) -> dict[str, int] | list[dict[str, int]]:
         """Bitstring -> count (clbit 0 rightmost). A circuit without clbits has no counts (``{}``)."""
         return self._each(experiment, lambda e: e.counts())

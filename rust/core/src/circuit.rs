@@ -9,6 +9,42 @@ use crate::gates::GateKind;
 use crate::matrix::Matrix;
 use std::sync::Arc;
 
+/// What a save instruction records (computed from the state in the engine,
+/// never copied out just to be reduced in Python).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaveKind {
+    Statevector,
+    /// Marginal probabilities of the save's qubits (index bit j = qubits[j]).
+    Probabilities,
+    /// The same numbers, handed out as a dict of the non-zero ones.
+    ProbabilitiesDict,
+    /// Amplitudes of the given basis states of the whole register.
+    Amplitudes(Vec<u64>),
+    /// Expectation value of a sum of Pauli terms.
+    ExpectationValue(Vec<PauliTerm>),
+}
+
+impl SaveKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SaveKind::Statevector => "save_statevector",
+            SaveKind::Probabilities => "save_probabilities",
+            SaveKind::ProbabilitiesDict => "save_probabilities_dict",
+            SaveKind::Amplitudes(_) => "save_amplitudes",
+            SaveKind::ExpectationValue(_) => "save_expectation_value",
+        }
+    }
+}
+
+/// `coeff * P` where P has X on the qubits of `x` only, Z on `z` only and Y
+/// on both (bit masks over the circuit's qubits).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PauliTerm {
+    pub x: u64,
+    pub z: u64,
+    pub coeff: num_complex::Complex64,
+}
+
 /// Largest deviation from unitarity accepted for a user matrix.
 pub const UNITARY_TOLERANCE: f64 = 1e-9;
 
@@ -34,6 +70,11 @@ pub enum Instruction {
     Barrier {
         qubits: Vec<usize>,
     },
+    Save {
+        kind: SaveKind,
+        label: String,
+        qubits: Vec<usize>,
+    },
 }
 
 impl Instruction {
@@ -44,6 +85,7 @@ impl Instruction {
             Instruction::Measure { .. } => "measure",
             Instruction::Reset { .. } => "reset",
             Instruction::Barrier { .. } => "barrier",
+            Instruction::Save { kind, .. } => kind.name(),
         }
     }
 
@@ -51,7 +93,8 @@ impl Instruction {
         match self {
             Instruction::Gate { qubits, .. }
             | Instruction::Unitary { qubits, .. }
-            | Instruction::Barrier { qubits } => qubits,
+            | Instruction::Barrier { qubits }
+            | Instruction::Save { qubits, .. } => qubits,
             Instruction::Measure { qubit, .. } | Instruction::Reset { qubit } => {
                 std::slice::from_ref(qubit)
             }
@@ -306,6 +349,103 @@ impl Circuit {
         self.set_global_phase(self.global_phase + other.global_phase)
     }
 
+    /// Appends a save instruction: `kind` is `statevector`, `probabilities`,
+    /// `probabilities_dict`, `amplitudes` (with basis-state `indices`) or
+    /// `expectation_value` (with `terms`: Pauli labels over `qubits`, the
+    /// rightmost character acting on `qubits[0]`, and their coefficients).
+    /// Empty `qubits` means all qubits.
+    pub fn save(
+        &mut self,
+        kind: &str,
+        label: &str,
+        qubits: &[i64],
+        indices: &[u64],
+        terms: &[(String, num_complex::Complex64)],
+    ) -> Result<()> {
+        let gate = format!("save_{kind}");
+        if self
+            .instructions
+            .iter()
+            .any(|i| matches!(i, Instruction::Save { label: l, .. } if l == label))
+        {
+            return Err(Error::InvalidCircuit(format!(
+                "{gate}: the label '{label}' is already used"
+            )));
+        }
+        if self.num_qubits > 63 {
+            return Err(Error::InvalidCircuit(format!(
+                "{gate}: circuits over 63 qubits cannot be saved"
+            )));
+        }
+        let qubits = if qubits.is_empty() {
+            (0..self.num_qubits).collect()
+        } else {
+            check_qubits(&gate, qubits, self.num_qubits)?
+        };
+        let kind = match kind {
+            "statevector" => SaveKind::Statevector,
+            "probabilities" => SaveKind::Probabilities,
+            "probabilities_dict" => SaveKind::ProbabilitiesDict,
+            "amplitudes" => {
+                if let Some(&bad) = indices.iter().find(|&&i| i >> self.num_qubits != 0) {
+                    return Err(Error::InvalidCircuit(format!(
+                        "{gate}: basis state {bad} is out of range for {} qubits",
+                        self.num_qubits
+                    )));
+                }
+                SaveKind::Amplitudes(indices.to_vec())
+            }
+            "expectation_value" => {
+                let mut parsed = Vec::with_capacity(terms.len());
+                for (text, coeff) in terms {
+                    if !(coeff.re.is_finite() && coeff.im.is_finite()) {
+                        return Err(Error::InvalidCircuit(format!(
+                            "{gate}: the coefficient of '{text}' is not finite"
+                        )));
+                    }
+                    if text.chars().count() != qubits.len() {
+                        return Err(Error::InvalidCircuit(format!(
+                            "{gate}: Pauli '{text}' has {} letters for {} qubits",
+                            text.chars().count(),
+                            qubits.len()
+                        )));
+                    }
+                    let (mut x, mut z) = (0u64, 0u64);
+                    for (j, letter) in text.chars().rev().enumerate() {
+                        let bit = 1u64 << qubits[j];
+                        match letter {
+                            'I' => {}
+                            'X' => x |= bit,
+                            'Z' => z |= bit,
+                            'Y' => {
+                                x |= bit;
+                                z |= bit;
+                            }
+                            other => {
+                                return Err(Error::InvalidCircuit(format!(
+                                    "{gate}: '{other}' in '{text}' is not one of I, X, Y, Z"
+                                )));
+                            }
+                        }
+                    }
+                    parsed.push(PauliTerm {
+                        x,
+                        z,
+                        coeff: *coeff,
+                    });
+                }
+                SaveKind::ExpectationValue(parsed)
+            }
+            other => return Err(Error::UnknownGate(format!("save_{other}"))),
+        };
+        self.instructions.push(Instruction::Save {
+            kind,
+            label: label.to_string(),
+            qubits,
+        });
+        Ok(())
+    }
+
     pub fn has_non_unitary(&self) -> bool {
         self.instructions.iter().any(Instruction::is_non_unitary)
     }
@@ -329,7 +469,9 @@ impl Circuit {
                 Instruction::Barrier { qubits } => Instruction::Barrier {
                     qubits: qubits.clone(),
                 },
-                Instruction::Measure { .. } | Instruction::Reset { .. } => {
+                Instruction::Measure { .. }
+                | Instruction::Reset { .. }
+                | Instruction::Save { .. } => {
                     return Err(Error::InvalidCircuit(format!(
                         "cannot invert a circuit containing '{}'",
                         inst.name()

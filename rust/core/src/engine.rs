@@ -1,7 +1,7 @@
 //! Running circuits: compile once, simulate, sample, and spread the work over
 //! threads without ever nesting two levels of parallelism.
 
-use crate::circuit::{Circuit, Instruction};
+use crate::circuit::{Circuit, Instruction, SaveKind};
 use crate::error::{Error, Result};
 use crate::kernels::Op;
 use crate::parallel;
@@ -148,8 +148,89 @@ pub struct ExperimentResult {
     /// Per-shot outcomes in shot order, `words` each, when asked for.
     pub memory: Option<Vec<u64>>,
     pub statevector: Option<Vec<C64>>,
+    /// Values of the circuit's save instructions, in program order.
+    pub saved: Vec<(String, SavedValue)>,
     /// Wall time of this circuit's simulation and sampling, in seconds.
     pub time_taken: f64,
+}
+
+/// What a save instruction produced. Probabilities and expectation values
+/// of a circuit simulated shot by shot are averages over the shots.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavedValue {
+    Statevector(Vec<C64>),
+    Probabilities(Vec<f64>),
+    ProbabilitiesDict(Vec<f64>),
+    Amplitudes(Vec<C64>),
+    ExpectationValue(C64),
+}
+
+#[derive(Debug, Clone)]
+struct SaveSpec {
+    kind: SaveKind,
+    label: String,
+    qubits: Vec<usize>,
+}
+
+/// Computes a save from the state; `phase` is the circuit's global phase,
+/// which the engine applies to what it hands out rather than to the state.
+fn compute_save(
+    spec: &SaveSpec,
+    amps: &[C64],
+    phase: Option<C64>,
+    parallel: bool,
+) -> Result<SavedValue> {
+    let with_phase = |a: C64| phase.map_or(a, |f| a * f);
+    Ok(match &spec.kind {
+        SaveKind::Statevector => {
+            let mut copy = state::try_clone(amps, amps.len().trailing_zeros() as usize)?;
+            if let Some(f) = phase {
+                state::scale(&mut copy, f, parallel);
+            }
+            SavedValue::Statevector(copy)
+        }
+        SaveKind::Probabilities => {
+            SavedValue::Probabilities(state::marginal_probabilities(amps, &spec.qubits, parallel))
+        }
+        SaveKind::ProbabilitiesDict => SavedValue::ProbabilitiesDict(
+            state::marginal_probabilities(amps, &spec.qubits, parallel),
+        ),
+        SaveKind::Amplitudes(indices) => SavedValue::Amplitudes(
+            indices
+                .iter()
+                .map(|&i| with_phase(amps[i as usize]))
+                .collect(),
+        ),
+        SaveKind::ExpectationValue(terms) => {
+            SavedValue::ExpectationValue(state::expectation(amps, terms, parallel))
+        }
+    })
+}
+
+/// Adds one shot's saved values into the running sums (averaged at the end).
+fn accumulate(sum: &mut [SavedValue], shot: Vec<SavedValue>) {
+    for (acc, v) in sum.iter_mut().zip(shot) {
+        match (acc, v) {
+            (SavedValue::Probabilities(a), SavedValue::Probabilities(b))
+            | (SavedValue::ProbabilitiesDict(a), SavedValue::ProbabilitiesDict(b)) => {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y)
+            }
+            (SavedValue::ExpectationValue(a), SavedValue::ExpectationValue(b)) => *a += b,
+            _ => unreachable!("per-shot saves are probabilities or expectation values"),
+        }
+    }
+}
+
+fn scale_saved(sum: &mut [SavedValue], factor: f64) {
+    for v in sum {
+        match v {
+            SavedValue::Probabilities(a) | SavedValue::ProbabilitiesDict(a) => {
+                a.iter_mut().for_each(|x| *x *= factor)
+            }
+            SavedValue::ExpectationValue(a) => *a *= factor,
+            _ => {}
+        }
+    }
 }
 
 impl ExperimentResult {
@@ -187,9 +268,15 @@ enum Program {
     Sampled {
         ops: Vec<Op>,
         measures: Vec<(usize, usize)>,
+        saves: Vec<SaveSpec>,
     },
-    /// Mid-circuit measurement or reset: `prefix` runs once, `rest` per shot.
-    PerShot { prefix: Vec<Op>, rest: Vec<Step> },
+    /// Mid-circuit measurement or reset: `prefix` runs once, `rest` per shot,
+    /// then the saves on each shot's final state.
+    PerShot {
+        prefix: Vec<Op>,
+        rest: Vec<Step>,
+        saves: Vec<SaveSpec>,
+    },
 }
 
 #[derive(Debug)]
@@ -211,30 +298,59 @@ fn compile_gate(inst: &Instruction) -> Option<Op> {
     }
 }
 
-fn compile(circuit: &Circuit) -> Program {
+fn compile(circuit: &Circuit) -> Result<Program> {
     let n = circuit.num_qubits();
     let mut touched = vec![false; n];
     let mut measured = vec![false; n];
+    let mut any_measure = false;
     let mut terminal = true;
     let mut steps = Vec::new();
+    let mut saves: Vec<SaveSpec> = Vec::new();
     for inst in circuit.instructions() {
+        let after_save = |what: &str| {
+            Error::InvalidCircuit(format!(
+                "'{what}' follows save instruction '{}': saves are taken from the final state, \
+                 so only measurements and barriers may come after them",
+                saves[0].label
+            ))
+        };
         match inst {
             Instruction::Barrier { .. } => {}
+            Instruction::Save {
+                kind,
+                label,
+                qubits,
+            } => {
+                // A save after a measurement sees a collapsed, shot-dependent state.
+                terminal &= !any_measure;
+                saves.push(SaveSpec {
+                    kind: kind.clone(),
+                    label: label.clone(),
+                    qubits: qubits.clone(),
+                });
+            }
             // A reset before anything touched the qubit finds it in |0>.
             Instruction::Reset { qubit } if !touched[*qubit] => {}
             Instruction::Reset { qubit } => {
+                if !saves.is_empty() {
+                    return Err(after_save("reset"));
+                }
                 terminal = false;
                 steps.push(Step::Reset { qubit: *qubit });
             }
             Instruction::Measure { qubit, clbit } => {
                 touched[*qubit] = true;
                 measured[*qubit] = true;
+                any_measure = true;
                 steps.push(Step::Measure {
                     qubit: *qubit,
                     clbit: *clbit,
                 });
             }
             _ => {
+                if !saves.is_empty() {
+                    return Err(after_save(inst.name()));
+                }
                 for &q in inst.qubits() {
                     terminal &= !measured[q];
                     touched[q] = true;
@@ -256,7 +372,11 @@ fn compile(circuit: &Circuit) -> Program {
                 Step::Reset { .. } => unreachable!("a reset makes the circuit non-terminal"),
             }
         }
-        return Program::Sampled { ops, measures };
+        return Ok(Program::Sampled {
+            ops,
+            measures,
+            saves,
+        });
     }
     let split = steps
         .iter()
@@ -270,7 +390,11 @@ fn compile(circuit: &Circuit) -> Program {
             _ => unreachable!("the prefix holds gates only"),
         })
         .collect();
-    Program::PerShot { prefix, rest }
+    Ok(Program::PerShot {
+        prefix,
+        rest,
+        saves,
+    })
 }
 
 /// How one circuit uses the threads of the pool it runs in.
@@ -399,7 +523,7 @@ fn run_circuit(
     let n = circuit.num_qubits();
     let words = words_for(circuit.num_clbits());
     let shots = opts.shots as usize;
-    let program = compile(circuit);
+    let program = compile(circuit)?;
     let per_shot_copies = match (&program, mode.shots) {
         (Program::Sampled { .. }, _) => 1,
         (Program::PerShot { .. }, false) => 2,
@@ -418,14 +542,24 @@ fn run_circuit(
         count_values: Vec::new(),
         memory: None,
         statevector: None,
+        saved: Vec::new(),
         time_taken: 0.0,
     };
 
+    let phase = global_phase_factor(circuit);
     let mut amps = state::ground_state(n)?;
     let mut reported = 0u64;
     match program {
-        Program::Sampled { ops, measures } => {
+        Program::Sampled {
+            ops,
+            measures,
+            saves,
+        } => {
             reported += apply_all(&ops, &mut amps, mode, monitor)?;
+            for spec in &saves {
+                let value = compute_save(spec, &amps, phase, mode.kernels)?;
+                result.saved.push((spec.label.clone(), value));
+            }
             if circuit.num_clbits() > 0 {
                 let mut rng = rng::rng_from_seed(seed);
                 let total = state::norm_sqr(&amps, mode.kernels);
@@ -458,9 +592,27 @@ fn run_circuit(
                 }
             }
         }
-        Program::PerShot { prefix, rest } => {
+        Program::PerShot {
+            prefix,
+            rest,
+            saves,
+        } => {
+            if shots > 1
+                && let Some(spec) = saves
+                    .iter()
+                    .find(|s| matches!(s.kind, SaveKind::Statevector | SaveKind::Amplitudes(_)))
+            {
+                return Err(Error::InvalidCircuit(format!(
+                    "{} '{}' comes after a measurement or reset, so its state differs from shot \
+                     to shot: run with shots=1, or save probabilities or expectation values \
+                     (averaged over shots)",
+                    spec.kind.name(),
+                    spec.label
+                )));
+            }
             reported += apply_all(&prefix, &mut amps, mode, monitor)?;
-            let shot = |s: usize, last: bool| -> Result<(Vec<u64>, Option<Vec<C64>>)> {
+            type ShotOutcome = (Vec<u64>, Option<Vec<C64>>, Vec<SavedValue>);
+            let shot = |s: usize, last: bool| -> Result<ShotOutcome> {
                 check(monitor)?;
                 let mut work = state::try_clone(&amps, n)?;
                 let mut record = vec![0u64; words];
@@ -473,10 +625,14 @@ fn run_circuit(
                     mode.kernels,
                     monitor,
                 )?;
-                Ok((record, last.then_some(work)))
+                let saved = saves
+                    .iter()
+                    .map(|spec| compute_save(spec, &work, phase, mode.kernels))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((record, last.then_some(work), saved))
             };
             let keep_last = opts.statevector;
-            let outcomes: Vec<(Vec<u64>, Option<Vec<C64>>)> = if mode.shots {
+            let outcomes: Vec<ShotOutcome> = if mode.shots {
                 (0..shots)
                     .into_par_iter()
                     .map(|s| shot(s, keep_last && s + 1 == shots))
@@ -486,13 +642,25 @@ fn run_circuit(
                     .map(|s| shot(s, keep_last && s + 1 == shots))
                     .collect::<Result<_>>()?
             };
+            let mut saved_sum: Option<Vec<SavedValue>> = None;
             let mut memory = Vec::with_capacity(shots * words);
             let mut final_state = None;
-            for (record, st) in outcomes {
+            for (record, st, saved) in outcomes {
                 memory.extend_from_slice(&record);
                 if st.is_some() {
                     final_state = st;
                 }
+                // Summed in shot order, so the average has the same bits on any thread count.
+                match saved_sum.as_mut() {
+                    None => saved_sum = Some(saved),
+                    Some(sum) => accumulate(sum, saved),
+                }
+            }
+            if let Some(mut sum) = saved_sum {
+                if shots > 1 {
+                    scale_saved(&mut sum, 1.0 / shots as f64);
+                }
+                result.saved = saves.iter().map(|s| s.label.clone()).zip(sum).collect();
             }
             if circuit.num_clbits() > 0 {
                 (result.count_keys, result.count_values) = count_records(&memory, words, None);
@@ -506,7 +674,7 @@ fn run_circuit(
         }
     }
     if opts.statevector {
-        if let Some(f) = global_phase_factor(circuit) {
+        if let Some(f) = phase {
             state::scale(&mut amps, f, mode.kernels);
         }
         result.statevector = Some(amps);
@@ -777,6 +945,108 @@ mod tests {
     fn statevector_refuses_measurement() {
         assert!(matches!(
             statevector(&bell(), 1, 14, None),
+            Err(Error::InvalidCircuit(_))
+        ));
+    }
+
+    fn saved(r: &RunResult, label: &str) -> SavedValue {
+        r.experiments[0]
+            .saved
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap()
+            .1
+            .clone()
+    }
+
+    #[test]
+    fn saves_are_computed_from_the_final_state() {
+        let c1 = C64::new(1.0, 0.0);
+        // |+i> on qubit 0 (h, s), Bell-like |00>+|11> on qubits 1, 2.
+        let mut c = Circuit::new(3, 0);
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.append_gate("s", &[0], &[]).unwrap();
+        c.append_gate("h", &[1], &[]).unwrap();
+        c.append_gate("cx", &[1, 2], &[]).unwrap();
+        c.set_global_phase(0.5).unwrap();
+        let terms = |v: &[(&str, f64)]| {
+            v.iter()
+                .map(|(p, w)| (p.to_string(), c1 * *w))
+                .collect::<Vec<_>>()
+        };
+        c.save("expectation_value", "y0", &[0], &[], &terms(&[("Y", 1.0)]))
+            .unwrap();
+        c.save(
+            "expectation_value",
+            "zz",
+            &[1, 2],
+            &[],
+            &terms(&[("ZZ", 2.0), ("XX", 0.5), ("ZI", 1.0)]),
+        )
+        .unwrap();
+        c.save("probabilities", "p12", &[1, 2], &[], &[]).unwrap();
+        c.save("amplitudes", "amp", &[], &[0, 6], &[]).unwrap();
+        c.save("statevector", "sv", &[], &[], &[]).unwrap();
+        let r = run(
+            &[c],
+            &RunOptions {
+                shots: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let close = |a: C64, b: C64| (a - b).norm() < 1e-12;
+        let SavedValue::ExpectationValue(y) = saved(&r, "y0") else {
+            panic!()
+        };
+        assert!(close(y, c1));
+        let SavedValue::ExpectationValue(zz) = saved(&r, "zz") else {
+            panic!()
+        };
+        assert!(close(zz, c1 * 2.5), "{zz}");
+        let SavedValue::Probabilities(p) = saved(&r, "p12") else {
+            panic!()
+        };
+        assert!((p[0] - 0.5).abs() < 1e-12 && (p[3] - 0.5).abs() < 1e-12 && p[1] == 0.0);
+        let SavedValue::Amplitudes(a) = saved(&r, "amp") else {
+            panic!()
+        };
+        assert!(close(a[0], C64::from_polar(0.5, 0.5)));
+        let SavedValue::Statevector(sv) = saved(&r, "sv") else {
+            panic!()
+        };
+        assert!(close(sv[0], a[0]) && close(sv[6], a[1]));
+    }
+
+    #[test]
+    fn saves_after_measurement_average_over_shots() {
+        let mut c = Circuit::new(1, 1);
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.measure(0, 0).unwrap();
+        c.save("probabilities", "p", &[], &[], &[]).unwrap();
+        let r = run(
+            std::slice::from_ref(&c),
+            &RunOptions {
+                shots: 4000,
+                seed: Some(5),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let SavedValue::Probabilities(p) = saved(&r, "p") else {
+            panic!()
+        };
+        assert!((p[0] - 0.5).abs() < 0.05 && (p[0] + p[1] - 1.0).abs() < 1e-12);
+        c.save("statevector", "sv", &[], &[], &[]).unwrap();
+        assert!(matches!(
+            run(&[c], &RunOptions::default()),
+            Err(Error::InvalidCircuit(_))
+        ));
+        let mut late = Circuit::new(1, 0);
+        late.save("statevector", "sv", &[], &[], &[]).unwrap();
+        late.append_gate("x", &[0], &[]).unwrap();
+        assert!(matches!(
+            run(&[late], &RunOptions::default()),
             Err(Error::InvalidCircuit(_))
         ));
     }

@@ -123,6 +123,70 @@ where
     sums.iter().sum()
 }
 
+/// Marginal probabilities of `qubits`: entry `k` sums `|amp_i|^2` over the
+/// `i` whose bit `qubits[j]` equals bit `j` of `k`. Partial histograms of
+/// fixed chunks are added in order, so the bits do not depend on threads.
+pub fn marginal_probabilities(amps: &[C64], qubits: &[usize], parallel: bool) -> Vec<f64> {
+    let dim = 1usize << qubits.len();
+    let key = |i: usize| {
+        qubits
+            .iter()
+            .enumerate()
+            .fold(0usize, |k, (j, &q)| k | (((i >> q) & 1) << j))
+    };
+    let histogram = |(c, chunk): (usize, &[C64])| {
+        let mut h = vec![0.0; dim];
+        let start = c * REDUCTION_CHUNK;
+        for (i, a) in chunk.iter().enumerate() {
+            h[key(start + i)] += a.norm_sqr();
+        }
+        h
+    };
+    // Wide marginals would make a histogram per chunk costly: one pass instead.
+    let parts: Vec<Vec<f64>> =
+        if parallel && amps.len() > REDUCTION_CHUNK && dim <= REDUCTION_CHUNK / 4 {
+            amps.par_chunks(REDUCTION_CHUNK)
+                .enumerate()
+                .map(histogram)
+                .collect()
+        } else {
+            amps.chunks(REDUCTION_CHUNK)
+                .enumerate()
+                .map(histogram)
+                .collect()
+        };
+    let mut total = vec![0.0; dim];
+    for part in parts {
+        total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    }
+    total
+}
+
+/// `<psi| coeff P |psi>` summed over Pauli terms (X where only `x` is set,
+/// Z where only `z`, Y where both), unnormalised.
+pub fn expectation(amps: &[C64], terms: &[crate::circuit::PauliTerm], parallel: bool) -> C64 {
+    let mut total = C64::new(0.0, 0.0);
+    for t in terms {
+        let (x, z) = (t.x as usize, t.z as usize);
+        // P|i> = i^{#Y} (-1)^{|i & z|} |i ^ x>, so <psi|P|psi> = i^{#Y} sum_i
+        // conj(psi[i ^ x]) (-1)^{|i & z|} psi[i].
+        let term = |i: usize, a: C64| {
+            let v = amps[i ^ x].conj() * a;
+            if (i & z).count_ones() % 2 == 1 { -v } else { v }
+        };
+        let re = reduce(amps, parallel, |i, a| term(i, a).re);
+        let im = reduce(amps, parallel, |i, a| term(i, a).im);
+        let phase = match (t.x & t.z).count_ones() % 4 {
+            0 => C64::new(1.0, 0.0),
+            1 => C64::new(0.0, 1.0),
+            2 => C64::new(-1.0, 0.0),
+            _ => C64::new(0.0, -1.0),
+        };
+        total += t.coeff * phase * C64::new(re, im);
+    }
+    total
+}
+
 /// Total probability (squared norm).
 pub fn norm_sqr(amps: &[C64], parallel: bool) -> f64 {
     reduce(amps, parallel, |_, a| a.norm_sqr())

@@ -20,6 +20,8 @@ fn count(what: &str, value: i64) -> PyResult<usize> {
 }
 
 type InstructionTuple = (&'static str, Vec<usize>, Vec<usize>, Vec<f64>);
+/// `(name, qubits, clbits, params)` as given by Python.
+type RawInstruction = (String, Vec<i64>, Vec<i64>, Vec<f64>);
 
 #[pymethods]
 impl PyCircuit {
@@ -101,6 +103,47 @@ impl PyCircuit {
 
     fn barrier(&mut self, qubits: Vec<i64>) -> PyResult<()> {
         self.inner.barrier(&qubits).map_err(to_py)
+    }
+
+    #[pyo3(signature = (kind, label, qubits, indices=Vec::new(), terms=Vec::new()))]
+    fn save(
+        &mut self,
+        kind: &str,
+        label: &str,
+        qubits: Vec<i64>,
+        indices: Vec<u64>,
+        terms: Vec<(String, Complex64)>,
+    ) -> PyResult<()> {
+        self.inner
+            .save(kind, label, &qubits, &indices, &terms)
+            .map_err(to_py)
+    }
+
+    /// Appends many `(name, qubits, clbits, params)` in one call: gates by
+    /// name, `measure` (one qubit, one clbit), `reset` and `barrier`. Stops at
+    /// the first bad instruction, keeping the ones before it.
+    fn extend(
+        &mut self,
+        instructions: Vec<(String, Vec<i64>, Vec<i64>, Vec<f64>)>,
+    ) -> PyResult<()> {
+        for (name, qubits, clbits, params) in instructions {
+            let done = match name.as_str() {
+                "measure" => match (qubits.as_slice(), clbits.as_slice()) {
+                    ([q], [c]) => self.inner.measure(*q, *c),
+                    _ => Err(Error::InvalidCircuit(
+                        "measure takes one qubit and one clbit".into(),
+                    )),
+                },
+                "reset" => match qubits.as_slice() {
+                    [q] => self.inner.reset(*q),
+                    _ => Err(Error::InvalidCircuit("reset takes one qubit".into())),
+                },
+                "barrier" => self.inner.barrier(&qubits),
+                _ => self.inner.append_gate(&name, &qubits, &params),
+            };
+            done.map_err(to_py)?;
+        }
+        Ok(())
     }
 
     fn add_clbits(&mut self, count: usize) {

@@ -2,8 +2,10 @@
 //! from the core's packed outcomes; the statevector moves into numpy without
 //! a copy.
 
+use ferroq_core::engine::SavedValue;
 use ferroq_core::{ExperimentResult, format_bits};
 use numpy::{Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
+use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -83,6 +85,8 @@ pub fn _experiment_from_state(
         count_values,
         memory,
         statevector,
+        // Saved values are not part of the pickled state (yet).
+        saved: Vec::new(),
         time_taken,
     }))
 }
@@ -159,6 +163,38 @@ impl PyExperiment {
             dict.set_item(self.bits(key), value)?;
         }
         Ok(dict)
+    }
+
+    /// `label -> value` for the circuit's save instructions: numpy arrays for
+    /// statevectors, probabilities and amplitudes, a dict of the non-zero
+    /// probabilities (hex keys) for `probabilities_dict`, and a float (complex
+    /// when the operator is not Hermitian) for expectation values.
+    fn saved<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (label, value) in &self.inner.saved {
+            let v = match value {
+                SavedValue::Statevector(a) | SavedValue::Amplitudes(a) => {
+                    PyArray1::from_slice(py, a).into_any()
+                }
+                SavedValue::Probabilities(p) => PyArray1::from_slice(py, p).into_any(),
+                SavedValue::ProbabilitiesDict(p) => {
+                    let d = PyDict::new(py);
+                    for (k, &v) in p.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                        d.set_item(format!("{k:#x}"), v)?;
+                    }
+                    d.into_any()
+                }
+                SavedValue::ExpectationValue(z) => {
+                    if z.im.abs() <= 1e-12 * z.re.abs().max(1.0) {
+                        z.re.into_bound_py_any(py)?
+                    } else {
+                        z.into_bound_py_any(py)?
+                    }
+                }
+            };
+            out.set_item(label, v)?;
+        }
+        Ok(out)
     }
 
     /// Bitstrings in shot order, or `None` when memory was not kept.

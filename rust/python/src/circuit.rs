@@ -122,10 +122,7 @@ impl PyCircuit {
     /// Appends many `(name, qubits, clbits, params)` in one call: gates by
     /// name, `measure` (one qubit, one clbit), `reset` and `barrier`. Stops at
     /// the first bad instruction, keeping the ones before it.
-    fn extend(
-        &mut self,
-        instructions: Vec<(String, Vec<i64>, Vec<i64>, Vec<f64>)>,
-    ) -> PyResult<()> {
+    fn extend(&mut self, instructions: Vec<RawInstruction>) -> PyResult<()> {
         for (name, qubits, clbits, params) in instructions {
             let done = match name.as_str() {
                 "measure" => match (qubits.as_slice(), clbits.as_slice()) {

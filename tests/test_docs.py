@@ -14,8 +14,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODULES = ["ferroq", "ferroq._circuit", "ferroq._simulator", "ferroq._result", "ferroq.exceptions"]
 
 
-@pytest.mark.parametrize("name", MODULES)
+QISKIT_MODULES = ["ferroq.qiskit", "ferroq.qiskit._backend", "ferroq.qiskit._provider"]
+
+
+@pytest.mark.parametrize("name", MODULES + QISKIT_MODULES)
 def test_docstring_examples(name):
+    if name in QISKIT_MODULES:
+        pytest.importorskip("qiskit")
     module = importlib.import_module(name)
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert failures == 0

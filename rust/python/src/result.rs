@@ -197,6 +197,24 @@ impl PyExperiment {
         Ok(out)
     }
 
+    /// `label -> kind` ("statevector", "probabilities", ...) of the saved values.
+    fn saved_kinds(&self) -> Vec<(String, &'static str)> {
+        self.inner
+            .saved
+            .iter()
+            .map(|(label, v)| {
+                let kind = match v {
+                    SavedValue::Statevector(_) => "statevector",
+                    SavedValue::Probabilities(_) => "probabilities",
+                    SavedValue::ProbabilitiesDict(_) => "probabilities_dict",
+                    SavedValue::Amplitudes(_) => "amplitudes",
+                    SavedValue::ExpectationValue(_) => "expectation_value",
+                };
+                (label.clone(), kind)
+            })
+            .collect()
+    }
+
     /// Bitstrings in shot order, or `None` when memory was not kept.
     fn memory(&self) -> Option<Vec<String>> {
         let memory = self.inner.memory.as_ref()?;

@@ -1,0 +1,218 @@
+"""QuantumCircuit -> ferroq.Circuit, once per circuit, with one call into Rust.
+
+Gates of the native set go straight through (as a list handed to Rust in
+one call); any other gate is expanded through its definition; opaque gates,
+control flow and classical conditions are refused by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import qiskit.circuit.library as lib
+from qiskit.circuit import ControlledGate, ParameterExpression, QuantumCircuit
+from qiskit.quantum_info import Operator
+
+import ferroq
+from ferroq.exceptions import CircuitError
+
+__all__ = ["NATIVE_GATE_CLASSES", "to_ferroq"]
+
+#: Qiskit's classes for the gates the engine runs natively, by name.
+NATIVE_GATE_CLASSES: dict[str, type] = {
+    "id": lib.IGate,
+    "x": lib.XGate,
+    "y": lib.YGate,
+    "z": lib.ZGate,
+    "h": lib.HGate,
+    "s": lib.SGate,
+    "sdg": lib.SdgGate,
+    "t": lib.TGate,
+    "tdg": lib.TdgGate,
+    "sx": lib.SXGate,
+    "sxdg": lib.SXdgGate,
+    "p": lib.PhaseGate,
+    "r": lib.RGate,
+    "rx": lib.RXGate,
+    "ry": lib.RYGate,
+    "rz": lib.RZGate,
+    "u": lib.UGate,
+    "u1": lib.U1Gate,
+    "u2": lib.U2Gate,
+    "u3": lib.U3Gate,
+    "cx": lib.CXGate,
+    "cy": lib.CYGate,
+    "cz": lib.CZGate,
+    "ch": lib.CHGate,
+    "cs": lib.CSGate,
+    "csdg": lib.CSdgGate,
+    "csx": lib.CSXGate,
+    "cp": lib.CPhaseGate,
+    "crx": lib.CRXGate,
+    "cry": lib.CRYGate,
+    "crz": lib.CRZGate,
+    "cu": lib.CUGate,
+    "cu1": lib.CU1Gate,
+    "cu3": lib.CU3Gate,
+    "swap": lib.SwapGate,
+    "iswap": lib.iSwapGate,
+    "dcx": lib.DCXGate,
+    "ecr": lib.ECRGate,
+    "rxx": lib.RXXGate,
+    "ryy": lib.RYYGate,
+    "rzz": lib.RZZGate,
+    "rzx": lib.RZXGate,
+    "xx_plus_yy": lib.XXPlusYYGate,
+    "xx_minus_yy": lib.XXMinusYYGate,
+    "ccx": lib.CCXGate,
+    "ccz": lib.CCZGate,
+    "cswap": lib.CSwapGate,
+    "rccx": lib.RCCXGate,
+    "mcx": lib.MCXGate,
+}
+_NATIVE_BY_CLASS = {cls: name for name, cls in NATIVE_GATE_CLASSES.items()}
+
+_CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case", "box", "break_loop", "continue_loop"}
+_SAVE_KINDS = {
+    "save_statevector": "statevector",
+    "save_probabilities": "probabilities",
+    "save_probabilities_dict": "probabilities_dict",
+    "save_amplitudes": "amplitudes",
+    "save_expval": "expectation_value",
+    "save_expectation_value": "expectation_value",
+}
+_SKIPPED = {"delay"}
+
+
+def _value(p: Any, circuit: QuantumCircuit) -> float:
+    if isinstance(p, ParameterExpression):
+        if p.parameters:
+            names = ", ".join(sorted(str(x) for x in p.parameters))
+            raise CircuitError(
+                f"circuit {circuit.name!r} has unbound parameters ({names}): bind them with "
+                "assign_parameters() or run(..., parameter_binds=...)"
+            )
+        value = complex(p)
+        if value.imag != 0:
+            raise CircuitError(f"circuit {circuit.name!r}: parameter value {value} is not real")
+        return value.real
+    return float(p)
+
+
+def _native_name(op: Any) -> str | None:
+    """The engine's name for ``op`` if it is exactly a native gate, else None."""
+    name = _NATIVE_BY_CLASS.get(getattr(op, "base_class", type(op)))
+    if name is None:
+        return None
+    # An open control (ctrl_state not all ones) is not the native gate.
+    if isinstance(op, ControlledGate) and op.ctrl_state != (1 << op.num_ctrl_qubits) - 1:
+        return None
+    return name
+
+
+class _Builder:
+    def __init__(self, target: ferroq.Circuit, source: QuantumCircuit) -> None:
+        self.target = target
+        self.source = source
+        self.pending: list[tuple[str, list[int], list[int], list[float]]] = []
+        self.phase = 0.0
+
+    def flush(self) -> None:
+        if self.pending:
+            self.target._native.extend(self.pending)
+            self.pending = []
+
+    def add(self, circuit: QuantumCircuit, qmap: list[int], cmap: list[int], depth: int = 0) -> None:
+        if depth > 64:
+            raise CircuitError(f"circuit {self.source.name!r}: gate definitions nest more than 64 levels")
+        self.phase += _value(circuit.global_phase, self.source)
+        qindex = {q: qmap[i] for i, q in enumerate(circuit.qubits)}
+        cindex = {c: cmap[i] for i, c in enumerate(circuit.clbits)}
+        pending = self.pending
+        for inst in circuit.data:
+            op = inst.operation
+            name = op.name
+            qargs = [qindex[q] for q in inst.qubits]
+            if name in _CONTROL_FLOW:
+                raise CircuitError(
+                    f"circuit {self.source.name!r}: control flow '{name}' is not supported by ferroq"
+                )
+            if getattr(op, "condition", None) is not None:  # c_if, Qiskit < 2
+                raise CircuitError(
+                    f"circuit {self.source.name!r}: '{name}' has a classical condition (c_if), "
+                    "which ferroq does not support"
+                )
+            native = _native_name(op)
+            if native is not None:
+                pending.append((native, qargs, [], [_value(p, self.source) for p in op.params]))
+            elif name == "measure":
+                pending.append(("measure", qargs, [cindex[c] for c in inst.clbits], []))
+            elif name == "reset":
+                pending.append(("reset", qargs, [], []))
+            elif name == "barrier":
+                pending.append(("barrier", qargs, [], []))
+            elif name in _SKIPPED:
+                continue
+            elif name == "global_phase":
+                self.phase += _value(op.params[0], self.source)
+            elif name == "unitary":
+                self.flush()
+                pending = self.pending
+                self.target._native.unitary(np.asarray(op.to_matrix(), dtype=np.complex128), qargs)
+            elif name in _SAVE_KINDS:
+                self.flush()
+                pending = self.pending
+                self._save(op, qargs)
+            elif name.startswith("save_"):
+                raise CircuitError(f"circuit {self.source.name!r}: '{name}' is not supported by ferroq")
+            else:
+                self.flush()
+                definition = getattr(op, "definition", None)
+                if definition is not None:
+                    self.add(definition, qargs, [cindex[c] for c in inst.clbits], depth + 1)
+                else:
+                    # Annotated operations and the like: no definition, but a matrix.
+                    self.target._native.unitary(self._matrix(op, name), qargs)
+                pending = self.pending
+
+    def _matrix(self, op: Any, name: str) -> np.ndarray:
+        if getattr(op, "num_clbits", 0) == 0 and op.num_qubits <= 12:
+            try:
+                return np.asarray(Operator(op).data, dtype=np.complex128)
+            except Exception:  # qiskit raises several types for "no matrix"
+                pass
+        raise CircuitError(
+            f"circuit {self.source.name!r}: '{name}' is opaque (it has no definition), "
+            "so ferroq cannot simulate it"
+        )
+
+    def _save(self, op: Any, qargs: list[int]) -> None:
+        kind = _SAVE_KINDS[op.name]
+        label = getattr(op, "_label", None) or kind
+        if getattr(op, "_subtype", "single") not in ("single", "average"):
+            raise CircuitError(
+                f"circuit {self.source.name!r}: '{op.name}' with subtype {op._subtype!r} "
+                "(per-shot or conditional data) is not supported by ferroq"
+            )
+        if kind == "amplitudes":
+            self.target._native.save(kind, label, qargs, [int(i) for i in op.params])
+        elif kind == "expectation_value":
+            terms = [(str(p), complex(c[0] if isinstance(c, (tuple, list)) else c)) for p, c in op.params]
+            self.target._native.save(kind, label, qargs, [], terms)
+        else:
+            self.target._native.save(kind, label, qargs)
+
+
+def to_ferroq(circuit: QuantumCircuit) -> ferroq.Circuit:
+    """Converts a ``QuantumCircuit`` (bound parameters) to a ``ferroq.Circuit``.
+
+    Flat qubit and clbit indices follow ``circuit.qubits`` and ``circuit.clbits``
+    (registers in the order they were added), so counts come out in Qiskit's order.
+    """
+    out = ferroq.Circuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
+    builder = _Builder(out, circuit)
+    builder.add(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)))
+    builder.flush()
+    out.global_phase = builder.phase
+    return out

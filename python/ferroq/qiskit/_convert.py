@@ -129,52 +129,52 @@ class _Builder:
         self.phase += _value(circuit.global_phase, self.source)
         qindex = {q: qmap[i] for i, q in enumerate(circuit.qubits)}
         cindex = {c: cmap[i] for i, c in enumerate(circuit.clbits)}
-        pending = self.pending
-        for inst in circuit.data:
-            op = inst.operation
-            name = op.name
-            qargs = [qindex[q] for q in inst.qubits]
-            if name in _CONTROL_FLOW:
-                raise CircuitError(
-                    f"circuit {self.source.name!r}: control flow '{name}' is not supported by ferroq"
-                )
-            if getattr(op, "condition", None) is not None:  # c_if, Qiskit < 2
-                raise CircuitError(
-                    f"circuit {self.source.name!r}: '{name}' has a classical condition (c_if), "
-                    "which ferroq does not support"
-                )
-            native = _native_name(op)
-            if native is not None:
-                pending.append((native, qargs, [], [_value(p, self.source) for p in op.params]))
-            elif name == "measure":
-                pending.append(("measure", qargs, [cindex[c] for c in inst.clbits], []))
-            elif name == "reset":
-                pending.append(("reset", qargs, [], []))
-            elif name == "barrier":
-                pending.append(("barrier", qargs, [], []))
-            elif name in _SKIPPED:
-                continue
-            elif name == "global_phase":
-                self.phase += _value(op.params[0], self.source)
-            elif name == "unitary":
-                self.flush()
-                pending = self.pending
-                self.target._native.unitary(np.asarray(op.to_matrix(), dtype=np.complex128), qargs)
-            elif name in _SAVE_KINDS:
-                self.flush()
-                pending = self.pending
-                self._save(op, qargs)
-            elif name.startswith("save_"):
-                raise CircuitError(f"circuit {self.source.name!r}: '{name}' is not supported by ferroq")
+        instructions = iter(circuit.data)
+        while True:
+            # Rust takes the common instructions in bulk and hands back the first
+            # one that needs Python (a definition to expand, a save, an error).
+            self.flush()
+            left = self.target._native.extend_qiskit(instructions, qindex, cindex)
+            if left is None:
+                return
+            self.one(left, qindex, cindex, depth)
+
+    def one(self, inst: Any, qindex: dict[Any, int], cindex: dict[Any, int], depth: int) -> None:
+        name = inst.name
+        qargs = [qindex[q] for q in inst.qubits]
+        op = inst.operation
+        if name in _CONTROL_FLOW:
+            raise CircuitError(f"circuit {self.source.name!r}: control flow '{name}' is not supported by ferroq")
+        if getattr(op, "condition", None) is not None:  # c_if, Qiskit < 2
+            raise CircuitError(
+                f"circuit {self.source.name!r}: '{name}' has a classical condition (c_if), "
+                "which ferroq does not support"
+            )
+        native = _native_name(op)
+        if native is not None:
+            self.pending.append((native, qargs, [], [_value(p, self.source) for p in op.params]))
+        elif name in ("measure", "reset", "barrier"):
+            self.pending.append((name, qargs, [cindex[c] for c in inst.clbits], []))
+        elif name in _SKIPPED:
+            return
+        elif name == "global_phase":
+            self.phase += _value(op.params[0], self.source)
+        elif name == "unitary":
+            self.flush()
+            self.target._native.unitary(np.asarray(op.to_matrix(), dtype=np.complex128), qargs)
+        elif name in _SAVE_KINDS:
+            self.flush()
+            self._save(op, qargs)
+        elif name.startswith("save_"):
+            raise CircuitError(f"circuit {self.source.name!r}: '{name}' is not supported by ferroq")
+        else:
+            self.flush()
+            definition = getattr(op, "definition", None)
+            if definition is not None:
+                self.add(definition, qargs, [cindex[c] for c in inst.clbits], depth + 1)
             else:
-                self.flush()
-                definition = getattr(op, "definition", None)
-                if definition is not None:
-                    self.add(definition, qargs, [cindex[c] for c in inst.clbits], depth + 1)
-                else:
-                    # Annotated operations and the like: no definition, but a matrix.
-                    self.target._native.unitary(self._matrix(op, name), qargs)
-                pending = self.pending
+                # Annotated operations and the like: no definition, but a matrix.
+                self.target._native.unitary(self._matrix(op, name), qargs)
 
     def _matrix(self, op: Any, name: str) -> np.ndarray:
         if getattr(op, "num_clbits", 0) == 0 and op.num_qubits <= 12:

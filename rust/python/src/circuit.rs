@@ -3,7 +3,9 @@
 use crate::errors::to_py;
 use ferroq_core::{Circuit, Error, Instruction};
 use numpy::{Complex64, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyIterator, PyString, PyTuple};
 
 #[pyclass(module = "ferroq._core", name = "Circuit", from_py_object)]
 #[derive(Clone)]
@@ -141,6 +143,79 @@ impl PyCircuit {
             done.map_err(to_py)?;
         }
         Ok(())
+    }
+
+    /// Takes instructions from an iterator over a Qiskit `CircuitData` for as
+    /// long as they are native standard gates with numeric parameters,
+    /// measures, resets or barriers, mapping bits through the two dicts.
+    /// Returns the first instruction it leaves to the caller (which then calls
+    /// again with the same iterator), or `None` at the end: doing the common
+    /// case here avoids a Python loop over every instruction.
+    fn extend_qiskit<'py>(
+        &mut self,
+        instructions: &Bound<'py, PyIterator>,
+        qubit_index: &Bound<'py, PyDict>,
+        clbit_index: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let index_of = |dict: &Bound<'_, PyDict>, bit: Bound<'_, PyAny>| -> PyResult<i64> {
+            match dict.get_item(bit)? {
+                Some(i) => i.extract(),
+                None => Err(to_py(Error::InvalidCircuit(
+                    "instruction on a bit outside the circuit".into(),
+                ))),
+            }
+        };
+        let py = instructions.py();
+        for inst in instructions.clone() {
+            let inst = inst?;
+            let name_obj = inst.getattr(intern!(py, "name"))?;
+            let name = name_obj.cast::<PyString>()?.to_str()?;
+            let qubits = inst
+                .getattr(intern!(py, "qubits"))?
+                .cast_into::<PyTuple>()?
+                .iter()
+                .map(|q| index_of(qubit_index, q))
+                .collect::<PyResult<Vec<i64>>>()?;
+            let done = match name {
+                "measure" => {
+                    let clbits = inst
+                        .getattr(intern!(py, "clbits"))?
+                        .cast_into::<PyTuple>()?
+                        .iter()
+                        .map(|c| index_of(clbit_index, c))
+                        .collect::<PyResult<Vec<i64>>>()?;
+                    match (qubits.as_slice(), clbits.as_slice()) {
+                        ([q], [c]) => self.inner.measure(*q, *c),
+                        _ => return Ok(Some(inst)),
+                    }
+                }
+                "reset" if qubits.len() == 1 => self.inner.reset(qubits[0]),
+                "barrier" => self.inner.barrier(&qubits),
+                _ => {
+                    let Ok(kind) = ferroq_core::GateKind::from_name(name) else {
+                        return Ok(Some(inst));
+                    };
+                    if !inst
+                        .call_method0(intern!(py, "is_standard_gate"))?
+                        .extract::<bool>()?
+                    {
+                        return Ok(Some(inst));
+                    }
+                    let params = if kind.num_params() == 0 {
+                        Vec::new()
+                    } else {
+                        // Unbound or symbolic parameters go to the caller, which names them.
+                        match inst.getattr(intern!(py, "params"))?.extract::<Vec<f64>>() {
+                            Ok(p) => p,
+                            Err(_) => return Ok(Some(inst)),
+                        }
+                    };
+                    self.inner.append_gate(name, &qubits, &params)
+                }
+            };
+            done.map_err(to_py)?;
+        }
+        Ok(None)
     }
 
     fn add_clbits(&mut self, count: usize) {

@@ -144,7 +144,9 @@ class _Builder:
         qargs = [qindex[q] for q in inst.qubits]
         op = inst.operation
         if name in _CONTROL_FLOW:
-            raise CircuitError(f"circuit {self.source.name!r}: control flow '{name}' is not supported by ferroq")
+            raise CircuitError(
+                f"circuit {self.source.name!r}: control flow '{name}' is not supported by ferroq"
+            )
         if getattr(op, "condition", None) is not None:  # c_if, Qiskit < 2
             raise CircuitError(
                 f"circuit {self.source.name!r}: '{name}' has a classical condition (c_if), "

@@ -34,6 +34,8 @@ README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_tex
 def test_readme_python_examples_run_and_their_comments_hold(block):
     """Runs each README block once, with every ``expr  # literal`` line turned
     into ``assert (expr) == literal``."""
+    if "qiskit" in README_BLOCKS[block]:
+        pytest.importorskip("qiskit")
     lines = []
     checked = 0
     for line in README_BLOCKS[block].splitlines():

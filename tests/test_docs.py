@@ -14,7 +14,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODULES = ["ferroq", "ferroq._circuit", "ferroq._simulator", "ferroq._result", "ferroq.exceptions"]
 
 
-QISKIT_MODULES = ["ferroq.qiskit", "ferroq.qiskit._backend", "ferroq.qiskit._provider"]
+QISKIT_MODULES = [
+    "ferroq.qiskit",
+    "ferroq.qiskit._backend",
+    "ferroq.qiskit._provider",
+    "ferroq.qiskit._estimator",
+]
 
 
 @pytest.mark.parametrize("name", MODULES + QISKIT_MODULES)

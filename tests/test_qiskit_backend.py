@@ -328,6 +328,29 @@ def test_sampler_and_estimator_agree_with_statevector_primitives(backend):
     assert ref.chi_square_pvalue(mine, exact_probs)[0] > 1e-4
 
 
+def test_ferroq_estimator_is_exact_and_broadcasts():
+    from ferroq.qiskit import FerroqEstimator
+
+    theta = Parameter("θ")
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.ry(theta, 2)
+    qc.cz(1, 2)
+    observables = [
+        [SparsePauliOp.from_list([("ZZI", 1), ("XII", 0.5)])],
+        [SparsePauliOp.from_list([("YYX", 0.7), ("IIZ", -1.0)])],
+    ]
+    values = [[0.1], [0.7], [2.0]]
+    pub = (qc, observables, values)
+    exact = StatevectorEstimator().run([pub]).result()[0].data.evs
+    ours = FerroqEstimator().run([pub]).result()[0].data.evs
+    assert ours.shape == exact.shape == (2, 3)
+    np.testing.assert_allclose(ours, exact, atol=1e-12)
+    noisy = FerroqEstimator(seed=3).run([pub], precision=0.01).result()[0].data.evs
+    assert np.max(np.abs(noisy - exact)) < 0.1 and not np.allclose(noisy, exact, atol=1e-9)
+
+
 def test_circuit_library_runs_after_transpile(backend):
     from qiskit.circuit.library import efficient_su2, quantum_volume
     from qiskit.synthesis.qft import synth_qft_full

@@ -13,6 +13,7 @@ from qiskit import QuantumCircuit
 
 from ferroq.qiskit._backend import FerroqSimulator
 from ferroq.qiskit._convert import to_ferroq
+from ferroq.qiskit._estimator import FerroqEstimator
 from ferroq.qiskit._job import FerroqJob, FerroqJobCancelledError, FerroqJobError, FerroqJobTimeoutError
 from ferroq.qiskit._provider import FerroqProvider
 from ferroq.qiskit._save import (
@@ -29,6 +30,7 @@ from ferroq.qiskit._save import (
 )
 
 __all__ = [
+    "FerroqEstimator",
     "FerroqJob",
     "FerroqJobCancelledError",
     "FerroqJobError",

@@ -66,7 +66,7 @@ class FerroqEstimator(BaseEstimatorV2):
             evs = np.zeros(shape, dtype=np.float64)
             for k, index in enumerate(np.ndindex(*shape)):
                 assert result is not None
-                value = result.data(first + k)["ev"]
+                value = result.results[first + k].saved()["ev"]
                 if pub.precision != 0:
                     if isinstance(value, complex):
                         raise ValueError("the operator is not Hermitian, so noise cannot be added")

@@ -207,3 +207,27 @@ def dynamic_circuits(
         ops.insert(pos, draw(nonunitary(q, c)))
     ops += [("measure", (q,), (num_mid + q,)) for q in range(n)]
     return n, num_clbits, ops
+
+
+# ---------------------------------------------------------------------------
+# Job tests
+# ---------------------------------------------------------------------------
+
+
+def h_layers(n: int, count: int):
+    """``count`` layers of H on each of ``n`` qubits (no measurement): a circuit whose
+    run time is easy to dial (each 20-qubit layer is about 20 ms on two cores)."""
+    import ferroq
+
+    c = ferroq.Circuit(n)
+    for _ in range(count):
+        for q in range(n):
+            c.h(q)
+    return c
+
+
+def job_rank(status) -> int:
+    """Position along a job's life; the three final states share the last one."""
+    from ferroq import JOB_FINAL_STATES, JobStatus
+
+    return 4 if status in JOB_FINAL_STATES else list(JobStatus).index(status)

@@ -8,18 +8,11 @@ import time
 
 import ferroq
 import pytest
-
-
-def long_circuit(n: int = 20, layers: int = 400) -> ferroq.Circuit:
-    c = ferroq.Circuit(n)
-    for _ in range(layers):
-        for q in range(n):
-            c.h(q)
-    return c
+from helpers import h_layers
 
 
 def test_statevector_is_interrupted_by_ctrl_c():
-    circuit = long_circuit()
+    circuit = h_layers(20, 400)
     timer = threading.Timer(0.2, _thread.interrupt_main)
     timer.start()
     start = time.perf_counter()

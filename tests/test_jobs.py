@@ -37,6 +37,8 @@ from ferroq.exceptions import (
     SimulationMemoryError,
     UnknownOptionError,
 )
+from helpers import h_layers as layers
+from helpers import job_rank
 
 # ---------------------------------------------------------------------------
 # Circuits and helpers
@@ -45,25 +47,6 @@ from ferroq.exceptions import (
 QUEUED, RUNNING, DONE = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE
 CANCELLED, ERROR = JobStatus.CANCELLED, JobStatus.ERROR
 STEP_NAMES = [s.name for s in JobStatus]
-# Position along a job's life; the three final states share the last one.
-RANK = {
-    JobStatus.INITIALIZING: 0,
-    JobStatus.QUEUED: 1,
-    JobStatus.VALIDATING: 2,
-    JobStatus.RUNNING: 3,
-    JobStatus.CANCELLED: 4,
-    JobStatus.DONE: 4,
-    JobStatus.ERROR: 4,
-}
-
-
-def layers(n: int, count: int) -> ferroq.Circuit:
-    """``count`` layers of H on each of ``n`` qubits (no measurement)."""
-    c = ferroq.Circuit(n)
-    for _ in range(count):
-        for q in range(n):
-            c.h(q)
-    return c
 
 
 @functools.cache
@@ -395,7 +378,7 @@ def test_state_flow_queued_running_done_and_never_backwards(submit, occupy):
                 break
     finally:
         releaser.join()
-    ranks = [RANK[s] for s in seen]
+    ranks = [job_rank(s) for s in seen]
     assert ranks == sorted(ranks), f"status went backwards: {seen}"
     assert seen[0] is QUEUED and seen[-1] is DONE, seen
     assert RUNNING in seen, f"RUNNING never observed in {polls} polls: {seen}"
@@ -1261,7 +1244,7 @@ def test_many_threads_on_one_job(submit, with_cancel):
     final = job.status()
     assert final in ((DONE, CANCELLED) if with_cancel else (DONE,))
     for statuses, progress, _, outcome, seen_final in outs:
-        ranks = [RANK[s] for s in statuses]
+        ranks = [job_rank(s) for s in statuses]
         assert ranks == sorted(ranks)
         assert progress == sorted(progress) and all(0 <= p <= 1 for p in progress)
         assert seen_final is final

@@ -21,28 +21,12 @@ import time
 import ferroq
 from ferroq import JOB_FINAL_STATES, JobStatus
 from ferroq.exceptions import JobCancelledError, JobTimeoutError, SimulationMemoryError
+from helpers import h_layers, job_rank
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-RANK = {
-    JobStatus.INITIALIZING: 0,
-    JobStatus.QUEUED: 1,
-    JobStatus.VALIDATING: 2,
-    JobStatus.RUNNING: 3,
-    JobStatus.CANCELLED: 4,
-    JobStatus.DONE: 4,
-    JobStatus.ERROR: 4,
-}
 FINAL_NAMES = {s.name for s in JOB_FINAL_STATES}
-
-
-def _layers(n: int, count: int) -> ferroq.Circuit:
-    c = ferroq.Circuit(n)
-    for _ in range(count):
-        for q in range(n):
-            c.h(q)
-    return c
 
 
 @functools.cache
@@ -50,9 +34,9 @@ def _circuit(kind: str) -> ferroq.Circuit:
     if kind == "tiny":
         return ferroq.Circuit(2, 2).h(0).cx(0, 1).measure([0, 1], [0, 1])
     if kind == "medium":  # some tens of milliseconds on one thread
-        return _layers(16, 40)
+        return h_layers(16, 40)
     if kind == "long":  # tens of seconds; always cancelled at teardown
-        return _layers(18, 5000)
+        return h_layers(18, 5000)
     # Passes the submit-time memory check (one 1 MiB state in 1.5 MiB) but fails at
     # run time (a reset after a gate needs a second copy).
     return ferroq.Circuit(16, 1).h(0).reset(0).measure(0, 0)
@@ -111,7 +95,7 @@ class JobMachine(RuleBasedStateMachine):
     def observe(self, t: Tracked, status: JobStatus) -> None:
         if t.observed:
             last = t.observed[-1]
-            assert RANK[status] >= RANK[last], f"{t}: status went from {last} back to {status}"
+            assert job_rank(status) >= job_rank(last), f"{t}: status went from {last} back to {status}"
             if last in JOB_FINAL_STATES:
                 assert status is last, f"{t}: left final state {last} for {status}"
         t.observed.append(status)
@@ -236,7 +220,7 @@ class JobMachine(RuleBasedStateMachine):
         elapsed = time.monotonic() - start
         status = t.job.status()
         assert all(s not in JOB_FINAL_STATES for s in seen), seen
-        ranks = [RANK[s] for s in seen]
+        ranks = [job_rank(s) for s in seen]
         assert ranks == sorted(ranks)
         if seen:
             self.observe(t, seen[0])  # the first callback came after every earlier observation

@@ -836,10 +836,11 @@ pub fn statevector(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn bell() -> Circuit {
+    /// A measured Bell circuit, shared with the other modules' tests.
+    pub(crate) fn bell() -> Circuit {
         let mut c = Circuit::new(2, 2);
         c.append_gate("h", &[0], &[]).unwrap();
         c.append_gate("cx", &[0, 1], &[]).unwrap();

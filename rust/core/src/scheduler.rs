@@ -240,15 +240,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bell() -> Circuit {
-        let mut c = Circuit::new(2, 2);
-        c.append_gate("h", &[0], &[]).unwrap();
-        c.append_gate("cx", &[0, 1], &[]).unwrap();
-        c.measure(0, 0).unwrap();
-        c.measure(1, 1).unwrap();
-        c
-    }
+    use crate::engine::tests::bell;
 
     #[test]
     fn thousands_of_jobs_all_finish() {

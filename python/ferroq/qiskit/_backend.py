@@ -147,14 +147,7 @@ class FerroqSimulator(BackendV2):
     def num_qubits(self) -> int:
         """The widest statevector that fits in available memory (16 bytes per amplitude)."""
         limit = self.options.max_memory_mb
-        if limit:
-            available = limit * 2**20
-        else:
-            try:
-                pages, size = (__import__("os").sysconf(k) for k in ("SC_AVPHYS_PAGES", "SC_PAGE_SIZE"))
-                available = pages * size
-            except (ValueError, OSError, AttributeError):
-                available = 2**34
+        available = limit * 2**20 if limit else _core.available_memory()
         return max(1, int(math.log2(max(available, 32) / 16)))
 
     @property

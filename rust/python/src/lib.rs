@@ -181,6 +181,12 @@ fn gate_table() -> Vec<(&'static str, Option<usize>, usize)> {
         .collect()
 }
 
+/// Bytes of memory available to this process (the engine's default limit).
+#[pyfunction]
+fn available_memory() -> u64 {
+    ferroq_core::state::available_memory_bytes()
+}
+
 /// The thread count used when a run does not set one.
 #[pyfunction]
 fn default_threads() -> usize {
@@ -205,5 +211,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(statevector, m)?)?;
     m.add_function(wrap_pyfunction!(gate_table, m)?)?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(available_memory, m)?)?;
     Ok(())
 }

@@ -216,13 +216,15 @@ def dynamic_circuits(
 
 def h_layers(n: int, count: int):
     """``count`` layers of H on each of ``n`` qubits (no measurement): a circuit whose
-    run time is easy to dial (each 20-qubit layer is about 20 ms on two cores)."""
+    run time is easy to dial. A barrier closes each layer, so that fusion cannot
+    cancel the H pairs: every layer costs a full pass over the state."""
     import ferroq
 
     c = ferroq.Circuit(n)
     for _ in range(count):
         for q in range(n):
             c.h(q)
+        c.barrier()
     return c
 
 

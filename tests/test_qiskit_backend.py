@@ -60,10 +60,12 @@ def bell_measured() -> QuantumCircuit:
 
 
 def long_qiskit_circuit(n: int = 20, layers: int = 2000) -> QuantumCircuit:
+    """Seconds of work: the barriers keep fusion from cancelling the H pairs."""
     qc = QuantumCircuit(n)
     for _ in range(layers):
         for q in range(n):
             qc.h(q)
+        qc.barrier()
     return qc
 
 

@@ -198,6 +198,7 @@ def _ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
         "max_parallel_threads": None if not threads else threads,
         "parallel_threshold": opts["statevector_parallel_threshold"],
         "max_memory_mb": memory_mb if memory_mb else None,
+        "fusion": bool(opts["fusion_enable"]),
         "blocking": bool(opts["blocking"]),
     }
 

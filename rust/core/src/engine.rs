@@ -3,8 +3,10 @@
 
 use crate::circuit::{Circuit, Instruction, SaveKind};
 use crate::error::{Error, Result};
+use crate::fusion::{FusionConfig, fuse};
 use crate::kernels::Op;
 use crate::parallel;
+use crate::plan::{BlockConfig, Plan};
 use crate::rng::{self, SimRng};
 use crate::sample;
 use crate::state;
@@ -30,6 +32,9 @@ pub struct RunOptions {
     pub parallel_threshold: usize,
     /// Memory limit for one statevector; `None` means available memory.
     pub max_memory_bytes: Option<u64>,
+    /// Fuse gates into blocks and run them cache block by cache block.
+    /// Changes results only by rounding (well below 1e-12).
+    pub fusion: bool,
 }
 
 impl Default for RunOptions {
@@ -42,6 +47,7 @@ impl Default for RunOptions {
             threads: 0,
             parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
             max_memory_bytes: None,
+            fusion: true,
         }
     }
 }
@@ -265,15 +271,17 @@ pub fn format_bits(words: &[u64], num_clbits: usize) -> String {
 enum Program {
     /// Every measurement is terminal: simulate once, then sample. `measures`
     /// are (qubit, clbit) in program order (a later write to a clbit wins).
+    /// `segments` are the gates between barriers: fusion and blocking never
+    /// move a gate across a barrier, as Qiskit's transpiler never does.
     Sampled {
-        ops: Vec<Op>,
+        segments: Vec<Vec<Op>>,
         measures: Vec<(usize, usize)>,
         saves: Vec<SaveSpec>,
     },
     /// Mid-circuit measurement or reset: `prefix` runs once, `rest` per shot,
     /// then the saves on each shot's final state.
     PerShot {
-        prefix: Vec<Op>,
+        prefix: Vec<Vec<Op>>,
         rest: Vec<Step>,
         saves: Vec<SaveSpec>,
     },
@@ -282,6 +290,7 @@ enum Program {
 #[derive(Debug)]
 enum Step {
     Gate(Op),
+    Barrier,
     Measure { qubit: usize, clbit: usize },
     Reset { qubit: usize },
 }
@@ -315,7 +324,7 @@ fn compile(circuit: &Circuit) -> Result<Program> {
             ))
         };
         match inst {
-            Instruction::Barrier { .. } => {}
+            Instruction::Barrier { .. } => steps.push(Step::Barrier),
             Instruction::Save {
                 kind,
                 label,
@@ -363,33 +372,34 @@ fn compile(circuit: &Circuit) -> Result<Program> {
     }
     if terminal {
         // Gates after a measurement act on other qubits and commute with it.
-        let mut ops = Vec::new();
+        let mut segments = vec![Vec::new()];
         let mut measures = Vec::new();
         for step in steps {
             match step {
-                Step::Gate(op) => ops.push(op),
+                Step::Gate(op) => segments.last_mut().expect("one segment").push(op),
+                Step::Barrier => segments.push(Vec::new()),
                 Step::Measure { qubit, clbit } => measures.push((qubit, clbit)),
                 Step::Reset { .. } => unreachable!("a reset makes the circuit non-terminal"),
             }
         }
         return Ok(Program::Sampled {
-            ops,
+            segments,
             measures,
             saves,
         });
     }
     let split = steps
         .iter()
-        .position(|s| !matches!(s, Step::Gate(_)))
+        .position(|s| !matches!(s, Step::Gate(_) | Step::Barrier))
         .unwrap_or(steps.len());
     let rest = steps.split_off(split);
-    let prefix = steps
-        .into_iter()
-        .map(|s| match s {
-            Step::Gate(op) => op,
-            _ => unreachable!("the prefix holds gates only"),
-        })
-        .collect();
+    let mut prefix = vec![Vec::new()];
+    for step in steps {
+        match step {
+            Step::Gate(op) => prefix.last_mut().expect("one segment").push(op),
+            _ => prefix.push(Vec::new()),
+        }
+    }
     Ok(Program::PerShot {
         prefix,
         rest,
@@ -445,21 +455,37 @@ fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec
     (keys, values)
 }
 
-/// Applies `ops`, checking for cancellation before each one, and reporting
-/// each as progress when `mode.gate_progress`. Returns the units reported.
-fn apply_all(ops: &[Op], amps: &mut [C64], mode: Mode, monitor: &dyn Monitor) -> Result<u64> {
-    for op in ops {
+/// Fuses and blocks each segment of ops for a state of `num_qubits`, or
+/// keeps them one sweep each when fusion is off.
+fn plan_ops(num_qubits: usize, segments: Vec<Vec<Op>>, fusion: bool) -> Plan {
+    let (fusion_cfg, block_cfg) = if fusion {
+        (FusionConfig::default(), BlockConfig::default())
+    } else {
+        (FusionConfig::OFF, BlockConfig::OFF)
+    };
+    let mut plan = Plan::default();
+    for ops in segments {
+        let ops = ops.into_iter().map(|op| (op, 1)).collect();
+        let part = Plan::new(num_qubits, fuse(ops, &fusion_cfg), &block_cfg);
+        plan.stages.extend(part.stages);
+    }
+    plan
+}
+
+/// Runs `plan`, checking for cancellation before each stage, and reporting
+/// each stage's gates as progress when `mode.gate_progress`. Returns the
+/// units reported.
+fn apply_plan(plan: &Plan, amps: &mut [C64], mode: Mode, monitor: &dyn Monitor) -> Result<u64> {
+    let mut reported = 0;
+    for stage in &plan.stages {
         check(monitor)?;
-        op.apply(amps, mode.kernels);
+        stage.apply(amps, mode.kernels);
         if mode.gate_progress {
-            monitor.advance(1);
+            monitor.advance(stage.units());
+            reported += stage.units();
         }
     }
-    Ok(if mode.gate_progress {
-        ops.len() as u64
-    } else {
-        0
-    })
+    Ok(reported)
 }
 
 fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
@@ -482,6 +508,7 @@ fn run_shot(
         }
         match *step {
             Step::Gate(ref op) => op.apply(amps, parallel),
+            Step::Barrier => {}
             Step::Measure { qubit, clbit } => {
                 let one = measure_qubit(amps, qubit, rng, parallel);
                 let (w, b) = (clbit / 64, clbit % 64);
@@ -551,11 +578,12 @@ fn run_circuit(
     let mut reported = 0u64;
     match program {
         Program::Sampled {
-            ops,
+            segments,
             measures,
             saves,
         } => {
-            reported += apply_all(&ops, &mut amps, mode, monitor)?;
+            let plan = plan_ops(n, segments, opts.fusion);
+            reported += apply_plan(&plan, &mut amps, mode, monitor)?;
             for spec in &saves {
                 let value = compute_save(spec, &amps, phase, mode.kernels)?;
                 result.saved.push((spec.label.clone(), value));
@@ -610,7 +638,8 @@ fn run_circuit(
                     spec.label
                 )));
             }
-            reported += apply_all(&prefix, &mut amps, mode, monitor)?;
+            let plan = plan_ops(n, prefix, opts.fusion);
+            reported += apply_plan(&plan, &mut amps, mode, monitor)?;
             type ShotOutcome = (Vec<u64>, Option<Vec<C64>>, Vec<SavedValue>);
             let shot = |s: usize, last: bool| -> Result<ShotOutcome> {
                 check(monitor)?;
@@ -818,10 +847,16 @@ pub fn statevector(
     let parallel = threads > 1 && n >= parallel_threshold;
     let run = || -> Result<Vec<C64>> {
         let mut amps = state::ground_state(n)?;
+        let mut segments = vec![Vec::new()];
         for inst in circuit.instructions() {
-            if let Some(op) = compile_gate(inst) {
-                op.apply(&mut amps, parallel);
+            if matches!(inst, Instruction::Barrier { .. }) {
+                segments.push(Vec::new());
+            } else if let Some(op) = compile_gate(inst) {
+                segments.last_mut().expect("one segment").push(op);
             }
+        }
+        for stage in &plan_ops(n, segments, opts.fusion).stages {
+            stage.apply(&mut amps, parallel);
         }
         if let Some(f) = global_phase_factor(circuit) {
             state::scale(&mut amps, f, parallel);

@@ -7,16 +7,21 @@
 pub mod circuit;
 pub mod engine;
 pub mod error;
+pub mod fusion;
 pub mod gates;
 pub mod job;
 pub mod kernels;
 pub mod matrix;
 pub mod parallel;
+pub mod plan;
 pub mod rng;
 pub mod sample;
 pub mod scheduler;
+pub mod simd;
 pub mod state;
 mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use circuit::{Circuit, Instruction};
 pub use engine::{ExperimentResult, RunOptions, RunResult, format_bits, run, statevector};

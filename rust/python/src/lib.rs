@@ -60,12 +60,13 @@ fn run_options(
         threads: non_negative("max_parallel_threads", max_parallel_threads)? as usize,
         parallel_threshold: non_negative("parallel_threshold", parallel_threshold)? as usize,
         max_memory_bytes: memory_limit(max_memory_mb)?,
+        fusion: true,
     })
 }
 
 /// Validates and queues `circuits`; returns the queued job at once.
 #[pyfunction]
-#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb))]
+#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true))]
 #[allow(clippy::too_many_arguments)]
 fn submit(
     py: Python<'_>,
@@ -77,16 +78,20 @@ fn submit(
     max_parallel_threads: i64,
     parallel_threshold: i64,
     max_memory_mb: Option<f64>,
+    fusion: bool,
 ) -> PyResult<PyJob> {
-    let opts = run_options(
-        shots,
-        seed,
-        memory,
-        statevector,
-        max_parallel_threads,
-        parallel_threshold,
-        max_memory_mb,
-    )?;
+    let opts = RunOptions {
+        fusion,
+        ..run_options(
+            shots,
+            seed,
+            memory,
+            statevector,
+            max_parallel_threads,
+            parallel_threshold,
+            max_memory_mb,
+        )?
+    };
     let circuits: Vec<_> = circuits.iter().map(|c| c.inner.clone()).collect();
     let scheduler = scheduler::scheduler();
     let (job, seed) = py
@@ -127,19 +132,21 @@ fn wait_completions(py: Python<'_>, seen: u64, timeout: Option<f64>) -> PyResult
 
 /// The final state of a measurement-free circuit, as a new complex128 array.
 #[pyfunction]
-#[pyo3(signature = (circuit, *, max_parallel_threads, parallel_threshold, max_memory_mb))]
+#[pyo3(signature = (circuit, *, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true))]
 fn statevector<'py>(
     py: Python<'py>,
     circuit: PyRef<'_, PyCircuit>,
     max_parallel_threads: i64,
     parallel_threshold: i64,
     max_memory_mb: Option<f64>,
+    fusion: bool,
 ) -> PyResult<Bound<'py, PyArray1<Complex64>>> {
     engine::require_unitary(&circuit.inner).map_err(to_py)?;
     let opts = RunOptions {
         shots: 1,
         seed: Some(0),
         statevector: true,
+        fusion,
         ..run_options(
             1,
             None,

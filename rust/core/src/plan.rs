@@ -1,0 +1,360 @@
+//! Cache blocking: consecutive ops run block by block while the block sits
+//! in cache, so a deep circuit costs far fewer sweeps of main memory than it
+//! has gates.
+//!
+//! A block is the set of amplitudes that agree on every qubit except the
+//! `low_bits` lowest ones and a few chosen "high" qubits. It is made of
+//! `2^high` contiguous segments of `2^low_bits` amplitudes, which are copied
+//! into a small buffer (a streaming copy), worked on by every op of the stage
+//! with the high qubits renumbered just above the low ones, and copied back.
+//! Ops on high qubits therefore stay in cache too, instead of each needing
+//! its own sweep. Blocks are disjoint, so they run on any number of threads
+//! with the same bits as on one.
+//!
+//! Stages are formed greedily in circuit order. Ops on disjoint qubits
+//! commute, so an op that does not fit the current stage is deferred, and a
+//! later op may still join the stage unless it touches a deferred op's qubits.
+//! Reordering commuting ops changes results only by rounding.
+
+use crate::fusion::FusedOp;
+use crate::kernels::{Op, deposit, insert_masks};
+use num_complex::Complex64 as C64;
+use rayon::prelude::*;
+
+/// Block geometry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockConfig {
+    /// log2 of the amplitudes in one block: 2^15 complex128 is 512 KiB, a
+    /// typical per-core L2 (measured best at 20-24 qubits with
+    /// `cargo run --release -p ferroq-benches --bin tune`).
+    pub block_bits: usize,
+    /// Most high qubits one block may gather.
+    pub max_high: usize,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        BlockConfig {
+            block_bits: 15,
+            max_high: 5,
+        }
+    }
+}
+
+impl BlockConfig {
+    /// No blocking: every op sweeps the state on its own.
+    pub const OFF: BlockConfig = BlockConfig {
+        block_bits: usize::MAX,
+        max_high: 0,
+    };
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// One op over the whole state.
+    Sweep { op: Op, units: u64 },
+    /// Several ops, block by block. `ops` are renumbered onto the block:
+    /// qubit `q < low_bits` stays `q`, and `high[i]` becomes `low_bits + i`.
+    Blocked {
+        low_bits: usize,
+        high: Vec<usize>,
+        ops: Vec<Op>,
+        units: u64,
+    },
+}
+
+impl Stage {
+    pub fn units(&self) -> u64 {
+        match self {
+            Stage::Sweep { units, .. } | Stage::Blocked { units, .. } => *units,
+        }
+    }
+
+    /// Applies the stage to the whole state.
+    pub fn apply(&self, amps: &mut [C64], parallel: bool) {
+        match self {
+            Stage::Sweep { op, .. } => op.apply(amps, parallel),
+            Stage::Blocked {
+                low_bits,
+                high,
+                ops,
+                ..
+            } => apply_blocked(amps, *low_bits, high, ops, parallel),
+        }
+    }
+}
+
+/// Ops of a circuit arranged into stages for a state of `num_qubits`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub stages: Vec<Stage>,
+}
+
+impl Plan {
+    pub fn new(num_qubits: usize, ops: Vec<FusedOp>, cfg: &BlockConfig) -> Plan {
+        // A state that fits in one block is already in cache for every op.
+        if num_qubits <= cfg.block_bits || cfg.max_high == 0 {
+            return Plan {
+                stages: ops
+                    .into_iter()
+                    .map(|f| Stage::Sweep {
+                        op: f.op,
+                        units: f.units,
+                    })
+                    .collect(),
+            };
+        }
+        let low_bits = cfg.block_bits.saturating_sub(cfg.max_high).max(1);
+        let low_mask = (1usize << low_bits) - 1;
+        let mut stages = Vec::new();
+        let mut remaining = ops;
+        while !remaining.is_empty() {
+            let mut high_mask = 0usize;
+            // Qubits of deferred ops: a later op touching them must wait too.
+            let mut blocked = 0usize;
+            let mut taken: Vec<FusedOp> = Vec::new();
+            let mut deferred: Vec<FusedOp> = Vec::new();
+            for f in remaining {
+                let mask = f.op.qubit_mask();
+                let with = high_mask | (mask & !low_mask);
+                if mask & blocked == 0 && with.count_ones() as usize <= cfg.max_high {
+                    high_mask = with;
+                    taken.push(f);
+                } else {
+                    blocked |= mask;
+                    deferred.push(f);
+                }
+            }
+            if taken.is_empty() {
+                // The first op is wider than any block: it sweeps alone.
+                let f = deferred.remove(0);
+                stages.push(Stage::Sweep {
+                    op: f.op,
+                    units: f.units,
+                });
+            } else if taken.len() == 1 {
+                let f = taken.pop().expect("one op");
+                stages.push(Stage::Sweep {
+                    op: f.op,
+                    units: f.units,
+                });
+            } else {
+                stages.push(blocked_stage(num_qubits, low_bits, high_mask, taken));
+            }
+            remaining = deferred;
+        }
+        Plan { stages }
+    }
+
+    pub fn units(&self) -> u64 {
+        self.stages.iter().map(Stage::units).sum()
+    }
+}
+
+fn blocked_stage(num_qubits: usize, low_bits: usize, high_mask: usize, ops: Vec<FusedOp>) -> Stage {
+    let high: Vec<usize> = (low_bits..num_qubits)
+        .filter(|q| high_mask >> q & 1 == 1)
+        .collect();
+    let mut map: Vec<usize> = (0..num_qubits).collect();
+    for (i, &q) in high.iter().enumerate() {
+        map[q] = low_bits + i;
+    }
+    let units = ops.iter().map(|f| f.units).sum();
+    Stage::Blocked {
+        low_bits,
+        ops: ops.iter().map(|f| f.op.remap(&map)).collect(),
+        high,
+        units,
+    }
+}
+
+/// Base pointer of the state shared by the block tasks.
+#[derive(Clone, Copy)]
+struct StatePtr(*mut C64);
+// SAFETY: tasks only touch the segments of their own block, and blocks are
+// disjoint (they differ in at least one bit outside the block's qubits).
+unsafe impl Send for StatePtr {}
+unsafe impl Sync for StatePtr {}
+
+impl StatePtr {
+    /// # Safety
+    /// `i` is inside the state.
+    unsafe fn at(self, i: usize) -> *mut C64 {
+        unsafe { self.0.add(i) }
+    }
+}
+
+fn apply_blocked(amps: &mut [C64], low_bits: usize, high: &[usize], ops: &[Op], parallel: bool) {
+    let seg = 1usize << low_bits;
+    if high.is_empty() {
+        // Each block is one contiguous segment: work in place.
+        let body = |chunk: &mut [C64]| ops.iter().for_each(|op| op.apply(chunk, false));
+        if parallel {
+            amps.par_chunks_mut(seg).for_each(body);
+        } else {
+            amps.chunks_mut(seg).for_each(body);
+        }
+        return;
+    }
+    let high_mask = high.iter().fold(0usize, |m, &q| m | (1 << q));
+    let masks = insert_masks((seg - 1) | high_mask);
+    let block_len = seg << high.len();
+    let blocks = amps.len() / block_len;
+    let offsets: Vec<usize> = (0..1usize << high.len())
+        .map(|j| {
+            high.iter()
+                .enumerate()
+                .fold(0, |acc, (i, &q)| acc | (((j >> i) & 1) << q))
+        })
+        .collect();
+    let len = amps.len();
+    let state = StatePtr(amps.as_mut_ptr());
+    let body = move |buf: &mut Vec<C64>, b: usize| {
+        let base = deposit(b, &masks);
+        for (j, &off) in offsets.iter().enumerate() {
+            debug_assert!((base | off) + seg <= len);
+            // SAFETY: segment `base | off` lies inside the state (its low
+            // bits are clear and every other bit is a valid qubit), and only
+            // block `b` touches it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    state.at(base | off),
+                    buf.as_mut_ptr().add(j * seg),
+                    seg,
+                );
+            }
+        }
+        for op in ops {
+            op.apply(buf, false);
+        }
+        for (j, &off) in offsets.iter().enumerate() {
+            // SAFETY: as above.
+            unsafe {
+                std::ptr::copy_nonoverlapping(buf.as_ptr().add(j * seg), state.at(base | off), seg);
+            }
+        }
+    };
+    let zero = C64::new(0.0, 0.0);
+    if parallel && blocks > 1 {
+        (0..blocks)
+            .into_par_iter()
+            .for_each_init(|| vec![zero; block_len], body);
+    } else {
+        let mut buf = vec![zero; block_len];
+        (0..blocks).for_each(|b| body(&mut buf, b));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fusion::{FusionConfig, fuse};
+    use crate::gates::GateKind;
+    use crate::testing::{self, max_distance, random_state};
+
+    fn random_ops(n: usize, count: usize, seed: u64) -> Vec<FusedOp> {
+        testing::random_ops(n, 3, count, seed)
+            .into_iter()
+            .map(|op| FusedOp { op, units: 1 })
+            .collect()
+    }
+
+    fn assert_close(got: &[C64], want: &[C64], what: &str) {
+        let worst = max_distance(got, want);
+        assert!(worst < 1e-12, "{what}: off by {worst:e}");
+    }
+
+    fn apply(plan: &Plan, state: &[C64], parallel: bool) -> Vec<C64> {
+        let mut s = state.to_vec();
+        for stage in &plan.stages {
+            stage.apply(&mut s, parallel);
+        }
+        s
+    }
+
+    #[test]
+    fn blocked_plans_match_gate_by_gate_with_the_same_bits_on_any_thread_count() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (n, block_bits, max_high) in [(8, 5, 2), (9, 4, 3), (10, 6, 1), (10, 7, 4), (7, 7, 3)] {
+            let cfg = BlockConfig {
+                block_bits,
+                max_high,
+            };
+            for seed in 0..10 {
+                let ops = random_ops(n, 80, seed + 100 * n as u64);
+                let plain = Plan::new(n, ops.clone(), &BlockConfig::OFF);
+                let blocked = Plan::new(n, ops, &cfg);
+                assert_eq!(blocked.units(), 80);
+                if n > block_bits {
+                    assert!(
+                        blocked.stages.len() < plain.stages.len(),
+                        "no stage took several ops (n={n}, seed={seed})"
+                    );
+                }
+                let state = random_state(n, seed);
+                let want = apply(&plain, &state, false);
+                let serial = apply(&blocked, &state, false);
+                assert_close(&serial, &want, &format!("n={n} seed={seed}"));
+                let par = pool.install(|| apply(&blocked, &state, true));
+                assert!(par == serial, "n={n} seed={seed}: threads changed the bits");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_and_blocked_together_match_to_1e12() {
+        let n = 11;
+        for seed in 0..10 {
+            let ops = random_ops(n, 200, seed);
+            let plain = Plan::new(n, ops.clone(), &BlockConfig::OFF);
+            let fused = fuse(
+                ops.into_iter().map(|f| (f.op, f.units)).collect(),
+                &FusionConfig::default(),
+            );
+            let plan = Plan::new(
+                n,
+                fused,
+                &BlockConfig {
+                    block_bits: 7,
+                    max_high: 4,
+                },
+            );
+            let state = random_state(n, seed);
+            let want = apply(&plain, &state, false);
+            assert_close(&apply(&plan, &state, true), &want, &format!("seed={seed}"));
+        }
+    }
+
+    #[test]
+    fn an_op_wider_than_a_block_sweeps_alone_in_order() {
+        let n = 8;
+        let mcx = Op::from_gate(GateKind::Mcx, &[7, 6, 5, 4, 0], &[]).unwrap();
+        let h = |q| FusedOp {
+            op: Op::from_gate(GateKind::H, &[q], &[]).unwrap(),
+            units: 1,
+        };
+        let ops = vec![
+            h(7),
+            h(1),
+            FusedOp {
+                op: mcx.clone(),
+                units: 1,
+            },
+            h(7),
+            h(2),
+        ];
+        let cfg = BlockConfig {
+            block_bits: 4,
+            max_high: 2,
+        };
+        let plan = Plan::new(n, ops.clone(), &cfg);
+        assert!(plan.stages.contains(&Stage::Sweep { op: mcx, units: 1 }));
+        let state = random_state(n, 3);
+        let want = apply(&Plan::new(n, ops, &BlockConfig::OFF), &state, false);
+        assert_close(&apply(&plan, &state, false), &want, "mcx");
+    }
+}

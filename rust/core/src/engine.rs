@@ -437,6 +437,27 @@ fn outcome_of(index: u64, measures: &[(usize, usize)], out: &mut [u64]) {
 /// by `weights[i]` (or 1), returned in ascending order.
 fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec<u64>, Vec<u64>) {
     let n = records.len() / words;
+    if words == 1 {
+        // Up to 64 clbits, the common case: sort (key, weight) pairs directly,
+        // and not at all when they come sorted (every qubit measured in order).
+        let mut pairs: Vec<(u64, u64)> = (0..n)
+            .map(|i| (records[i], weights.map_or(1, |w| w[i])))
+            .collect();
+        if !pairs.is_sorted_by_key(|p| p.0) {
+            pairs.sort_unstable_by_key(|p| p.0);
+        }
+        let mut keys: Vec<u64> = Vec::new();
+        let mut values: Vec<u64> = Vec::new();
+        for (k, w) in pairs {
+            if keys.last() == Some(&k) {
+                *values.last_mut().expect("values follows keys") += w;
+            } else {
+                keys.push(k);
+                values.push(w);
+            }
+        }
+        return (keys, values);
+    }
     let key = |i: usize| &records[i * words..(i + 1) * words];
     let mut order: Vec<usize> = (0..n).collect();
     // Words are little endian: compare the most significant word first.

@@ -8,7 +8,7 @@ use numpy::{Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 use std::sync::Mutex;
 
 #[pyclass(module = "ferroq._core", name = "ExperimentData", frozen)]
@@ -33,6 +33,9 @@ impl PyExperiment {
         format_bits(record, self.inner.num_clbits)
     }
 }
+
+/// `(outcomes, counts)` as two uint64 arrays.
+type CountsArrays<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>);
 
 /// Everything an experiment holds, in plain Python-convertible pieces (pickling).
 type ExperimentState = (
@@ -147,6 +150,25 @@ impl PyExperiment {
         self.array.get(py).is_some() || self.state.lock().map(|s| s.is_some()).unwrap_or(false)
     }
 
+    /// Outcomes as integers (clbit 0 the least significant bit) and their
+    /// counts, as two uint64 arrays in ascending outcome order: no Python
+    /// object per outcome. Up to 64 clbits.
+    fn counts_array<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<CountsArrays<'py>> {
+        if self.inner.words != 1 {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "counts as integers need at most 64 clbits; circuit {:?} has {}: use counts()",
+                self.inner.name, self.inner.num_clbits
+            )));
+        }
+        Ok((
+            PyArray1::from_slice(py, &self.inner.count_keys),
+            PyArray1::from_slice(py, &self.inner.count_values),
+        ))
+    }
+
     /// Bitstring -> count, in ascending bitstring order.
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
@@ -154,13 +176,20 @@ impl PyExperiment {
             return Ok(dict);
         }
         let w = self.inner.words;
+        let nbits = self.inner.num_clbits;
+        // One buffer for every key: a result can hold a million of them.
+        let mut buf = vec![b'0'; nbits];
         for (key, &value) in self
             .inner
             .count_keys
             .chunks_exact(w)
             .zip(&self.inner.count_values)
         {
-            dict.set_item(self.bits(key), value)?;
+            for (i, slot) in buf.iter_mut().rev().enumerate() {
+                *slot = b'0' + ((key[i / 64] >> (i % 64)) & 1) as u8;
+            }
+            let text = std::str::from_utf8(&buf).expect("ASCII digits");
+            dict.set_item(PyString::new(py, text), value)?;
         }
         Ok(dict)
     }

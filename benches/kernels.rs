@@ -1,13 +1,15 @@
 //! Kernel benches: one gate of each structure over a 20-qubit state, on low
-//! and high target qubits, single-threaded and on every core; plus a whole
-//! 20-qubit random layered circuit and a batch of 1000 ten-qubit circuits.
+//! and high target qubits, single-threaded and on every core, with the
+//! vectorised kernels and with the portable ones; the fused blocks (dense and
+//! diagonal on 2 to 5 qubits); plus a whole 20-qubit random layered circuit
+//! (fused and not) and a batch of 1000 ten-qubit circuits.
 //!
 //! Run: `cargo bench -p ferroq-benches` (add `-- --quick` for a short run).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ferroq_benches::layered_circuit;
 use ferroq_core::kernels::Op;
-use ferroq_core::{Circuit, GateKind, RunOptions, parallel, state};
+use ferroq_core::{Circuit, Complex64, GateKind, RunOptions, parallel, simd, state};
 use std::hint::black_box;
 
 const N: usize = 20;
@@ -27,13 +29,48 @@ fn kernels(c: &mut Criterion) {
         ("rxx_3_9", GateKind::Rxx, vec![3, 9], vec![0.4]),
         ("ccx_1_8_15", GateKind::Ccx, vec![1, 8, 15], vec![]),
     ];
-    for (name, kind, qubits, params) in cases {
-        let op = Op::from_gate(kind, &qubits, &params).unwrap();
-        let mut amps = state::ground_state(N).unwrap();
+    let mut ops: Vec<(String, Op)> = cases
+        .into_iter()
+        .map(|(name, kind, qubits, params)| {
+            (
+                name.to_string(),
+                Op::from_gate(kind, &qubits, &params).unwrap(),
+            )
+        })
+        .collect();
+    // The blocks fusion builds: dense and diagonal, on spread-out qubits.
+    for k in 2..=5usize {
+        let targets: Vec<usize> = (0..k).map(|i| 1 + 4 * i).collect();
+        let dim = 1 << k;
+        let z = Complex64::new(0.3, -0.1);
+        ops.push((
+            format!("dense{k}"),
+            Op::DenseK {
+                targets: targets.clone(),
+                matrix: vec![z; dim * dim],
+                ctrl_mask: 0,
+            },
+        ));
+        ops.push((
+            format!("diag{k}"),
+            Op::DiagK {
+                targets,
+                diag: vec![z; dim],
+                ctrl_mask: 0,
+            },
+        ));
+    }
+    let mut amps = state::ground_state(N).unwrap();
+    for (name, op) in &ops {
         for (label, t) in [("1t", 1), ("all", threads)] {
             let pool = parallel::pool(t);
             group.bench_with_input(BenchmarkId::new(name, label), &t, |b, &t| {
                 b.iter(|| pool.install(|| op.apply(black_box(&mut amps), t > 1)))
+            });
+        }
+        if simd::available() {
+            group.bench_function(BenchmarkId::new(name, "1t_portable"), |b| {
+                b.iter(|| op.apply_with(black_box(&mut amps), false, false))
             });
         }
     }
@@ -46,6 +83,16 @@ fn circuits(c: &mut Criterion) {
     let deep = layered_circuit(N, 10, 1, false);
     group.bench_function("random_20q_10_layers_statevector", |b| {
         b.iter(|| ferroq_core::statevector(black_box(&deep), 0, 14, None).unwrap())
+    });
+    let unfused = RunOptions {
+        shots: 1,
+        seed: Some(1),
+        statevector: true,
+        fusion: false,
+        ..RunOptions::default()
+    };
+    group.bench_function("random_20q_10_layers_statevector_unfused", |b| {
+        b.iter(|| ferroq_core::run(std::slice::from_ref(black_box(&deep)), &unfused).unwrap())
     });
     let batch: Vec<Circuit> = (0..1000)
         .map(|i| layered_circuit(10, 20, i, true))

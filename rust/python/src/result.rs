@@ -153,10 +153,7 @@ impl PyExperiment {
     /// Outcomes as integers (clbit 0 the least significant bit) and their
     /// counts, as two uint64 arrays in ascending outcome order: no Python
     /// object per outcome. Up to 64 clbits.
-    fn counts_array<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<CountsArrays<'py>> {
+    fn counts_array<'py>(&self, py: Python<'py>) -> PyResult<CountsArrays<'py>> {
         if self.inner.words != 1 {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
                 "counts as integers need at most 64 clbits; circuit {:?} has {}: use counts()",

@@ -120,6 +120,22 @@ def test_statevector_equals_qiskit(case):
     np.testing.assert_allclose(np.asarray(got), expected, atol=1e-10)
 
 
+@settings(max_examples=examples(0.1, minimum=4), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(circuits(min_qubits=15, max_qubits=16, max_ops=40))
+def test_fusion_enable_changes_states_only_by_rounding(case):
+    """Large enough for cache-blocked stages; both settings against Qiskit."""
+    n, ops = case
+    qc = build_qiskit(ops, n)
+    expected = Statevector(qc).data
+    save_statevector(qc)
+    states = [
+        np.asarray(FerroqSimulator(fusion_enable=f).run(qc, shots=1).result().get_statevector())
+        for f in (True, False)
+    ]
+    np.testing.assert_allclose(states[0], states[1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(states[0], expected, atol=1e-10)
+
+
 def _with_registers(qc: QuantumCircuit, sizes: list[int]) -> QuantumCircuit:
     """The same circuit with its clbits split into registers of ``sizes``."""
     regs = [ClassicalRegister(s, f"c{i}") for i, s in enumerate(sizes)]

@@ -2,7 +2,8 @@
 """Peak memory of a simulation against the size of its state: the growth of the
 process's maximum resident set size around one call, divided by 16 * 2^n bytes.
 
-  python benches/memory.py 24 26
+  python benches/memory.py 24 statevector
+  python benches/memory.py 26 sampled
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import ferroq  # noqa: E402
-from perf import layered  # noqa: E402
+import ferroq
+from perf import layered
 
 
 def peak_growth(call) -> int:
@@ -25,21 +26,19 @@ def peak_growth(call) -> int:
 
 
 def main() -> None:
-    for n in [int(a) for a in sys.argv[1:]] or [24]:
-        ops = layered(n, 2, random.Random(1))
-        plain = ferroq.Circuit(n)
-        measured = ferroq.Circuit(n, n)
-        for c in (plain, measured):
-            for name, qs, p in ops:
-                c.append(name, qs, () if p is None else (p,))
-        measured.measure(list(range(n)), list(range(n)))
-        state = 16 << n
-        # Each in a fresh process would be cleaner; the statevector case runs
-        # first, so the sampled one only shows growth beyond it.
-        sv = peak_growth(lambda: ferroq.statevector(plain))
-        print(f"n={n}: statevector peak growth {sv / state:.3f}x the state ({state >> 20} MiB)")
-        sampled = peak_growth(lambda: ferroq.Simulator().run(measured, shots=100_000).result())
-        print(f"n={n}: sampled run (10^5 shots) extra peak growth {sampled / state:.3f}x the state")
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 24
+    mode = sys.argv[2] if len(sys.argv) > 2 else "statevector"
+    measure = mode == "sampled"
+    circuit = ferroq.Circuit(n, n if measure else 0)
+    for name, qs, p in layered(n, 2, random.Random(1)):
+        circuit.append(name, qs, () if p is None else (p,))
+    if measure:
+        circuit.measure(list(range(n)), list(range(n)))
+        growth = peak_growth(lambda: ferroq.Simulator().run(circuit, shots=100_000).result())
+    else:
+        growth = peak_growth(lambda: ferroq.statevector(circuit))
+    state = 16 << n
+    print(f"n={n} {mode}: peak memory growth {growth / state:.3f}x the state ({state >> 20} MiB)")
 
 
 if __name__ == "__main__":

@@ -254,16 +254,18 @@ pub struct RunResult {
 /// Formats one outcome as a bitstring of `num_clbits` characters, clbit 0
 /// rightmost (Qiskit's order).
 pub fn format_bits(words: &[u64], num_clbits: usize) -> String {
-    (0..num_clbits)
-        .rev()
-        .map(|c| {
-            if words[c / 64] >> (c % 64) & 1 == 1 {
-                '1'
-            } else {
-                '0'
-            }
-        })
-        .collect()
+    let mut buf = vec![b'0'; num_clbits];
+    write_bits(words, &mut buf);
+    String::from_utf8(buf).expect("ASCII digits")
+}
+
+/// Writes the bitstring of `words` into `buf` (one ASCII digit per clbit,
+/// clbit 0 last): the allocation-free form of [`format_bits`], for callers
+/// formatting many records into one buffer.
+pub fn write_bits(words: &[u64], buf: &mut [u8]) {
+    for (c, slot) in buf.iter_mut().rev().enumerate() {
+        *slot = b'0' + ((words[c / 64] >> (c % 64)) & 1) as u8;
+    }
 }
 
 /// A circuit compiled for execution.
@@ -372,18 +374,15 @@ fn compile(circuit: &Circuit) -> Result<Program> {
     }
     if terminal {
         // Gates after a measurement act on other qubits and commute with it.
-        let mut segments = vec![Vec::new()];
-        let mut measures = Vec::new();
-        for step in steps {
-            match step {
-                Step::Gate(op) => segments.last_mut().expect("one segment").push(op),
-                Step::Barrier => segments.push(Vec::new()),
-                Step::Measure { qubit, clbit } => measures.push((qubit, clbit)),
-                Step::Reset { .. } => unreachable!("a reset makes the circuit non-terminal"),
-            }
-        }
+        let measures = steps
+            .iter()
+            .filter_map(|step| match *step {
+                Step::Measure { qubit, clbit } => Some((qubit, clbit)),
+                _ => None,
+            })
+            .collect();
         return Ok(Program::Sampled {
-            segments,
+            segments: gate_segments(steps),
             measures,
             saves,
         });
@@ -393,18 +392,25 @@ fn compile(circuit: &Circuit) -> Result<Program> {
         .position(|s| !matches!(s, Step::Gate(_) | Step::Barrier))
         .unwrap_or(steps.len());
     let rest = steps.split_off(split);
-    let mut prefix = vec![Vec::new()];
-    for step in steps {
-        match step {
-            Step::Gate(op) => prefix.last_mut().expect("one segment").push(op),
-            _ => prefix.push(Vec::new()),
-        }
-    }
     Ok(Program::PerShot {
-        prefix,
+        prefix: gate_segments(steps),
         rest,
         saves,
     })
+}
+
+/// The gates of `steps`, split at barriers; measurements are skipped.
+fn gate_segments(steps: Vec<Step>) -> Vec<Vec<Op>> {
+    let mut segments = vec![Vec::new()];
+    for step in steps {
+        match step {
+            Step::Gate(op) => segments.last_mut().expect("one segment").push(op),
+            Step::Barrier => segments.push(Vec::new()),
+            Step::Measure { .. } => {}
+            Step::Reset { .. } => unreachable!("a reset makes the circuit per-shot"),
+        }
+    }
+    segments
 }
 
 /// How one circuit uses the threads of the pool it runs in.
@@ -867,15 +873,10 @@ pub fn statevector(
     let threads = opts.thread_count();
     let parallel = threads > 1 && n >= parallel_threshold;
     let run = || -> Result<Vec<C64>> {
+        let Program::Sampled { segments, .. } = compile(circuit)? else {
+            unreachable!("a circuit without measure or reset compiles to Sampled")
+        };
         let mut amps = state::ground_state(n)?;
-        let mut segments = vec![Vec::new()];
-        for inst in circuit.instructions() {
-            if matches!(inst, Instruction::Barrier { .. }) {
-                segments.push(Vec::new());
-            } else if let Some(op) = compile_gate(inst) {
-                segments.last_mut().expect("one segment").push(op);
-            }
-        }
         for stage in &plan_ops(n, segments, opts.fusion).stages {
             stage.apply(&mut amps, parallel);
         }

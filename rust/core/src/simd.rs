@@ -16,7 +16,7 @@
 //! machines use the portable kernels in `kernels.rs`, which the compiler
 //! vectorises for the target (NEON on aarch64) as far as it can.
 
-use crate::kernels::{deposit, insert_masks};
+use crate::kernels::deposit;
 use num_complex::Complex64 as C64;
 use rayon::prelude::*;
 
@@ -42,13 +42,18 @@ pub fn available() -> bool {
 /// outweighs the arithmetic.
 const MIN_AMPLITUDES_PER_TASK: usize = 1 << 12;
 
-/// Where an op's groups lie, as seen by the vectorised kernels.
+/// Where an op's groups lie, as seen by the vectorised kernels. Fixed-size
+/// arrays, not vectors: it is built for every op application, which on a
+/// 10-qubit state or a cache block costs about a microsecond of arithmetic,
+/// and heap allocation here measured as much again.
 struct Layout {
     /// Deposit masks over the op's qubits plus the pairing qubit.
-    masks: Vec<usize>,
+    mask_buf: [usize; usize::BITS as usize],
+    num_masks: usize,
     ctrl_mask: usize,
     /// Offset of each target basis state inside a group.
-    offsets: Vec<usize>,
+    offset_buf: [usize; 32],
+    num_offsets: usize,
     /// Distance from a group to its partner in the same register.
     stride: usize,
     /// Number of group pairs.
@@ -58,22 +63,43 @@ struct Layout {
     run: usize,
 }
 
+impl Layout {
+    fn masks(&self) -> &[usize] {
+        &self.mask_buf[..self.num_masks]
+    }
+    fn offsets(&self) -> &[usize] {
+        &self.offset_buf[..self.num_offsets]
+    }
+}
+
+/// `None` for ops wider than 5 qubits or with no qubit left to pair on.
 fn layout(len: usize, targets: &[usize], ctrl_mask: usize) -> Option<Layout> {
+    if targets.len() > 5 {
+        return None;
+    }
     let involved = targets.iter().fold(ctrl_mask, |m, &t| m | (1 << t));
     let free = !involved & (len - 1);
     if free == 0 {
         return None;
     }
     let stride = 1usize << free.trailing_zeros();
-    let masks = insert_masks(involved | stride);
-    let offsets = (0..1usize << targets.len())
-        .map(|j| {
-            targets
-                .iter()
-                .enumerate()
-                .fold(0, |acc, (i, &q)| acc | (((j >> i) & 1) << q))
-        })
-        .collect();
+    // As `kernels::insert_masks`: one mask below each involved bit, ascending.
+    let mut mask_buf = [0usize; usize::BITS as usize];
+    let mut num_masks = 0;
+    let mut rest = involved | stride;
+    while rest != 0 {
+        mask_buf[num_masks] = (1usize << rest.trailing_zeros()) - 1;
+        num_masks += 1;
+        rest &= rest - 1;
+    }
+    let mut offset_buf = [0usize; 32];
+    let num_offsets = 1usize << targets.len();
+    for (j, slot) in offset_buf[..num_offsets].iter_mut().enumerate() {
+        *slot = targets
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (i, &q)| acc | (((j >> i) & 1) << q));
+    }
     let run = if stride == 1 {
         1usize << (involved.trailing_zeros() - 1)
     } else {
@@ -81,10 +107,12 @@ fn layout(len: usize, targets: &[usize], ctrl_mask: usize) -> Option<Layout> {
     };
     Some(Layout {
         run,
-        pairs: len >> masks.len(),
-        masks,
+        pairs: len >> num_masks,
+        mask_buf,
+        num_masks,
         ctrl_mask,
-        offsets,
+        offset_buf,
+        num_offsets,
         stride,
     })
 }
@@ -98,7 +126,7 @@ fn drive(
     parallel: bool,
     kernel: impl Fn(*mut C64, std::ops::Range<usize>) + Sync + Send,
 ) {
-    let per_pair = 2 * l.offsets.len();
+    let per_pair = 2 * l.num_offsets;
     let chunk = (MIN_AMPLITUDES_PER_TASK / per_pair).max(1);
     let ptr = SendPtr(amps.as_mut_ptr());
     let chunks = l.pairs.div_ceil(chunk);
@@ -122,21 +150,13 @@ impl SendPtr {
     }
 }
 
-/// What every vectorised kernel needs, or `None` when none fits: no AVX2, a
-/// block wider than 5 qubits, or no qubit left to pair groups on.
-fn prepare(
-    len: usize,
-    targets: &[usize],
-    ctrl_mask: usize,
-    values: &[C64],
-) -> Option<(Layout, Vec<f64>, Vec<f64>)> {
-    if !available() || targets.len() > 5 {
+/// The layout for the vectorised kernels, or `None` when none fits: no AVX2,
+/// a block wider than 5 qubits, or no qubit left to pair groups on.
+fn prepare(len: usize, targets: &[usize], ctrl_mask: usize) -> Option<Layout> {
+    if !available() {
         return None;
     }
-    let l = layout(len, targets, ctrl_mask)?;
-    let re = values.iter().map(|z| z.re).collect();
-    let im = values.iter().map(|z| z.im).collect();
-    Some((l, re, im))
+    layout(len, targets, ctrl_mask)
 }
 
 /// Applies the dense row-major `matrix` on `targets` (controlled on
@@ -149,7 +169,7 @@ pub fn apply_dense(
     ctrl_mask: usize,
     parallel: bool,
 ) -> bool {
-    let Some((l, re, im)) = prepare(amps.len(), targets, ctrl_mask, matrix) else {
+    let Some(l) = prepare(amps.len(), targets, ctrl_mask) else {
         return false;
     };
     #[cfg(target_arch = "x86_64")]
@@ -161,9 +181,9 @@ pub fn apply_dense(
                     // and the range only covers pair-groups of this state.
                     unsafe {
                         if l.stride == 1 {
-                            avx2::dense::<$d, true>(p, range, &l, &re, &im)
+                            avx2::dense::<$d, true>(p, range, &l, matrix)
                         } else {
-                            avx2::dense::<$d, false>(p, range, &l, &re, &im)
+                            avx2::dense::<$d, false>(p, range, &l, matrix)
                         }
                     }
                 })
@@ -178,7 +198,7 @@ pub fn apply_dense(
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (l, re, im, parallel);
+    let _ = (l, matrix, parallel);
     true
 }
 
@@ -191,7 +211,7 @@ pub fn apply_diagonal(
     ctrl_mask: usize,
     parallel: bool,
 ) -> bool {
-    let Some((l, re, im)) = prepare(amps.len(), targets, ctrl_mask, diag) else {
+    let Some(l) = prepare(amps.len(), targets, ctrl_mask) else {
         return false;
     };
     #[cfg(target_arch = "x86_64")]
@@ -199,14 +219,14 @@ pub fn apply_diagonal(
         // SAFETY: as in `apply_dense`.
         unsafe {
             if l.stride == 1 {
-                avx2::diagonal::<true>(p, range, &l, &re, &im)
+                avx2::diagonal::<true>(p, range, &l, diag)
             } else {
-                avx2::diagonal::<false>(p, range, &l, &re, &im)
+                avx2::diagonal::<false>(p, range, &l, diag)
             }
         }
     });
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (l, re, im, parallel);
+    let _ = (l, diag, parallel);
     true
 }
 
@@ -221,33 +241,32 @@ pub fn apply_permutation(
     ctrl_mask: usize,
     parallel: bool,
 ) -> bool {
-    let Some((l, re, im)) = prepare(amps.len(), targets, ctrl_mask, phases) else {
+    let Some(l) = prepare(amps.len(), targets, ctrl_mask) else {
         return false;
     };
     #[cfg(target_arch = "x86_64")]
     {
         let unit = phases.iter().all(|&p| p == C64::new(1.0, 0.0));
-        let dest: Vec<usize> = perm.iter().map(|&j| l.offsets[j]).collect();
+        let mut dest = [0usize; 32];
+        for (slot, &j) in dest.iter_mut().zip(perm) {
+            *slot = l.offset_buf[j];
+        }
         drive(amps, &l, parallel, |p, range| {
             // SAFETY: as in `apply_dense`.
             unsafe {
                 match (l.stride == 1, unit) {
-                    (true, true) => avx2::permutation::<true, true>(p, range, &l, &dest, &re, &im),
-                    (true, false) => {
-                        avx2::permutation::<true, false>(p, range, &l, &dest, &re, &im)
-                    }
-                    (false, true) => {
-                        avx2::permutation::<false, true>(p, range, &l, &dest, &re, &im)
-                    }
+                    (true, true) => avx2::permutation::<true, true>(p, range, &l, &dest, phases),
+                    (true, false) => avx2::permutation::<true, false>(p, range, &l, &dest, phases),
+                    (false, true) => avx2::permutation::<false, true>(p, range, &l, &dest, phases),
                     (false, false) => {
-                        avx2::permutation::<false, false>(p, range, &l, &dest, &re, &im)
+                        avx2::permutation::<false, false>(p, range, &l, &dest, phases)
                     }
                 }
             }
         });
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (l, re, im, perm, parallel);
+    let _ = (l, phases, perm, parallel);
     true
 }
 
@@ -277,7 +296,7 @@ mod avx2 {
             if $adj && l.run > 1 {
                 let mut g = range.start;
                 while g < range.end {
-                    let first = deposit(g, &l.masks) | l.ctrl_mask;
+                    let first = deposit(g, l.masks()) | l.ctrl_mask;
                     let len = (l.run - (g & (l.run - 1))).min(range.end - g);
                     for j in 0..len {
                         let $base = first + 2 * j;
@@ -287,7 +306,7 @@ mod avx2 {
                 }
             } else {
                 for g in range {
-                    let $base = deposit(g, &l.masks) | l.ctrl_mask;
+                    let $base = deposit(g, l.masks()) | l.ctrl_mask;
                     $body
                 }
             }
@@ -313,11 +332,10 @@ mod avx2 {
         p: *mut C64,
         range: std::ops::Range<usize>,
         l: &Layout,
-        re: &[f64],
-        im: &[f64],
+        m: &[C64],
     ) {
-        let offsets: &[usize; D] = l.offsets[..D].try_into().expect("D offsets");
-        let (re, im): (&[f64], &[f64]) = (&re[..D * D], &im[..D * D]);
+        let offsets: &[usize; D] = l.offsets().try_into().expect("D offsets");
+        let m = &m[..D * D];
         for_each_base!(ADJ, range, l, |base| {
             let mut v = [_mm256_setzero_pd(); D];
             let mut s = [_mm256_setzero_pd(); D];
@@ -328,11 +346,11 @@ mod avx2 {
             }
             for (r, &off) in offsets.iter().enumerate() {
                 let row = r * D;
-                let mut a = _mm256_mul_pd(_mm256_set1_pd(re[row]), v[0]);
-                let mut b = _mm256_mul_pd(_mm256_set1_pd(im[row]), s[0]);
+                let mut a = _mm256_mul_pd(_mm256_set1_pd(m[row].re), v[0]);
+                let mut b = _mm256_mul_pd(_mm256_set1_pd(m[row].im), s[0]);
                 for c in 1..D {
-                    a = _mm256_fmadd_pd(_mm256_set1_pd(re[row + c]), v[c], a);
-                    b = _mm256_fmadd_pd(_mm256_set1_pd(im[row + c]), s[c], b);
+                    a = _mm256_fmadd_pd(_mm256_set1_pd(m[row + c].re), v[c], a);
+                    b = _mm256_fmadd_pd(_mm256_set1_pd(m[row + c].im), s[c], b);
                 }
                 // SAFETY: as for the loads.
                 unsafe { store::<ADJ>(p, base | off, l.stride, _mm256_addsub_pd(a, b)) };
@@ -347,17 +365,16 @@ mod avx2 {
         p: *mut C64,
         range: std::ops::Range<usize>,
         l: &Layout,
-        re: &[f64],
-        im: &[f64],
+        d: &[C64],
     ) {
         for_each_base!(ADJ, range, l, |base| {
-            for (j, &off) in l.offsets.iter().enumerate() {
+            for (&off, z) in l.offsets().iter().zip(d) {
                 // SAFETY: (caller) the group's amplitudes are in the state.
                 unsafe {
                     let v = load::<ADJ>(p, base | off, l.stride);
                     let s = _mm256_permute_pd(v, 0b0101);
-                    let b = _mm256_mul_pd(_mm256_set1_pd(im[j]), s);
-                    let out = _mm256_fmaddsub_pd(_mm256_set1_pd(re[j]), v, b);
+                    let b = _mm256_mul_pd(_mm256_set1_pd(z.im), s);
+                    let out = _mm256_fmaddsub_pd(_mm256_set1_pd(z.re), v, b);
                     store::<ADJ>(p, base | off, l.stride, out);
                 }
             }
@@ -373,13 +390,12 @@ mod avx2 {
         range: std::ops::Range<usize>,
         l: &Layout,
         dest: &[usize],
-        re: &[f64],
-        im: &[f64],
+        phases: &[C64],
     ) {
-        let d = l.offsets.len();
+        let d = l.num_offsets;
         let mut v = [_mm256_setzero_pd(); 32];
         for_each_base!(ADJ, range, l, |base| {
-            for (j, &off) in l.offsets.iter().enumerate() {
+            for (j, &off) in l.offsets().iter().enumerate() {
                 // SAFETY: (caller) the group's amplitudes are in the state.
                 v[j] = unsafe { load::<ADJ>(p, base | off, l.stride) };
             }
@@ -388,8 +404,8 @@ mod avx2 {
                     v[j]
                 } else {
                     let s = _mm256_permute_pd(v[j], 0b0101);
-                    let b = _mm256_mul_pd(_mm256_set1_pd(im[j]), s);
-                    _mm256_fmaddsub_pd(_mm256_set1_pd(re[j]), v[j], b)
+                    let b = _mm256_mul_pd(_mm256_set1_pd(phases[j].im), s);
+                    _mm256_fmaddsub_pd(_mm256_set1_pd(phases[j].re), v[j], b)
                 };
                 // SAFETY: as for the loads.
                 unsafe { store::<ADJ>(p, base | dest[j], l.stride, out) };

@@ -3,6 +3,7 @@
 //! a copy.
 
 use ferroq_core::engine::SavedValue;
+use ferroq_core::engine::write_bits;
 use ferroq_core::{ExperimentResult, format_bits};
 use numpy::{Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::IntoPyObjectExt;
@@ -182,9 +183,7 @@ impl PyExperiment {
             .chunks_exact(w)
             .zip(&self.inner.count_values)
         {
-            for (i, slot) in buf.iter_mut().rev().enumerate() {
-                *slot = b'0' + ((key[i / 64] >> (i % 64)) & 1) as u8;
-            }
+            write_bits(key, &mut buf);
             let text = std::str::from_utf8(&buf).expect("ASCII digits");
             dict.set_item(PyString::new(py, text), value)?;
         }

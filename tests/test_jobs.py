@@ -1005,6 +1005,32 @@ async def _await(job):
     return await job
 
 
+def test_pickled_results_keep_saved_values(sim):
+    circuit = (
+        ferroq.Circuit(2, 2)
+        .ry(0.4, 0)
+        .cx(0, 1)
+        .save_statevector()
+        .save_probabilities([1], label="p1")
+        .save_probabilities_dict(label="pd")
+        .save_amplitudes([0, 3])
+        .save_expectation_value([("ZZ", 0.5), ("XI", 1j)], label="ev")
+        .measure_all(add_bits=False)
+    )
+    e = sim.run(circuit, shots=20, seed=1).result(timeout=30).results[0]
+    copy = pickle.loads(pickle.dumps(e))
+    assert copy.saved_kinds() == e.saved_kinds()
+    before, after = e.saved(), copy.saved()
+    assert before.keys() == after.keys() == {"statevector", "p1", "pd", "amplitudes", "ev"}
+    for label, value in before.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[label], value)
+        else:
+            assert after[label] == value
+    with pytest.raises(ValueError, match='corrupt saved value "x" of kind "expectation_value"'):
+        _core._experiment_from_state(e.__reduce__()[1][0], None, [("x", "expectation_value", np.zeros(3))])
+
+
 def test_pickle_round_trip_of_a_cancelled_job(submit):
     job = long_running(submit, max_parallel_threads=1)
     job.cancel()

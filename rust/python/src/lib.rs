@@ -61,12 +61,13 @@ fn run_options(
         parallel_threshold: non_negative("parallel_threshold", parallel_threshold)? as usize,
         max_memory_bytes: memory_limit(max_memory_mb)?,
         fusion: true,
+        first_index: 0,
     })
 }
 
 /// Validates and queues `circuits`; returns the queued job at once.
 #[pyfunction]
-#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true))]
+#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, first_index=0))]
 #[allow(clippy::too_many_arguments)]
 fn submit(
     py: Python<'_>,
@@ -79,9 +80,11 @@ fn submit(
     parallel_threshold: i64,
     max_memory_mb: Option<f64>,
     fusion: bool,
+    first_index: u64,
 ) -> PyResult<PyJob> {
     let opts = RunOptions {
         fusion,
+        first_index,
         ..run_options(
             shots,
             seed,

@@ -52,11 +52,66 @@ type ExperimentState = (
     f64,
 );
 
+/// A saved value as `(label, kind, payload)`: complex values as interleaved
+/// real and imaginary parts, so that one float64 array carries any kind.
+type SavedState<'py> = (String, String, PyReadonlyArray1<'py, f64>);
+
+fn saved_kind(value: &SavedValue) -> &'static str {
+    match value {
+        SavedValue::Statevector(_) => "statevector",
+        SavedValue::Probabilities(_) => "probabilities",
+        SavedValue::ProbabilitiesDict(_) => "probabilities_dict",
+        SavedValue::Amplitudes(_) => "amplitudes",
+        SavedValue::ExpectationValue(_) => "expectation_value",
+    }
+}
+
+fn saved_payload(value: &SavedValue) -> Vec<f64> {
+    let interleave = |a: &[Complex64]| a.iter().flat_map(|z| [z.re, z.im]).collect();
+    match value {
+        SavedValue::Statevector(a) | SavedValue::Amplitudes(a) => interleave(a),
+        SavedValue::Probabilities(p) | SavedValue::ProbabilitiesDict(p) => p.clone(),
+        SavedValue::ExpectationValue(z) => vec![z.re, z.im],
+    }
+}
+
+fn saved_from_state((label, kind, payload): SavedState<'_>) -> PyResult<(String, SavedValue)> {
+    let data = payload.as_slice()?;
+    let corrupt = || {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "corrupt saved value {label:?} of kind {kind:?} ({} floats)",
+            data.len()
+        ))
+    };
+    let complex = || -> PyResult<Vec<Complex64>> {
+        if data.len() % 2 != 0 {
+            return Err(corrupt());
+        }
+        Ok(data
+            .chunks_exact(2)
+            .map(|p| Complex64::new(p[0], p[1]))
+            .collect())
+    };
+    let value = match kind.as_str() {
+        "statevector" => SavedValue::Statevector(complex()?),
+        "amplitudes" => SavedValue::Amplitudes(complex()?),
+        "probabilities" => SavedValue::Probabilities(data.to_vec()),
+        "probabilities_dict" => SavedValue::ProbabilitiesDict(data.to_vec()),
+        "expectation_value" if data.len() == 2 => {
+            SavedValue::ExpectationValue(Complex64::new(data[0], data[1]))
+        }
+        _ => return Err(corrupt()),
+    };
+    Ok((label, value))
+}
+
 /// Rebuilds an experiment from `ExperimentData.__reduce__`'s state.
 #[pyfunction]
+#[pyo3(signature = (state, statevector, saved=Vec::new()))]
 pub fn _experiment_from_state(
     state: ExperimentState,
     statevector: Option<PyReadonlyArray1<'_, Complex64>>,
+    saved: Vec<SavedState<'_>>,
 ) -> PyResult<PyExperiment> {
     let (
         name,
@@ -89,8 +144,10 @@ pub fn _experiment_from_state(
         count_values,
         memory,
         statevector,
-        // Saved values are not part of the pickled state (yet).
-        saved: Vec::new(),
+        saved: saved
+            .into_iter()
+            .map(saved_from_state)
+            .collect::<PyResult<_>>()?,
         time_taken,
     }))
 }
@@ -112,10 +169,24 @@ impl PyExperiment {
             r.time_taken,
         );
         let statevector = self.statevector(py)?;
+        let saved: Vec<_> = r
+            .saved
+            .iter()
+            .map(|(label, v)| {
+                (
+                    label.clone(),
+                    saved_kind(v),
+                    PyArray1::from_vec(py, saved_payload(v)),
+                )
+            })
+            .collect();
         let rebuild = py
             .import("ferroq._core")?
             .getattr("_experiment_from_state")?;
-        Ok((rebuild, (state, statevector).into_pyobject(py)?.into_any()))
+        Ok((
+            rebuild,
+            (state, statevector, saved).into_pyobject(py)?.into_any(),
+        ))
     }
 
     #[getter]
@@ -227,16 +298,7 @@ impl PyExperiment {
         self.inner
             .saved
             .iter()
-            .map(|(label, v)| {
-                let kind = match v {
-                    SavedValue::Statevector(_) => "statevector",
-                    SavedValue::Probabilities(_) => "probabilities",
-                    SavedValue::ProbabilitiesDict(_) => "probabilities_dict",
-                    SavedValue::Amplitudes(_) => "amplitudes",
-                    SavedValue::ExpectationValue(_) => "expectation_value",
-                };
-                (label.clone(), kind)
-            })
+            .map(|(label, v)| (label.clone(), saved_kind(v)))
             .collect()
     }
 

@@ -9,7 +9,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ferroq_benches::layered_circuit;
 use ferroq_core::kernels::Op;
-use ferroq_core::{Circuit, Complex64, GateKind, RunOptions, parallel, simd, state};
+use ferroq_core::{Circuit, Complex64, GateKind, Precision, RunOptions, parallel, simd, state};
 use std::hint::black_box;
 
 const N: usize = 20;
@@ -81,9 +81,16 @@ fn circuits(c: &mut Criterion) {
     let mut group = c.benchmark_group("circuits");
     group.sample_size(10);
     let deep = layered_circuit(N, 10, 1, false);
-    group.bench_function("random_20q_10_layers_statevector", |b| {
-        b.iter(|| ferroq_core::statevector(black_box(&deep), 0, 14, None).unwrap())
-    });
+    for precision in [Precision::Double, Precision::Single] {
+        let opts = RunOptions {
+            precision,
+            ..RunOptions::default()
+        };
+        group.bench_function(
+            format!("random_20q_10_layers_statevector_{precision}"),
+            |b| b.iter(|| ferroq_core::statevector(black_box(&deep), &opts).unwrap()),
+        );
+    }
     let unfused = RunOptions {
         shots: 1,
         seed: Some(1),

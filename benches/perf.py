@@ -24,7 +24,9 @@ Workloads (``--only`` picks some by name):
             (numpy scaling the same number of bytes in place, read + write, on every
             core).
 
-Precision: every simulator runs complex128 except qsim, which only has complex64.
+Precision: every simulator runs complex128 except qsim, which only has complex64, and
+ferroq32, which is ferroq with precision="single" (complex64 storage); the ratio column
+is always against ferroq in double precision.
 
   python benches/perf.py --threads 2 --reps 3
 """
@@ -103,10 +105,10 @@ def with_barriers(ops: list[Op], n: int) -> list[Op]:
 # -> runner, "sample": f(ops, n, shots, seed) -> runner}; runners do only the timed work.
 
 
-def make_ferroq(threads: int) -> dict[str, Callable[..., Runner]]:
+def make_ferroq(threads: int, precision: str = "double") -> dict[str, Callable[..., Runner]]:
     import ferroq
 
-    sim = ferroq.Simulator(max_parallel_threads=threads)
+    sim = ferroq.Simulator(max_parallel_threads=threads, precision=precision)
 
     def build(ops: list[Op], n: int, measure: bool) -> ferroq.Circuit:
         c = ferroq.Circuit(n, n if measure else 0)
@@ -123,7 +125,7 @@ def make_ferroq(threads: int) -> dict[str, Callable[..., Runner]]:
 
     def sv(ops: list[Op], n: int) -> Runner:
         c = build(ops, n, False)
-        return lambda: ferroq.statevector(c, max_parallel_threads=threads)
+        return lambda: ferroq.statevector(c, max_parallel_threads=threads, precision=precision)
 
     def batch(circs: list[list[Op]], n: int, shots: int, seed: int) -> Runner:
         cs = [build(o, n, True) for o in circs]
@@ -314,7 +316,15 @@ def make_qiskit_front(threads: int) -> dict[str, Callable[..., Runner]]:
     return {name: functools.partial(batch, name) for name in backends}
 
 
-MAKERS = {"ferroq": make_ferroq, "aer": make_aer, "qulacs": make_qulacs, "qsim": make_qsim}
+MAKERS = {
+    "ferroq": make_ferroq,
+    "ferroq32": functools.partial(make_ferroq, precision="single"),
+    "aer": make_aer,
+    "qulacs": make_qulacs,
+    "qsim": make_qsim,
+}
+# Simulators that store complex64 (agreement is checked to single-precision rounding).
+SINGLE = {"ferroq32", "qsim"}
 
 
 # --------------------------------------------------------------------------- checking
@@ -334,7 +344,7 @@ def check_agreement(sims: dict[str, dict[str, Callable[..., Runner]]]) -> None:
             if name == "qsim":  # cirq's LineQubit(0) is the most significant bit
                 got = got.reshape([2] * n).transpose(list(reversed(range(n)))).ravel()
             err = 1.0 - abs(np.vdot(want, got))
-            tol = 1e-5 if name == "qsim" else 1e-10
+            tol = 1e-5 if name in SINGLE else 1e-10
             if err > tol:
                 raise SystemExit(f"{name} disagrees with ferroq on {title}: {err:.2e}")
     print("# every simulator agrees with ferroq on small layered, QV and QFT circuits")
@@ -460,7 +470,7 @@ def main() -> None:
         prep = [("h", (q,), None) for q in range(n)]
         many = prep + with_barriers([("h", (n // 2,), None)] * (gates + 1), n)
         one = prep + with_barriers([("h", (n // 2,), None)], n)
-        sweep_sims = {s: m for s, m in sims.items() if s in ("ferroq", "aer", "qulacs")}
+        sweep_sims = {s: m for s, m in sims.items() if s in ("ferroq", "ferroq32", "aer", "qulacs")}
         per_gate: dict[str, list[float]] = {s: [] for s in sweep_sims}
         runners = {
             s: (m.get("sv_unfused", m["sv"])(many, n), m.get("sv_unfused", m["sv"])(one, n))
@@ -473,12 +483,15 @@ def main() -> None:
                 per_gate[s].append((timed(a) - timed(b)) / gates)
         del runners
         floor = bandwidth_probe(n, args.threads, max(args.reps, 5))
+        # complex64 moves half the bytes: its floor is the probe over half the array.
+        floor32 = bandwidth_probe(n - 1, args.threads, max(args.reps, 5))
         print(f"\nsingle H gate on a {n}-qubit state (1 GiB), per gate, against the bandwidth floor")
         print(f"  bandwidth probe (numpy, {args.threads} threads, read+write of 1 GiB): {floor:.4f} s")
+        print(f"  bandwidth probe (read+write of 512 MiB, the complex64 state): {floor32:.4f} s")
         print(f"  {'simulator':<10} {'median s':>10} {'vs floor':>10}")
         for s, ts in per_gate.items():
             med = statistics.median(ts)
-            print(f"  {s:<10} {med:10.4f} {med / floor:10.2f}")
+            print(f"  {s:<10} {med:10.4f} {med / (floor32 if s in SINGLE else floor):10.2f}")
 
 
 if __name__ == "__main__":

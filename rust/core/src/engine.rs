@@ -7,10 +7,11 @@ use crate::fusion::{FusionConfig, fuse};
 use crate::kernels::Op;
 use crate::parallel;
 use crate::plan::{BlockConfig, Plan};
+use crate::precision::{Amplitude, Precision, StateVector};
 use crate::rng::{self, SimRng};
 use crate::sample;
 use crate::state;
-use num_complex::Complex64 as C64;
+use num_complex::{Complex32 as C32, Complex64 as C64};
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -39,6 +40,8 @@ pub struct RunOptions {
     /// circuit `i` gets the seed of batch index `first_index + i`, so a batch
     /// split into chunks samples exactly as the batch run whole.
     pub first_index: u64,
+    /// How amplitudes are stored (see [`crate::precision`]).
+    pub precision: Precision,
 }
 
 impl Default for RunOptions {
@@ -53,6 +56,7 @@ impl Default for RunOptions {
             max_memory_bytes: None,
             fusion: true,
             first_index: 0,
+            precision: Precision::Double,
         }
     }
 }
@@ -158,7 +162,7 @@ pub struct ExperimentResult {
     pub count_values: Vec<u64>,
     /// Per-shot outcomes in shot order, `words` each, when asked for.
     pub memory: Option<Vec<u64>>,
-    pub statevector: Option<Vec<C64>>,
+    pub statevector: Option<StateVector>,
     /// Values of the circuit's save instructions, in program order.
     pub saved: Vec<(String, SavedValue)>,
     /// Wall time of this circuit's simulation and sampling, in seconds.
@@ -169,7 +173,7 @@ pub struct ExperimentResult {
 /// of a circuit simulated shot by shot are averages over the shots.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SavedValue {
-    Statevector(Vec<C64>),
+    Statevector(StateVector),
     Probabilities(Vec<f64>),
     ProbabilitiesDict(Vec<f64>),
     Amplitudes(Vec<C64>),
@@ -185,9 +189,9 @@ struct SaveSpec {
 
 /// Computes a save from the state; `phase` is the circuit's global phase,
 /// which the engine applies to what it hands out rather than to the state.
-fn compute_save(
+fn compute_save<A: Amplitude>(
     spec: &SaveSpec,
-    amps: &[C64],
+    amps: &[A],
     phase: Option<C64>,
     parallel: bool,
 ) -> Result<SavedValue> {
@@ -198,7 +202,7 @@ fn compute_save(
             if let Some(f) = phase {
                 state::scale(&mut copy, f, parallel);
             }
-            SavedValue::Statevector(copy)
+            SavedValue::Statevector(A::into_state(copy))
         }
         SaveKind::Probabilities => {
             SavedValue::Probabilities(state::marginal_probabilities(amps, &spec.qubits, parallel))
@@ -209,7 +213,7 @@ fn compute_save(
         SaveKind::Amplitudes(indices) => SavedValue::Amplitudes(
             indices
                 .iter()
-                .map(|&i| with_phase(amps[i as usize]))
+                .map(|&i| with_phase(amps[i as usize].widen()))
                 .collect(),
         ),
         SaveKind::ExpectationValue(terms) => {
@@ -507,11 +511,26 @@ fn plan_ops(num_qubits: usize, segments: Vec<Vec<Op>>, fusion: bool) -> Plan {
 /// Runs `plan`, checking for cancellation before each stage, and reporting
 /// each stage's gates as progress when `mode.gate_progress`. Returns the
 /// units reported.
-fn apply_plan(plan: &Plan, amps: &mut [C64], mode: Mode, monitor: &dyn Monitor) -> Result<u64> {
+fn apply_plan<A: Amplitude>(
+    plan: &Plan,
+    amps: &mut [A],
+    mode: Mode,
+    monitor: &dyn Monitor,
+) -> Result<u64> {
+    if A::PRECISION != Precision::Double && amps.len() <= 1 << BlockConfig::default().block_bits {
+        // A state that fits in one cache block is widened once for the whole
+        // plan instead of once per stage.
+        let mut wide: Vec<C64> = amps.iter().map(|a| a.widen()).collect();
+        let reported = apply_plan(plan, &mut wide, mode, monitor);
+        for (a, &z) in amps.iter_mut().zip(&wide) {
+            *a = A::narrow(z);
+        }
+        return reported;
+    }
     let mut reported = 0;
     for stage in &plan.stages {
         check(monitor)?;
-        stage.apply(amps, mode.kernels);
+        A::apply_stage(stage, amps, mode.kernels);
         if mode.gate_progress {
             monitor.advance(stage.units());
             reported += stage.units();
@@ -526,8 +545,8 @@ fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
 }
 
 /// Runs one shot's `rest` on `amps`, writing clbits into `record`.
-fn run_shot(
-    amps: &mut [C64],
+fn run_shot<A: Amplitude>(
+    amps: &mut [A],
     rest: &[Step],
     rng: &mut SimRng,
     record: &mut [u64],
@@ -539,7 +558,7 @@ fn run_shot(
             check(monitor)?;
         }
         match *step {
-            Step::Gate(ref op) => op.apply(amps, parallel),
+            Step::Gate(ref op) => A::apply_op(op, amps, parallel),
             Step::Barrier => {}
             Step::Measure { qubit, clbit } => {
                 let one = measure_qubit(amps, qubit, rng, parallel);
@@ -553,7 +572,7 @@ fn run_shot(
                         p: [C64::new(1.0, 0.0); 2],
                         ctrl_mask: 0,
                     };
-                    flip.apply(amps, parallel);
+                    A::apply_op(&flip, amps, parallel);
                 }
             }
         }
@@ -562,7 +581,12 @@ fn run_shot(
 }
 
 /// Measures `qubit`, collapsing the state; returns whether it read 1.
-fn measure_qubit(amps: &mut [C64], qubit: usize, rng: &mut SimRng, parallel: bool) -> bool {
+fn measure_qubit<A: Amplitude>(
+    amps: &mut [A],
+    qubit: usize,
+    rng: &mut SimRng,
+    parallel: bool,
+) -> bool {
     let p1 = state::probability_one(amps, qubit, parallel);
     let one = rng::uniform(rng) < p1;
     let p = if one { p1 } else { 1.0 - p1 };
@@ -571,6 +595,19 @@ fn measure_qubit(amps: &mut [C64], qubit: usize, rng: &mut SimRng, parallel: boo
 }
 
 fn run_circuit(
+    circuit: &Circuit,
+    seed: u64,
+    opts: &RunOptions,
+    mode: Mode,
+    monitor: &dyn Monitor,
+) -> Result<ExperimentResult> {
+    match opts.precision {
+        Precision::Double => run_circuit_in::<C64>(circuit, seed, opts, mode, monitor),
+        Precision::Single => run_circuit_in::<C32>(circuit, seed, opts, mode, monitor),
+    }
+}
+
+fn run_circuit_in<A: Amplitude>(
     circuit: &Circuit,
     seed: u64,
     opts: &RunOptions,
@@ -588,7 +625,7 @@ fn run_circuit(
         (Program::PerShot { .. }, false) => 2,
         (Program::PerShot { .. }, true) => 1 + rayon::current_num_threads(),
     };
-    state::check_memory(n, per_shot_copies, opts.max_memory_bytes)?;
+    state::check_memory(n, A::PRECISION, per_shot_copies, opts.max_memory_bytes)?;
 
     let mut result = ExperimentResult {
         name: circuit.name.clone(),
@@ -606,7 +643,7 @@ fn run_circuit(
     };
 
     let phase = global_phase_factor(circuit);
-    let mut amps = state::ground_state(n)?;
+    let mut amps = state::ground_state::<A>(n)?;
     let mut reported = 0u64;
     match program {
         Program::Sampled {
@@ -672,8 +709,8 @@ fn run_circuit(
             }
             let plan = plan_ops(n, prefix, opts.fusion);
             reported += apply_plan(&plan, &mut amps, mode, monitor)?;
-            type ShotOutcome = (Vec<u64>, Option<Vec<C64>>, Vec<SavedValue>);
-            let shot = |s: usize, last: bool| -> Result<ShotOutcome> {
+            type ShotOutcome<A> = (Vec<u64>, Option<Vec<A>>, Vec<SavedValue>);
+            let shot = |s: usize, last: bool| -> Result<ShotOutcome<A>> {
                 check(monitor)?;
                 let mut work = state::try_clone(&amps, n)?;
                 let mut record = vec![0u64; words];
@@ -693,7 +730,7 @@ fn run_circuit(
                 Ok((record, last.then_some(work), saved))
             };
             let keep_last = opts.statevector;
-            let outcomes: Vec<ShotOutcome> = if mode.shots {
+            let outcomes: Vec<ShotOutcome<A>> = if mode.shots {
                 (0..shots)
                     .into_par_iter()
                     .map(|s| shot(s, keep_last && s + 1 == shots))
@@ -738,7 +775,7 @@ fn run_circuit(
         if let Some(f) = phase {
             state::scale(&mut amps, f, mode.kernels);
         }
-        result.statevector = Some(amps);
+        result.statevector = Some(A::into_state(amps));
     }
     monitor.advance(circuit_units(circuit).saturating_sub(reported));
     result.time_taken = start.elapsed().as_secs_f64();
@@ -760,7 +797,7 @@ pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
 pub fn validate(circuits: &[Circuit], opts: &RunOptions) -> Result<()> {
     opts.validate()?;
     for c in circuits {
-        state::check_memory(c.num_qubits(), 1, opts.max_memory_bytes)?;
+        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes)?;
     }
     Ok(())
 }
@@ -859,42 +896,49 @@ pub fn require_unitary(circuit: &Circuit) -> Result<()> {
 
 /// The final state of a circuit without measurement or reset, from |0...0>,
 /// global phase included.
-pub fn statevector(
-    circuit: &Circuit,
-    threads: usize,
-    parallel_threshold: usize,
-    max_memory_bytes: Option<u64>,
-) -> Result<Vec<C64>> {
+pub fn statevector(circuit: &Circuit, opts: &RunOptions) -> Result<StateVector> {
     require_unitary(circuit)?;
-    let opts = RunOptions {
-        threads,
-        parallel_threshold,
-        max_memory_bytes,
-        ..RunOptions::default()
-    };
     opts.validate()?;
     let n = circuit.num_qubits();
-    state::check_memory(n, 1, max_memory_bytes)?;
+    state::check_memory(n, opts.precision, 1, opts.max_memory_bytes)?;
     let threads = opts.thread_count();
-    let parallel = threads > 1 && n >= parallel_threshold;
-    let run = || -> Result<Vec<C64>> {
-        let Program::Sampled { segments, .. } = compile(circuit)? else {
-            unreachable!("a circuit without measure or reset compiles to Sampled")
-        };
-        let mut amps = state::ground_state(n)?;
-        for stage in &plan_ops(n, segments, opts.fusion).stages {
-            stage.apply(&mut amps, parallel);
-        }
-        if let Some(f) = global_phase_factor(circuit) {
-            state::scale(&mut amps, f, parallel);
-        }
-        Ok(amps)
+    let parallel = threads > 1 && n >= opts.parallel_threshold;
+    let run = || match opts.precision {
+        Precision::Double => final_state::<C64>(circuit, opts.fusion, parallel),
+        Precision::Single => final_state::<C32>(circuit, opts.fusion, parallel),
     };
     if parallel {
         parallel::pool(threads).install(run)
     } else {
         run()
     }
+}
+
+fn final_state<A: Amplitude>(
+    circuit: &Circuit,
+    fusion: bool,
+    parallel: bool,
+) -> Result<StateVector> {
+    let n = circuit.num_qubits();
+    let Program::Sampled { segments, .. } = compile(circuit)? else {
+        unreachable!("a circuit without measure or reset compiles to Sampled")
+    };
+    let mut amps = state::ground_state::<A>(n)?;
+    let mode = Mode {
+        kernels: parallel,
+        shots: false,
+        gate_progress: false,
+    };
+    apply_plan(
+        &plan_ops(n, segments, fusion),
+        &mut amps,
+        mode,
+        &Unmonitored,
+    )?;
+    if let Some(f) = global_phase_factor(circuit) {
+        state::scale(&mut amps, f, parallel);
+    }
+    Ok(A::into_state(amps))
 }
 
 #[cfg(test)]
@@ -1040,7 +1084,7 @@ pub(crate) mod tests {
     #[test]
     fn statevector_refuses_measurement() {
         assert!(matches!(
-            statevector(&bell(), 1, 14, None),
+            statevector(&bell(), &RunOptions::default()),
             Err(Error::InvalidCircuit(_))
         ));
     }
@@ -1108,7 +1152,7 @@ pub(crate) mod tests {
             panic!()
         };
         assert!(close(a[0], C64::from_polar(0.5, 0.5)));
-        let SavedValue::Statevector(sv) = saved(&r, "sv") else {
+        let SavedValue::Statevector(StateVector::Double(sv)) = saved(&r, "sv") else {
             panic!()
         };
         assert!(close(sv[0], a[0]) && close(sv[6], a[1]));

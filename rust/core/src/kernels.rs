@@ -143,6 +143,21 @@ impl Op {
         }
     }
 
+    /// The same op with the controls in `satisfied` dropped: for a caller
+    /// that only hands it amplitudes where those controls are already 1.
+    pub fn without_controls(&self, satisfied: usize) -> Op {
+        let mut op = self.clone();
+        match &mut op {
+            Op::Dense1 { ctrl_mask, .. }
+            | Op::Diag1 { ctrl_mask, .. }
+            | Op::Flip1 { ctrl_mask, .. }
+            | Op::DenseK { ctrl_mask, .. }
+            | Op::DiagK { ctrl_mask, .. }
+            | Op::PermK { ctrl_mask, .. } => *ctrl_mask &= !satisfied,
+        }
+        op
+    }
+
     /// Bit mask of every qubit the op reads: targets and controls.
     pub fn qubit_mask(&self) -> usize {
         self.targets()

@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod matrix;
 pub mod parallel;
 pub mod plan;
+pub mod precision;
 pub mod rng;
 pub mod sample;
 pub mod scheduler;
@@ -28,5 +29,6 @@ pub use engine::{ExperimentResult, RunOptions, RunResult, format_bits, run, stat
 pub use error::{Error, Result};
 pub use gates::GateKind;
 pub use job::{Job, JobState};
-pub use num_complex::Complex64;
+pub use num_complex::{Complex32, Complex64};
+pub use precision::{Amplitude, Precision, StateVector};
 pub use scheduler::{SimJob, scheduler};

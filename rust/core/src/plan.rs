@@ -18,6 +18,7 @@
 
 use crate::fusion::FusedOp;
 use crate::kernels::{Op, deposit, insert_masks};
+use crate::precision::Amplitude;
 use num_complex::Complex64 as C64;
 use rayon::prelude::*;
 
@@ -71,7 +72,8 @@ impl Stage {
         }
     }
 
-    /// Applies the stage to the whole state.
+    /// Applies the stage to a whole complex128 state (see
+    /// [`Amplitude::apply_stage`] for any precision).
     pub fn apply(&self, amps: &mut [C64], parallel: bool) {
         match self {
             Stage::Sweep { op, .. } => op.apply(amps, parallel),
@@ -170,25 +172,39 @@ fn blocked_stage(num_qubits: usize, low_bits: usize, high_mask: usize, ops: Vec<
 }
 
 /// Base pointer of the state shared by the block tasks.
-#[derive(Clone, Copy)]
-struct StatePtr(*mut C64);
+struct StatePtr<A>(*mut A);
+impl<A> Clone for StatePtr<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A> Copy for StatePtr<A> {}
 // SAFETY: tasks only touch the segments of their own block, and blocks are
 // disjoint (they differ in at least one bit outside the block's qubits).
-unsafe impl Send for StatePtr {}
-unsafe impl Sync for StatePtr {}
+unsafe impl<A: Send> Send for StatePtr<A> {}
+unsafe impl<A: Send> Sync for StatePtr<A> {}
 
-impl StatePtr {
+impl<A> StatePtr<A> {
     /// # Safety
     /// `i` is inside the state.
-    unsafe fn at(self, i: usize) -> *mut C64 {
+    unsafe fn at(self, i: usize) -> *mut A {
         unsafe { self.0.add(i) }
     }
 }
 
-fn apply_blocked(amps: &mut [C64], low_bits: usize, high: &[usize], ops: &[Op], parallel: bool) {
-    let seg = 1usize << low_bits;
-    if high.is_empty() {
+/// Runs `ops` (renumbered onto the block) block by block; see [`Stage::Blocked`].
+pub(crate) fn apply_blocked<A: Amplitude>(
+    amps: &mut [A],
+    low_bits: usize,
+    high: &[usize],
+    ops: &[Op],
+    parallel: bool,
+) {
+    if high.is_empty()
+        && let Some(amps) = A::as_double_mut(amps)
+    {
         // Each block is one contiguous segment: work in place.
+        let seg = 1usize << low_bits;
         let body = |chunk: &mut [C64]| ops.iter().for_each(|op| op.apply(chunk, false));
         if parallel {
             amps.par_chunks_mut(seg).for_each(body);
@@ -197,10 +213,66 @@ fn apply_blocked(amps: &mut [C64], low_bits: usize, high: &[usize], ops: &[Op], 
         }
         return;
     }
+    for_each_block(amps, low_bits, high, 0, ops, parallel);
+}
+
+/// log2 of the amplitudes in the blocks an op on a single-precision state
+/// runs in: as [`BlockConfig::block_bits`], a block of complex128 that fits
+/// a per-core L2, large enough that per-block costs vanish.
+const WIDENED_BLOCK_BITS: usize = 15;
+
+/// Applies `op` to a state stored in any precision, widening it to complex128
+/// block by block. A block holds the op's targets; its controls above the
+/// block's low qubits pick the blocks to visit instead of widening the block,
+/// so a many-controlled gate costs no more buffer than an uncontrolled one.
+pub(crate) fn apply_widened_op<A: Amplitude>(amps: &mut [A], op: &Op, parallel: bool) {
+    let num_qubits = amps.len().trailing_zeros() as usize;
+    let ctrl = op.ctrl_mask();
+    let targets = op.qubit_mask() & !ctrl;
+    // As many low qubits as leave room in the block for the targets above them.
+    let mut low_bits = WIDENED_BLOCK_BITS.min(num_qubits);
+    while low_bits > 0
+        && low_bits + (targets >> low_bits).count_ones() as usize > WIDENED_BLOCK_BITS
+    {
+        low_bits -= 1;
+    }
+    let low_mask = (1usize << low_bits) - 1;
+    let fixed = ctrl & !low_mask;
+    let high_targets = targets & !low_mask;
+    let high: Vec<usize> = (low_bits..num_qubits)
+        .filter(|q| high_targets >> q & 1 == 1)
+        .collect();
+    let mut map: Vec<usize> = (0..num_qubits).collect();
+    for (i, &q) in high.iter().enumerate() {
+        map[q] = low_bits + i;
+    }
+    let inner = op.without_controls(fixed).remap(&map);
+    for_each_block(
+        amps,
+        low_bits,
+        &high,
+        fixed,
+        std::slice::from_ref(&inner),
+        parallel,
+    );
+}
+
+/// Calls the ops on every block: `2^high.len()` segments of `2^low_bits`
+/// amplitudes, copied (widened to complex128) into a per-thread buffer and
+/// back. Only blocks whose `fixed` bits are all set are visited.
+fn for_each_block<A: Amplitude>(
+    amps: &mut [A],
+    low_bits: usize,
+    high: &[usize],
+    fixed: usize,
+    ops: &[Op],
+    parallel: bool,
+) {
+    let seg = 1usize << low_bits;
     let high_mask = high.iter().fold(0usize, |m, &q| m | (1 << q));
-    let masks = insert_masks((seg - 1) | high_mask);
+    let masks = insert_masks((seg - 1) | high_mask | fixed);
     let block_len = seg << high.len();
-    let blocks = amps.len() / block_len;
+    let blocks = amps.len() >> masks.len();
     let offsets: Vec<usize> = (0..1usize << high.len())
         .map(|j| {
             high.iter()
@@ -211,18 +283,15 @@ fn apply_blocked(amps: &mut [C64], low_bits: usize, high: &[usize], ops: &[Op], 
     let len = amps.len();
     let state = StatePtr(amps.as_mut_ptr());
     let body = move |buf: &mut Vec<C64>, b: usize| {
-        let base = deposit(b, &masks);
+        let base = deposit(b, &masks) | fixed;
         for (j, &off) in offsets.iter().enumerate() {
             debug_assert!((base | off) + seg <= len);
             // SAFETY: segment `base | off` lies inside the state (its low
             // bits are clear and every other bit is a valid qubit), and only
             // block `b` touches it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    state.at(base | off),
-                    buf.as_mut_ptr().add(j * seg),
-                    seg,
-                );
+            let src = unsafe { std::slice::from_raw_parts(state.at(base | off), seg) };
+            for (dst, a) in buf[j * seg..(j + 1) * seg].iter_mut().zip(src) {
+                *dst = a.widen();
             }
         }
         for op in ops {
@@ -230,19 +299,30 @@ fn apply_blocked(amps: &mut [C64], low_bits: usize, high: &[usize], ops: &[Op], 
         }
         for (j, &off) in offsets.iter().enumerate() {
             // SAFETY: as above.
-            unsafe {
-                std::ptr::copy_nonoverlapping(buf.as_ptr().add(j * seg), state.at(base | off), seg);
+            let dst = unsafe { std::slice::from_raw_parts_mut(state.at(base | off), seg) };
+            for (a, &z) in dst.iter_mut().zip(&buf[j * seg..(j + 1) * seg]) {
+                *a = A::narrow(z);
             }
         }
     };
     let zero = C64::new(0.0, 0.0);
-    if parallel && blocks > 1 {
-        (0..blocks)
-            .into_par_iter()
-            .for_each_init(|| vec![zero; block_len], body);
+    // A few equal runs of blocks per thread, each with one buffer: rayon's
+    // adaptive splitting would allocate (and page in) a fresh buffer for
+    // every piece it splits off.
+    let runs = if parallel {
+        (4 * rayon::current_num_threads()).min(blocks)
     } else {
+        1
+    };
+    let per_run = blocks.div_ceil(runs);
+    let run = |r: usize| {
         let mut buf = vec![zero; block_len];
-        (0..blocks).for_each(|b| body(&mut buf, b));
+        (r * per_run..((r + 1) * per_run).min(blocks)).for_each(|b| body(&mut buf, b));
+    };
+    if runs > 1 {
+        (0..runs).into_par_iter().for_each(run);
+    } else {
+        run(0);
     }
 }
 

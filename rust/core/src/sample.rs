@@ -5,13 +5,18 @@
 //! one pass over the amplitudes turns them into outcomes: no sort, no binary
 //! search, no probability array beside the state.
 
+use crate::precision::Amplitude;
 use crate::rng::{self, SimRng};
-use num_complex::Complex64 as C64;
 
 /// Basis-state indices of `shots` samples from `|amps|^2`, in ascending
 /// order. `total` is the squared norm (sampling is relative to it).
-pub fn sample_sorted(amps: &[C64], total: f64, shots: usize, rng: &mut SimRng) -> Vec<u64> {
-    let Some(last_nonzero) = amps.iter().rposition(|a| a.norm_sqr() > 0.0) else {
+pub fn sample_sorted<A: Amplitude>(
+    amps: &[A],
+    total: f64,
+    shots: usize,
+    rng: &mut SimRng,
+) -> Vec<u64> {
+    let Some(last_nonzero) = amps.iter().rposition(|a| a.probability() > 0.0) else {
         return vec![0; shots];
     };
     let mut spacings = Vec::with_capacity(shots);
@@ -25,7 +30,7 @@ pub fn sample_sorted(amps: &[C64], total: f64, shots: usize, rng: &mut SimRng) -
 
     let mut out = Vec::with_capacity(shots);
     let mut index = 0usize;
-    let mut cumulative = amps[0].norm_sqr();
+    let mut cumulative = amps[0].probability();
     for s in spacings {
         let u = s * scale;
         // A zero-probability state never satisfies `u < cumulative` on
@@ -33,7 +38,7 @@ pub fn sample_sorted(amps: &[C64], total: f64, shots: usize, rng: &mut SimRng) -
         // end from running past the last possible outcome.
         while u >= cumulative && index < last_nonzero {
             index += 1;
-            cumulative += amps[index].norm_sqr();
+            cumulative += amps[index].probability();
         }
         out.push(index as u64);
     }
@@ -51,6 +56,7 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut SimRng) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use num_complex::Complex64 as C64;
 
     #[test]
     fn samples_follow_the_distribution_and_skip_zero_states() {

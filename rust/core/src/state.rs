@@ -2,23 +2,21 @@
 //! the same bits on any number of threads, and the measurement primitives.
 
 use crate::error::{Error, Result};
+use crate::precision::{Amplitude, Precision};
 use num_complex::Complex64 as C64;
 use rayon::prelude::*;
-
-/// Bytes per amplitude (complex128).
-pub const BYTES_PER_AMPLITUDE: u128 = 16;
 
 /// Reductions sum fixed-size chunks, then add the chunk sums in order: the
 /// partition does not depend on the thread count, so neither do the bits of
 /// the result (and so neither does any sampled outcome).
 const REDUCTION_CHUNK: usize = 1 << 12;
 
-/// Bytes of a `num_qubits` statevector.
-pub fn state_bytes(num_qubits: usize) -> u128 {
+/// Bytes of a `num_qubits` statevector stored in `precision`.
+pub fn state_bytes(num_qubits: usize, precision: Precision) -> u128 {
     if num_qubits >= 120 {
         u128::MAX
     } else {
-        BYTES_PER_AMPLITUDE << num_qubits
+        precision.amplitude_bytes() << num_qubits
     }
 }
 
@@ -44,9 +42,14 @@ pub fn available_memory_bytes() -> u64 {
 const ALWAYS_FITS_BYTES: u128 = 64 << 20;
 
 /// Fails with [`Error::StateTooLarge`] unless `copies` statevectors of
-/// `num_qubits` fit in `limit_bytes` (default: available memory).
-pub fn check_memory(num_qubits: usize, copies: usize, limit_bytes: Option<u64>) -> Result<()> {
-    let required = state_bytes(num_qubits).saturating_mul(copies.max(1) as u128);
+/// `num_qubits` in `precision` fit in `limit_bytes` (default: available memory).
+pub fn check_memory(
+    num_qubits: usize,
+    precision: Precision,
+    copies: usize,
+    limit_bytes: Option<u64>,
+) -> Result<()> {
+    let required = state_bytes(num_qubits, precision).saturating_mul(copies.max(1) as u128);
     // Even with no limit given, a state that cannot be indexed is refused.
     let hard_cap = num_qubits >= usize::BITS as usize - 5;
     if limit_bytes.is_none() && !hard_cap && required <= ALWAYS_FITS_BYTES {
@@ -71,21 +74,22 @@ pub fn check_memory(num_qubits: usize, copies: usize, limit_bytes: Option<u64>) 
 /// transparent huge pages: a 1 GiB state then faults in 512 pages on first
 /// touch instead of 262,144, which measured 0.9 s against 0.1 s for an empty
 /// 26-qubit circuit.
-pub fn zeroed(num_qubits: usize) -> Result<Vec<C64>> {
+pub fn zeroed<A: Amplitude>(num_qubits: usize) -> Result<Vec<A>> {
     let len = 1usize << num_qubits;
     let failed = || Error::AllocationFailed {
         num_qubits,
-        bytes: state_bytes(num_qubits),
+        bytes: state_bytes(num_qubits, A::PRECISION),
     };
-    let layout = std::alloc::Layout::array::<C64>(len).map_err(|_| failed())?;
-    // SAFETY: the layout has a non-zero size (len >= 1, C64 is 16 bytes).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) } as *mut C64;
+    let layout = std::alloc::Layout::array::<A>(len).map_err(|_| failed())?;
+    // SAFETY: the layout has a non-zero size (len >= 1, an amplitude is 8
+    // or 16 bytes).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) } as *mut A;
     if ptr.is_null() {
         return Err(failed());
     }
     advise_huge_pages(ptr as *mut u8, layout.size());
     // SAFETY: `ptr` was allocated by the global allocator with the layout of
-    // `len` C64s, and all-zero bytes are a valid C64 (0 + 0i).
+    // `len` amplitudes, and all-zero bytes are a valid complex number (0 + 0i).
     Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
@@ -111,35 +115,36 @@ fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
 }
 
 /// |0...0>.
-pub fn ground_state(num_qubits: usize) -> Result<Vec<C64>> {
-    let mut v = zeroed(num_qubits)?;
-    v[0] = C64::new(1.0, 0.0);
+pub fn ground_state<A: Amplitude>(num_qubits: usize) -> Result<Vec<A>> {
+    let mut v = zeroed::<A>(num_qubits)?;
+    v[0] = A::narrow(C64::new(1.0, 0.0));
     Ok(v)
 }
 
 /// A copy of `amps`, with allocation failure as an error.
-pub fn try_clone(amps: &[C64], num_qubits: usize) -> Result<Vec<C64>> {
-    let mut v: Vec<C64> = Vec::new();
+pub fn try_clone<A: Amplitude>(amps: &[A], num_qubits: usize) -> Result<Vec<A>> {
+    let mut v: Vec<A> = Vec::new();
     v.try_reserve_exact(amps.len())
         .map_err(|_| Error::AllocationFailed {
             num_qubits,
-            bytes: state_bytes(num_qubits),
+            bytes: state_bytes(num_qubits, A::PRECISION),
         })?;
     v.extend_from_slice(amps);
     Ok(v)
 }
 
 /// Sum of `f(i, amp)` over all amplitudes, reduced in a fixed order.
-fn reduce<F>(amps: &[C64], parallel: bool, f: F) -> f64
+fn reduce<A, F>(amps: &[A], parallel: bool, f: F) -> f64
 where
+    A: Amplitude,
     F: Fn(usize, C64) -> f64 + Sync,
 {
-    let chunk_sum = |(c, chunk): (usize, &[C64])| {
+    let chunk_sum = |(c, chunk): (usize, &[A])| {
         let start = c * REDUCTION_CHUNK;
         chunk
             .iter()
             .enumerate()
-            .map(|(i, &a)| f(start + i, a))
+            .map(|(i, &a)| f(start + i, a.widen()))
             .sum::<f64>()
     };
     let sums: Vec<f64> = if parallel && amps.len() > REDUCTION_CHUNK {
@@ -159,7 +164,11 @@ where
 /// Marginal probabilities of `qubits`: entry `k` sums `|amp_i|^2` over the
 /// `i` whose bit `qubits[j]` equals bit `j` of `k`. Partial histograms of
 /// fixed chunks are added in order, so the bits do not depend on threads.
-pub fn marginal_probabilities(amps: &[C64], qubits: &[usize], parallel: bool) -> Vec<f64> {
+pub fn marginal_probabilities<A: Amplitude>(
+    amps: &[A],
+    qubits: &[usize],
+    parallel: bool,
+) -> Vec<f64> {
     let dim = 1usize << qubits.len();
     let key = |i: usize| {
         qubits
@@ -167,11 +176,11 @@ pub fn marginal_probabilities(amps: &[C64], qubits: &[usize], parallel: bool) ->
             .enumerate()
             .fold(0usize, |k, (j, &q)| k | (((i >> q) & 1) << j))
     };
-    let histogram = |(c, chunk): (usize, &[C64])| {
+    let histogram = |(c, chunk): (usize, &[A])| {
         let mut h = vec![0.0; dim];
         let start = c * REDUCTION_CHUNK;
         for (i, a) in chunk.iter().enumerate() {
-            h[key(start + i)] += a.norm_sqr();
+            h[key(start + i)] += a.probability();
         }
         h
     };
@@ -197,14 +206,18 @@ pub fn marginal_probabilities(amps: &[C64], qubits: &[usize], parallel: bool) ->
 
 /// `<psi| coeff P |psi>` summed over Pauli terms (X where only `x` is set,
 /// Z where only `z`, Y where both), unnormalised.
-pub fn expectation(amps: &[C64], terms: &[crate::circuit::PauliTerm], parallel: bool) -> C64 {
+pub fn expectation<A: Amplitude>(
+    amps: &[A],
+    terms: &[crate::circuit::PauliTerm],
+    parallel: bool,
+) -> C64 {
     let mut total = C64::new(0.0, 0.0);
     for t in terms {
         let (x, z) = (t.x as usize, t.z as usize);
         // P|i> = i^{#Y} (-1)^{|i & z|} |i ^ x>, so <psi|P|psi> = i^{#Y} sum_i
         // conj(psi[i ^ x]) (-1)^{|i & z|} psi[i].
         let term = |i: usize, a: C64| {
-            let v = amps[i ^ x].conj() * a;
+            let v = amps[i ^ x].widen().conj() * a;
             if (i & z).count_ones() % 2 == 1 { -v } else { v }
         };
         let re = reduce(amps, parallel, |i, a| term(i, a).re);
@@ -221,12 +234,12 @@ pub fn expectation(amps: &[C64], terms: &[crate::circuit::PauliTerm], parallel: 
 }
 
 /// Total probability (squared norm).
-pub fn norm_sqr(amps: &[C64], parallel: bool) -> f64 {
+pub fn norm_sqr<A: Amplitude>(amps: &[A], parallel: bool) -> f64 {
     reduce(amps, parallel, |_, a| a.norm_sqr())
 }
 
 /// Probability that `qubit` reads 1.
-pub fn probability_one(amps: &[C64], qubit: usize, parallel: bool) -> f64 {
+pub fn probability_one<A: Amplitude>(amps: &[A], qubit: usize, parallel: bool) -> f64 {
     let bit = 1usize << qubit;
     reduce(amps, parallel, |i, a| {
         if i & bit != 0 { a.norm_sqr() } else { 0.0 }
@@ -235,15 +248,21 @@ pub fn probability_one(amps: &[C64], qubit: usize, parallel: bool) -> f64 {
 
 /// Projects `qubit` onto `outcome` and renormalises by the outcome's
 /// probability `prob`.
-pub fn collapse(amps: &mut [C64], qubit: usize, outcome: bool, prob: f64, parallel: bool) {
+pub fn collapse<A: Amplitude>(
+    amps: &mut [A],
+    qubit: usize,
+    outcome: bool,
+    prob: f64,
+    parallel: bool,
+) {
     let bit = 1usize << qubit;
     let scale = 1.0 / prob.sqrt();
     let keep = if outcome { bit } else { 0 };
-    let body = |(i, a): (usize, &mut C64)| {
+    let body = |(i, a): (usize, &mut A)| {
         if i & bit == keep {
-            *a *= scale;
+            *a = A::narrow(a.widen() * scale);
         } else {
-            *a = C64::new(0.0, 0.0);
+            *a = A::ZERO;
         }
     };
     if parallel && amps.len() > REDUCTION_CHUNK {
@@ -257,13 +276,14 @@ pub fn collapse(amps: &mut [C64], qubit: usize, outcome: bool, prob: f64, parall
 }
 
 /// Multiplies every amplitude by `factor`.
-pub fn scale(amps: &mut [C64], factor: C64, parallel: bool) {
+pub fn scale<A: Amplitude>(amps: &mut [A], factor: C64, parallel: bool) {
+    let body = |a: &mut A| *a = A::narrow(a.widen() * factor);
     if parallel && amps.len() > REDUCTION_CHUNK {
         amps.par_iter_mut()
             .with_min_len(REDUCTION_CHUNK)
-            .for_each(|a| *a *= factor);
+            .for_each(body);
     } else {
-        amps.iter_mut().for_each(|a| *a *= factor);
+        amps.iter_mut().for_each(body);
     }
 }
 
@@ -274,12 +294,15 @@ mod tests {
     #[test]
     fn too_large_states_are_refused_before_allocating() {
         assert!(matches!(
-            check_memory(40, 1, None),
+            check_memory(40, Precision::Double, 1, None),
             Err(Error::StateTooLarge { num_qubits: 40, .. })
         ));
-        assert!(check_memory(17, 1, Some(1 << 20)).is_err());
-        assert!(check_memory(10, 1, Some(1 << 20)).is_ok());
-        assert!(check_memory(200, 1, Some(u64::MAX)).is_err());
+        assert!(check_memory(17, Precision::Double, 1, Some(1 << 20)).is_err());
+        assert!(check_memory(10, Precision::Double, 1, Some(1 << 20)).is_ok());
+        assert!(check_memory(200, Precision::Double, 1, Some(u64::MAX)).is_err());
+        // Single precision halves the bytes: 2^17 complex64 is 1 MiB.
+        assert!(check_memory(17, Precision::Single, 1, Some(1 << 20)).is_ok());
+        assert!(check_memory(18, Precision::Single, 1, Some(1 << 20)).is_err());
     }
 
     #[test]

@@ -8,9 +8,8 @@ mod result;
 
 use circuit::PyCircuit;
 use errors::to_py;
-use ferroq_core::{Error, RunOptions, engine, scheduler};
+use ferroq_core::{Error, Precision, RunOptions, engine, scheduler};
 use job::{PyJob, wait_interruptibly};
-use numpy::{Complex64, PyArray1};
 use pyo3::prelude::*;
 use result::PyExperiment;
 
@@ -19,6 +18,15 @@ fn non_negative(name: &str, value: i64) -> PyResult<u64> {
         to_py(Error::InvalidOption {
             name: name.into(),
             reason: format!("must be non-negative, got {value}"),
+        })
+    })
+}
+
+fn precision(name: &str) -> PyResult<Precision> {
+    Precision::parse(name).ok_or_else(|| {
+        to_py(Error::InvalidOption {
+            name: "precision".into(),
+            reason: format!("must be 'double' or 'single', got {name:?}"),
         })
     })
 }
@@ -62,12 +70,13 @@ fn run_options(
         max_memory_bytes: memory_limit(max_memory_mb)?,
         fusion: true,
         first_index: 0,
+        precision: Precision::Double,
     })
 }
 
 /// Validates and queues `circuits`; returns the queued job at once.
 #[pyfunction]
-#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, first_index=0))]
+#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, first_index=0, precision="double"))]
 #[allow(clippy::too_many_arguments)]
 fn submit(
     py: Python<'_>,
@@ -81,10 +90,12 @@ fn submit(
     max_memory_mb: Option<f64>,
     fusion: bool,
     first_index: u64,
+    precision: &str,
 ) -> PyResult<PyJob> {
     let opts = RunOptions {
         fusion,
         first_index,
+        precision: self::precision(precision)?,
         ..run_options(
             shots,
             seed,
@@ -133,9 +144,11 @@ fn wait_completions(py: Python<'_>, seen: u64, timeout: Option<f64>) -> PyResult
     Ok(latest)
 }
 
-/// The final state of a measurement-free circuit, as a new complex128 array.
+/// The final state of a measurement-free circuit, as a new complex128 (or
+/// complex64) array.
 #[pyfunction]
-#[pyo3(signature = (circuit, *, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true))]
+#[pyo3(signature = (circuit, *, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, precision="double"))]
+#[allow(clippy::too_many_arguments)]
 fn statevector<'py>(
     py: Python<'py>,
     circuit: PyRef<'_, PyCircuit>,
@@ -143,13 +156,15 @@ fn statevector<'py>(
     parallel_threshold: i64,
     max_memory_mb: Option<f64>,
     fusion: bool,
-) -> PyResult<Bound<'py, PyArray1<Complex64>>> {
+    precision: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     engine::require_unitary(&circuit.inner).map_err(to_py)?;
     let opts = RunOptions {
         shots: 1,
         seed: Some(0),
         statevector: true,
         fusion,
+        precision: self::precision(precision)?,
         ..run_options(
             1,
             None,
@@ -175,7 +190,7 @@ fn statevector<'py>(
         .and_then(|mut r| r.experiments.pop())
         .and_then(|e| e.statevector);
     match state {
-        Some(state) => Ok(PyArray1::from_vec(py, state)),
+        Some(state) => Ok(result::state_to_numpy(py, state)),
         None => Err(to_py(job.error().unwrap_or(Error::Internal(
             "a finished statevector job has neither a state nor an error".into(),
         )))),

@@ -4,8 +4,8 @@
 
 use ferroq_core::engine::SavedValue;
 use ferroq_core::engine::write_bits;
-use ferroq_core::{ExperimentResult, format_bits};
-use numpy::{Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
+use ferroq_core::{ExperimentResult, StateVector, format_bits};
+use numpy::{Complex32, Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -16,8 +16,29 @@ use std::sync::Mutex;
 pub struct PyExperiment {
     inner: ExperimentResult,
     /// The state until numpy takes it over on first access.
-    state: Mutex<Option<Vec<Complex64>>>,
-    array: PyOnceLock<Py<PyArray1<Complex64>>>,
+    state: Mutex<Option<StateVector>>,
+    array: PyOnceLock<Py<PyAny>>,
+}
+
+/// Moves a state into a new numpy array of its own precision (no copy).
+pub fn state_to_numpy(py: Python<'_>, state: StateVector) -> Bound<'_, PyAny> {
+    match state {
+        StateVector::Double(v) => PyArray1::from_vec(py, v).into_any(),
+        StateVector::Single(v) => PyArray1::from_vec(py, v).into_any(),
+    }
+}
+
+/// A state pickled as a complex128 or complex64 array.
+fn state_from_numpy(array: &Bound<'_, PyAny>) -> PyResult<StateVector> {
+    if let Ok(a) = array.extract::<PyReadonlyArray1<'_, Complex64>>() {
+        return Ok(StateVector::Double(a.to_vec()?));
+    }
+    if let Ok(a) = array.extract::<PyReadonlyArray1<'_, Complex32>>() {
+        return Ok(StateVector::Single(a.to_vec()?));
+    }
+    Err(pyo3::exceptions::PyValueError::new_err(
+        "corrupt experiment statevector: expected a 1-d complex128 or complex64 array",
+    ))
 }
 
 impl PyExperiment {
@@ -56,6 +77,15 @@ type ExperimentState = (
 /// real and imaginary parts, so that one float64 array carries any kind.
 type SavedState<'py> = (String, String, PyReadonlyArray1<'py, f64>);
 
+/// The kind under which a value is pickled: its kind, and the precision of a
+/// single-precision statevector (its payload is widened exactly to f64).
+fn saved_tag(value: &SavedValue) -> &'static str {
+    match value {
+        SavedValue::Statevector(StateVector::Single(_)) => "statevector/single",
+        v => saved_kind(v),
+    }
+}
+
 fn saved_kind(value: &SavedValue) -> &'static str {
     match value {
         SavedValue::Statevector(_) => "statevector",
@@ -69,7 +99,12 @@ fn saved_kind(value: &SavedValue) -> &'static str {
 fn saved_payload(value: &SavedValue) -> Vec<f64> {
     let interleave = |a: &[Complex64]| a.iter().flat_map(|z| [z.re, z.im]).collect();
     match value {
-        SavedValue::Statevector(a) | SavedValue::Amplitudes(a) => interleave(a),
+        SavedValue::Statevector(StateVector::Double(a)) | SavedValue::Amplitudes(a) => {
+            interleave(a)
+        }
+        SavedValue::Statevector(StateVector::Single(a)) => {
+            a.iter().flat_map(|z| [z.re as f64, z.im as f64]).collect()
+        }
         SavedValue::Probabilities(p) | SavedValue::ProbabilitiesDict(p) => p.clone(),
         SavedValue::ExpectationValue(z) => vec![z.re, z.im],
     }
@@ -93,7 +128,13 @@ fn saved_from_state((label, kind, payload): SavedState<'_>) -> PyResult<(String,
             .collect())
     };
     let value = match kind.as_str() {
-        "statevector" => SavedValue::Statevector(complex()?),
+        "statevector" => SavedValue::Statevector(StateVector::Double(complex()?)),
+        "statevector/single" => SavedValue::Statevector(StateVector::Single(
+            complex()?
+                .iter()
+                .map(|z| Complex32::new(z.re as f32, z.im as f32))
+                .collect(),
+        )),
         "amplitudes" => SavedValue::Amplitudes(complex()?),
         "probabilities" => SavedValue::Probabilities(data.to_vec()),
         "probabilities_dict" => SavedValue::ProbabilitiesDict(data.to_vec()),
@@ -110,7 +151,7 @@ fn saved_from_state((label, kind, payload): SavedState<'_>) -> PyResult<(String,
 #[pyo3(signature = (state, statevector, saved=Vec::new()))]
 pub fn _experiment_from_state(
     state: ExperimentState,
-    statevector: Option<PyReadonlyArray1<'_, Complex64>>,
+    statevector: Option<Bound<'_, PyAny>>,
     saved: Vec<SavedState<'_>>,
 ) -> PyResult<PyExperiment> {
     let (
@@ -130,9 +171,7 @@ pub fn _experiment_from_state(
             "corrupt experiment state",
         ));
     }
-    let statevector = statevector.map(|a| a.to_vec()).transpose().map_err(|e| {
-        pyo3::exceptions::PyValueError::new_err(format!("corrupt experiment statevector: {e}"))
-    })?;
+    let statevector = statevector.as_ref().map(state_from_numpy).transpose()?;
     Ok(PyExperiment::new(ExperimentResult {
         name,
         num_qubits,
@@ -175,7 +214,7 @@ impl PyExperiment {
             .map(|(label, v)| {
                 (
                     label.clone(),
-                    saved_kind(v),
+                    saved_tag(v),
                     PyArray1::from_vec(py, saved_payload(v)),
                 )
             })
@@ -269,7 +308,10 @@ impl PyExperiment {
         let out = PyDict::new(py);
         for (label, value) in &self.inner.saved {
             let v = match value {
-                SavedValue::Statevector(a) | SavedValue::Amplitudes(a) => {
+                SavedValue::Statevector(StateVector::Double(a)) | SavedValue::Amplitudes(a) => {
+                    PyArray1::from_slice(py, a).into_any()
+                }
+                SavedValue::Statevector(StateVector::Single(a)) => {
                     PyArray1::from_slice(py, a).into_any()
                 }
                 SavedValue::Probabilities(p) => PyArray1::from_slice(py, p).into_any(),
@@ -316,12 +358,10 @@ impl PyExperiment {
         )
     }
 
-    /// The final state as a read-only complex128 array (the same array on
-    /// every call), or `None` when it was not kept.
-    fn statevector<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<Option<Bound<'py, PyArray1<Complex64>>>> {
+    /// The final state as a read-only complex128 array (complex64 when run in
+    /// single precision), the same array on every call, or `None` when it was
+    /// not kept.
+    fn statevector<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         if let Some(array) = self.array.get(py) {
             return Ok(Some(array.bind(py).clone()));
         }
@@ -329,7 +369,7 @@ impl PyExperiment {
         let Some(state) = taken else {
             return Ok(None);
         };
-        let array = PyArray1::from_vec(py, state);
+        let array = state_to_numpy(py, state);
         // Shared between calls, so nobody may write to it.
         array.getattr("flags")?.setattr("writeable", false)?;
         let array = self.array.get_or_init(py, || array.unbind());

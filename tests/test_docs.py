@@ -11,7 +11,14 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODULES = ["ferroq", "ferroq._circuit", "ferroq._simulator", "ferroq._result", "ferroq.exceptions"]
+MODULES = [
+    "ferroq",
+    "ferroq._circuit",
+    "ferroq._simulator",
+    "ferroq._result",
+    "ferroq._jobset",
+    "ferroq.exceptions",
+]
 
 
 QISKIT_MODULES = [

@@ -136,6 +136,19 @@ def test_fusion_enable_changes_states_only_by_rounding(case):
     np.testing.assert_allclose(states[0], expected, atol=1e-10)
 
 
+@settings(max_examples=examples(0.2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(circuits(min_qubits=1, max_qubits=16, max_ops=40))
+def test_single_precision_states_are_complex64_within_rounding(case):
+    """Each stage rounds to complex64 once: 2^-24 of the norm per op, at most. (Qiskit's
+    Statevector holds complex128 whatever it is given.)"""
+    n, ops = case
+    qc = build_qiskit(ops, n)
+    expected = Statevector(qc).data
+    save_statevector(qc)
+    state = FerroqSimulator(precision="single").run(qc, shots=1).result().get_statevector()
+    assert np.linalg.norm(np.asarray(state) - expected) <= 1.01 * (len(ops) + 2) * 2.0**-24 + 1e-12
+
+
 def _with_registers(qc: QuantumCircuit, sizes: list[int]) -> QuantumCircuit:
     """The same circuit with its clbits split into registers of ``sizes``."""
     regs = [ClassicalRegister(s, f"c{i}") for i, s in enumerate(sizes)]

@@ -20,6 +20,7 @@ from ferroq._job import (
     as_completed,
     wait,
 )
+from ferroq._jobset import ExecutorJob, JobSet
 from ferroq._result import ExperimentResult, Result
 from ferroq._simulator import Simulator, statevector
 from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError
@@ -31,11 +32,13 @@ __all__ = [
     "GATES",
     "JOB_FINAL_STATES",
     "Circuit",
+    "ExecutorJob",
     "ExperimentResult",
     "Instruction",
     "Job",
     "JobCancelledError",
     "JobError",
+    "JobSet",
     "JobStatus",
     "JobTimeoutError",
     "Result",

@@ -18,7 +18,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ferroq import _core
 from ferroq._result import Result
@@ -26,6 +26,7 @@ from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError
 
 if TYPE_CHECKING:
     from ferroq._circuit import Circuit
+    from ferroq._jobset import JobSet
     from ferroq._simulator import Simulator
 
 __all__ = [
@@ -121,7 +122,61 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-class Job:
+class StatusPredicates:
+    """``done()``, ``running()``, ``cancelled()`` and ``in_final_state()`` read from
+    ``status()``, shared by every job kind."""
+
+    def status(self) -> JobStatus:
+        raise NotImplementedError
+
+    def done(self) -> bool:
+        """Whether the job succeeded (``DONE``; not ``CANCELLED`` or ``ERROR``)."""
+        return self.status() is JobStatus.DONE
+
+    def running(self) -> bool:
+        return self.status() is JobStatus.RUNNING
+
+    def cancelled(self) -> bool:
+        return self.status() is JobStatus.CANCELLED
+
+    def in_final_state(self) -> bool:
+        return self.status() in JOB_FINAL_STATES
+
+
+class UserMetadata:
+    """The name, tags and header a user gives :meth:`Simulator.run`, shared by
+    :class:`Job` and :class:`~ferroq.JobSet`."""
+
+    _name: str | None
+    _tags: list[str]
+    _header: dict[str, Any]
+
+    def name(self) -> str | None:
+        """The name given to :meth:`Simulator.run`."""
+        return self._name
+
+    def update_name(self, name: str) -> str:
+        """Renames the job; returns the new name."""
+        if not isinstance(name, str):
+            raise JobError(f"a job name must be a str, not {type(name).__name__}")
+        self._name = name
+        return name
+
+    def tags(self) -> list[str]:
+        """The tags given to :meth:`Simulator.run`."""
+        return list(self._tags)
+
+    def update_tags(self, new_tags: list[str]) -> list[str]:
+        """Replaces the tags (a list of strings); returns them."""
+        self._tags = check_tags(new_tags)
+        return list(self._tags)
+
+    def header(self) -> dict[str, Any]:
+        """The user header given to :meth:`Simulator.run`."""
+        return dict(self._header)
+
+
+class Job(StatusPredicates, UserMetadata):
     """A simulation job, returned at once by :meth:`Simulator.run`.
 
     It honours Qiskit's ``JobV1`` (``status``, ``result``, ``cancel``,
@@ -189,19 +244,6 @@ class Job:
             assert self._frozen_status is not None
             return self._frozen_status
         return _STATUS_BY_INDEX[self._native.state()]
-
-    def done(self) -> bool:
-        """Whether the job succeeded (``DONE``; not ``CANCELLED`` or ``ERROR``)."""
-        return self.status() is JobStatus.DONE
-
-    def running(self) -> bool:
-        return self.status() is JobStatus.RUNNING
-
-    def cancelled(self) -> bool:
-        return self.status() is JobStatus.CANCELLED
-
-    def in_final_state(self) -> bool:
-        return self.status() in JOB_FINAL_STATES
 
     def cancel(self) -> bool:
         """Cancels the job, queued or running (a running simulation stops at its next
@@ -333,30 +375,6 @@ class Job:
         """The circuits of the job, in submission order."""
         return list(self._circuits)
 
-    def name(self) -> str | None:
-        """The job's name."""
-        return self._name
-
-    def update_name(self, name: str) -> str:
-        """Renames the job; returns the new name."""
-        if not isinstance(name, str):
-            raise JobError(f"a job name must be a str, not {type(name).__name__}")
-        self._name = name
-        return name
-
-    def tags(self) -> list[str]:
-        """The job's tags."""
-        return list(self._tags)
-
-    def update_tags(self, new_tags: list[str]) -> list[str]:
-        """Replaces the tags (a list of strings); returns them."""
-        self._tags = check_tags(new_tags)
-        return list(self._tags)
-
-    def header(self) -> dict[str, Any]:
-        """The user header given to :meth:`Simulator.run`."""
-        return dict(self._header)
-
     def backend_options(self) -> dict[str, Any]:
         """The run options in force for this job (seed included, drawn if unset)."""
         return dict(self._options)
@@ -416,7 +434,7 @@ class Job:
             "circuits": len(self._circuits),
             "shots": self._options.get("shots"),
             "max_qubits": widest,
-            "statevector_bytes": 16 * 2**widest,
+            "statevector_bytes": (8 if self._options.get("precision") == "single" else 16) * 2**widest,
         }
 
     @property
@@ -507,21 +525,32 @@ def check_header(header: Any) -> dict[str, Any]:
 class DoneAndNotDone(NamedTuple):
     """What :func:`wait` returns, as ``concurrent.futures.wait`` does."""
 
-    done: set[Job]
-    not_done: set[Job]
+    done: set[Job | JobSet]
+    not_done: set[Job | JobSet]
+
+
+# Job sets on an executor end outside ferroq's engine, which wakes the waits below
+# only for its own jobs: with any of them, the waits look again this often.
+_SET_POLL = 0.05
+
+
+def _pause(jobs: Iterable[Job | JobSet], remaining: float | None) -> float | None:
+    if all(isinstance(j, Job) for j in jobs):
+        return remaining
+    return _SET_POLL if remaining is None else min(_SET_POLL, remaining)
 
 
 def wait(
-    jobs: Iterable[Job], timeout: float | None = None, return_when: str = ALL_COMPLETED
+    jobs: Iterable[Job | JobSet], timeout: float | None = None, return_when: str = ALL_COMPLETED
 ) -> DoneAndNotDone:
-    """Waits for jobs as ``concurrent.futures.wait`` does: until all end
-    (``ALL_COMPLETED``), any ends (``FIRST_COMPLETED``) or any fails
+    """Waits for jobs (or job sets) as ``concurrent.futures.wait`` does: until all
+    end (``ALL_COMPLETED``), any ends (``FIRST_COMPLETED``) or any fails
     (``FIRST_EXCEPTION``), or ``timeout`` seconds pass; never raises on timeout."""
     if return_when not in (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION):
         raise ValueError(f"unknown return_when {return_when!r}")
     pending = set(jobs)
     deadline = _deadline(timeout)
-    done: set[Job] = set()
+    done: set[Job | JobSet] = set()
     while True:
         seen = _core.completions()
         newly = {j for j in pending if j.in_final_state()}
@@ -536,12 +565,15 @@ def wait(
         remaining = _remaining(deadline)
         if remaining is not None and remaining <= 0:
             break
-        _core.wait_completions(seen, remaining)
+        _core.wait_completions(seen, _pause(pending, remaining))
     return DoneAndNotDone(done, pending)
 
 
-def as_completed(jobs: Iterable[Job], timeout: float | None = None) -> Iterator[Job]:
-    """Yields jobs as they end (finished ones first), as
+J = TypeVar("J", bound="Job | JobSet")
+
+
+def as_completed(jobs: Iterable[J], timeout: float | None = None) -> Iterator[J]:
+    """Yields jobs (or job sets) as they end (finished ones first), as
     ``concurrent.futures.as_completed`` does; raises
     :class:`~ferroq.exceptions.JobTimeoutError` if some are unfinished after
     ``timeout`` seconds from the call."""
@@ -559,4 +591,4 @@ def as_completed(jobs: Iterable[Job], timeout: float | None = None) -> Iterator[
         remaining = _remaining(deadline)
         if remaining is not None and remaining <= 0:
             raise JobTimeoutError(f"{len(pending)} (of {total}) jobs unfinished after {timeout} s")
-        _core.wait_completions(seen, remaining)
+        _core.wait_completions(seen, _pause(pending, remaining))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,6 +38,11 @@ class Result:
     (2, ['00', '11'])
     >>> len(result.get_memory("bell"))
     8
+
+    A partial result (``JobSet.result(partial=True)`` of a set with failed or
+    cancelled chunks) keeps every circuit at its index; :attr:`missing` maps the
+    index of each circuit without a result to the error of its chunk, and looking
+    such a circuit up raises :class:`~ferroq.exceptions.FerroqError` naming that error.
     """
 
     def __init__(
@@ -46,8 +51,15 @@ class Result:
         experiments: Sequence[_core.ExperimentData],
         options: dict[str, Any],
         job_id: str | None = None,
+        *,
+        missing: Mapping[int, BaseException] | None = None,
     ):
         self._seed = seed
+        self._missing = dict(missing or {})
+        present = iter(experiments)
+        total = len(experiments) + len(self._missing)
+        # One slot per circuit of the run, None where a partial result has no data.
+        self._slots = [None if i in self._missing else next(present) for i in range(total)]
         self._experiments = list(experiments)
         self._options = dict(options)
         self.job_id = job_id
@@ -59,8 +71,20 @@ class Result:
 
     @property
     def results(self) -> list[_core.ExperimentData]:
-        """Per-circuit data, in submission order."""
+        """Per-circuit data, in submission order. A partial result raises
+        :class:`~ferroq.exceptions.FerroqError` here (list positions would not be
+        circuit indices): look its circuits up by index and see :attr:`missing`."""
+        if self._missing:
+            raise FerroqError(
+                f"this result is partial: {len(self._missing)} of {len(self)} circuits have no result "
+                "(see Result.missing); look circuits up by index instead"
+            )
         return list(self._experiments)
+
+    @property
+    def missing(self) -> dict[int, BaseException]:
+        """Index -> error for every circuit without a result (empty unless partial)."""
+        return dict(self._missing)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -73,31 +97,40 @@ class Result:
         return sum(e.time_taken for e in self._experiments)
 
     def __len__(self) -> int:
-        return len(self._experiments)
+        return len(self._slots)
 
     def __repr__(self) -> str:
-        return f"Result({len(self)} circuits, seed={self._seed})"
+        partial = f", {len(self._missing)} missing" if self._missing else ""
+        return f"Result({len(self)} circuits, seed={self._seed}{partial})"
 
     def _index(self, key: Key) -> int:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             i = int(key)
-            if not -len(self._experiments) <= i < len(self._experiments):
-                raise FerroqError(f"no result {i}: the run had {len(self._experiments)} circuits")
-            return i % len(self._experiments)
+            if not -len(self._slots) <= i < len(self._slots):
+                raise FerroqError(f"no result {i}: the run had {len(self._slots)} circuits")
+            return i % len(self._slots)
         name = key if isinstance(key, str) else getattr(key, "name", None)
         if name is None:
             raise FerroqError(f"cannot look a result up by {key!r}: use an index, a name or a circuit")
-        matches = [i for i, e in enumerate(self._experiments) if e.name == name]
+        matches = [i for i, e in enumerate(self._slots) if e is not None and e.name == name]
         if not matches:
-            raise FerroqError(f"no result for a circuit named {name!r}")
+            partial = " among the circuits that have a result" if self._missing else ""
+            raise FerroqError(f"no result for a circuit named {name!r}{partial}")
         return matches[0]
+
+    def _experiment(self, index: int) -> _core.ExperimentData:
+        experiment = self._slots[index]
+        if experiment is None:
+            error = self._missing[index]
+            raise FerroqError(f"circuit {index} has no result: {type(error).__name__}: {error}") from error
+        return experiment
 
     def _each(self, key: Key, fn: Callable[[_core.ExperimentData], T]) -> T | list[T]:
         """``fn`` of the selected circuit, or a list over all circuits when ``key``
         is ``None`` and the run had several."""
-        if key is None and len(self._experiments) != 1:
-            return [fn(e) for e in self._experiments]
-        return fn(self._experiments[0 if key is None else self._index(key)])
+        if key is None and len(self._slots) != 1:
+            return [fn(self._experiment(i)) for i in range(len(self._slots))]
+        return fn(self._experiment(0 if key is None else self._index(key)))
 
     def data(self, experiment: Key = None) -> dict[str, Any] | list[dict[str, Any]]:
         """The values of the circuit's save instructions, by label (as Aer's ``Result.data``)."""
@@ -128,10 +161,11 @@ class Result:
 
     def get_statevector(
         self, experiment: Key = None
-    ) -> npt.NDArray[np.complex128] | list[npt.NDArray[np.complex128]]:
-        """The final state (read-only complex128 array, shared with the result, not
-        copied); needs ``statevector=True``. For circuits whose measurements are all
-        terminal it is the state before them; otherwise the state after the last shot."""
+    ) -> npt.NDArray[np.complexfloating[Any, Any]] | list[npt.NDArray[np.complexfloating[Any, Any]]]:
+        """The final state: a read-only array shared with the result, not copied
+        (complex128, or complex64 when run with ``precision="single"``); needs
+        ``statevector=True``. For circuits whose measurements are all terminal it is
+        the state before them; otherwise the state after the last shot."""
         return self._each(experiment, _statevector)
 
     def get_probabilities(
@@ -148,7 +182,7 @@ def _memory(e: _core.ExperimentData) -> list[str]:
     return memory
 
 
-def _statevector(e: _core.ExperimentData) -> npt.NDArray[np.complex128]:
+def _statevector(e: _core.ExperimentData) -> npt.NDArray[np.complexfloating[Any, Any]]:
     state = e.statevector()
     if state is None:
         raise FerroqError(f"no statevector for circuit {e.name!r}: run with statevector=True")

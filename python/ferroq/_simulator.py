@@ -11,8 +11,10 @@ import numpy.typing as npt
 
 from ferroq import _core
 from ferroq._circuit import Circuit
+from ferroq._executors import check_executor, submit_set
 from ferroq._job import Job, check_header, check_tags
-from ferroq.exceptions import OptionTypeError, UnknownOptionError
+from ferroq._jobset import JobSet
+from ferroq.exceptions import OptionError, OptionTypeError, UnknownOptionError
 
 __all__ = ["Simulator", "statevector"]
 
@@ -28,8 +30,17 @@ _OPTION_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "parallel_threshold": ((int,), False),
     "max_memory_mb": ((int, float), True),
     "fusion": ((bool,), False),
+    "precision": ((str,), False),
     "blocking": ((bool,), False),
+    "executor": ((object,), True),  # checked by check_executor
+    "max_job_size": ((int,), True),
+    "worker_threads": ((int,), True),
 }
+
+# Options the engine never sees, so their ranges are checked here.
+_OPTION_MINIMUM: dict[str, int] = {"max_job_size": 1, "worker_threads": 1}
+
+_OPTION_CHOICES: dict[str, tuple[str, ...]] = {"precision": ("double", "single")}
 
 _DEFAULTS: dict[str, Any] = {
     "shots": 1024,
@@ -40,7 +51,11 @@ _DEFAULTS: dict[str, Any] = {
     "parallel_threshold": _core.DEFAULT_PARALLEL_THRESHOLD,
     "max_memory_mb": None,
     "fusion": True,
+    "precision": "double",
     "blocking": False,
+    "executor": None,
+    "max_job_size": None,
+    "worker_threads": None,
 }
 
 
@@ -55,6 +70,9 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if value is None and nullable:
             checked[name] = None
             continue
+        if name == "executor":
+            checked[name] = check_executor(value)
+            continue
         # bool is an int in Python; a bool where a count is expected is a mistake.
         is_bool = isinstance(value, (bool, np.bool_))
         if bool in types:
@@ -64,12 +82,22 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             ok = False
         elif int in types and isinstance(value, (int, np.integer)):
             ok, value = True, operator.index(value)
+        elif str in types:
+            ok = isinstance(value, str)
         else:
             ok = isinstance(value, (float, np.floating)) and float in types
             value = float(value) if ok else value
         if not ok:
             expected = " or ".join(t.__name__ for t in types) + (" or None" if nullable else "")
             raise OptionTypeError(f"option {name!r} must be {expected}, got {type(value).__name__} {value!r}")
+        choices = _OPTION_CHOICES.get(name)
+        if choices is not None and value not in choices:
+            raise OptionError(
+                f"option {name!r} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+        minimum = _OPTION_MINIMUM.get(name)
+        if minimum is not None and value < minimum:
+            raise OptionError(f"option {name!r} must be at least {minimum} or None, got {value!r}")
         checked[name] = value
     return checked
 
@@ -110,9 +138,33 @@ class Simulator:
         fusion (bool): fuse runs of gates into blocks of up to 4 qubits and apply
             them cache block by cache block (default ``True``). Results differ from
             ``fusion=False`` only by rounding, far below 1e-12.
+        precision (str): ``"double"`` (complex128, the default) or ``"single"``:
+            the state is stored as complex64, which halves its memory and the
+            bytes each pass over it moves. Gates are still computed in double
+            precision, in cache-sized blocks rounded to complex64 when stored: the
+            state stays within (stages + 1) * 2**-24 of the double-precision one in
+            the 2-norm (about 6e-8 per stage; a stage holds one or more gates).
+            Statevectors then come back as complex64 arrays.
         blocking (bool): finish the simulation before :meth:`run` returns (as
             Qiskit's BasicSimulator); the job's ``result(timeout)`` then warns that
             the timeout is ignored.
+        executor (Executor | None): run the batch as tasks on this
+            ``concurrent.futures.Executor`` (thread or process pool, ``loky``,
+            ``client.get_executor()``...) or ``dask.distributed.Client``; :meth:`run`
+            then returns a :class:`JobSet`. Workers receive only the circuits and
+            these options, and need ferroq (the same version) installed.
+        max_job_size (int | None): split the batch into chunks of at most this
+            many circuits; :meth:`run` then returns a :class:`JobSet`, one chunk per
+            job. Without an executor the chunks are jobs on ferroq's own scheduler;
+            with an executor and no ``max_job_size``, the batch is split into about
+            4 chunks per task the executor runs at once. Results do not depend on
+            the split: circuit ``i`` always samples with the seed of index ``i``.
+        worker_threads (int | None): engine threads per executor task. By default
+            ``max_parallel_threads`` if set, else the CPUs of the worker divided by
+            the tasks that share them: ``cpu_count // max_workers`` for a thread or
+            process pool, and for Dask the worker host's CPUs divided by the
+            threads of all workers on that host (1 for an executor of unknown
+            size), so that the cores are not oversubscribed.
 
     >>> import ferroq
     >>> sim = ferroq.Simulator(shots=10, seed=3)
@@ -141,18 +193,22 @@ class Simulator:
         tags: list[str] | None = None,
         header: dict[str, Any] | None = None,
         **options: Any,
-    ) -> Job:
+    ) -> Job | JobSet:
         """Queues one circuit or a list of circuits and returns their :class:`Job` at once.
 
         Bad circuits and options raise here, before any job exists. The
         simulation runs on ferroq's worker threads without the GIL; a list of
         circuits is one job whose circuits are spread over threads.
-        ``name``, ``tags`` and ``header`` are kept on the job.
+        ``name``, ``tags`` and ``header`` are kept on the job. With ``executor``
+        or ``max_job_size`` the batch runs in chunks and a :class:`JobSet` is
+        returned instead.
         """
         opts = dict(self._options)
         opts.update(_check_options(options))
         listed, _ = _as_circuit_list(circuits)
         tags, header = check_tags(tags or []), check_header(header or {})
+        if opts["executor"] is not None or opts["max_job_size"] is not None:
+            return self._run_set(listed, opts, name=name, tags=tags, header=header)
         threads = opts["max_parallel_threads"]
         native = _core.submit(
             [c._native for c in listed],
@@ -164,6 +220,7 @@ class Simulator:
             parallel_threshold=opts["parallel_threshold"],
             max_memory_mb=opts["max_memory_mb"],
             fusion=opts["fusion"],
+            precision=opts["precision"],
         )
         job = Job(self, native, listed, opts, name=name, tags=tags, header=header)
         if opts["blocking"]:
@@ -175,6 +232,25 @@ class Simulator:
                 native.cancel()
                 raise
         return job
+
+    def _run_set(
+        self,
+        listed: list[Circuit],
+        opts: dict[str, Any],
+        *,
+        name: str | None,
+        tags: list[str],
+        header: dict[str, Any],
+    ) -> JobSet:
+        job_set = submit_set(self, listed, opts, name=name, tags=tags, header=header)
+        if opts["blocking"]:
+            try:
+                job_set.wait_for_final_state()
+            except BaseException:
+                # Ctrl-C: the caller never gets the set, so nobody else could cancel it.
+                job_set.cancel()
+                raise
+        return job_set
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self._options.items() if _DEFAULTS.get(k) != v}
@@ -188,9 +264,11 @@ def statevector(
     parallel_threshold: int | None = None,
     max_memory_mb: float | None = None,
     fusion: bool = True,
-) -> npt.NDArray[np.complex128]:
+    precision: str = "double",
+) -> npt.NDArray[np.complexfloating[Any, Any]]:
     """The final state of ``circuit`` from ``|0...0>``, global phase included, as a new
-    complex128 array of length ``2**num_qubits`` (qubit 0 is the least significant bit).
+    complex128 array of length ``2**num_qubits`` (qubit 0 is the least significant bit),
+    or complex64 with ``precision="single"`` (see :class:`Simulator`).
 
     The circuit must not measure or reset
     (:class:`~ferroq.exceptions.CircuitError`); for those use
@@ -210,6 +288,7 @@ def statevector(
             ),
             "max_memory_mb": max_memory_mb,
             "fusion": fusion,
+            "precision": precision,
         }
     )
     threads = opts["max_parallel_threads"]
@@ -219,4 +298,5 @@ def statevector(
         parallel_threshold=opts["parallel_threshold"],
         max_memory_mb=opts["max_memory_mb"],
         fusion=opts["fusion"],
+        precision=opts["precision"],
     )

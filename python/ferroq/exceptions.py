@@ -56,6 +56,13 @@ class SimulationMemoryError(FerroqError, MemoryError):
     """The statevector would not fit in the memory limit (checked before
     anything is allocated), or its allocation failed."""
 
+    # MemoryError's own __new__ refuses a subclass whose first base is another
+    # exception class, and ``SimulationMemoryError.__new__`` would find it first:
+    # picklers that call ``cls.__new__(cls, *args)`` (tblib, which Dask uses to send
+    # a worker's error back) would then turn this error into a bare Exception.
+    def __new__(cls, *args: object, **kwargs: object) -> SimulationMemoryError:
+        return FerroqError.__new__(cls, *args)
+
 
 class InternalError(FerroqError, RuntimeError):
     """A bug in ferroq caught at a boundary (for example a panic in a worker);

@@ -14,7 +14,13 @@ from qiskit import QuantumCircuit
 from ferroq.qiskit._backend import FerroqSimulator
 from ferroq.qiskit._convert import to_ferroq
 from ferroq.qiskit._estimator import FerroqEstimator
-from ferroq.qiskit._job import FerroqJob, FerroqJobCancelledError, FerroqJobError, FerroqJobTimeoutError
+from ferroq.qiskit._job import (
+    FerroqJob,
+    FerroqJobCancelledError,
+    FerroqJobError,
+    FerroqJobSet,
+    FerroqJobTimeoutError,
+)
 from ferroq.qiskit._provider import FerroqProvider
 from ferroq.qiskit._save import (
     SaveAmplitudes,
@@ -34,6 +40,7 @@ __all__ = [
     "FerroqJob",
     "FerroqJobCancelledError",
     "FerroqJobError",
+    "FerroqJobSet",
     "FerroqJobTimeoutError",
     "FerroqProvider",
     "FerroqSimulator",

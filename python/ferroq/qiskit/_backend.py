@@ -18,7 +18,7 @@ import ferroq
 from ferroq import _core
 from ferroq.exceptions import OptionError, UnknownOptionError
 from ferroq.qiskit._convert import NATIVE_GATE_CLASSES, to_ferroq
-from ferroq.qiskit._job import FerroqJob
+from ferroq.qiskit._job import AnyJob, FerroqJob, FerroqJobSet
 from ferroq.qiskit._save import (
     SaveAmplitudes,
     SaveExpectationValue,
@@ -163,7 +163,12 @@ class FerroqSimulator(BackendV2):
     ) -> FerroqJob:
         """Converts the circuits (binding ``parameter_binds`` if given) and submits them
         as one Rust job; returns a :class:`FerroqJob` at once. Options given here
-        override the backend's for this call only."""
+        override the backend's for this call only.
+
+        With ``executor=`` (any ``concurrent.futures.Executor`` or a
+        ``dask.distributed.Client``) or ``max_job_size=`` the experiments run in
+        chunks (see :class:`ferroq.Simulator`) and a :class:`FerroqJobSet` is
+        returned; the counts equal the unsplit run's with the same ``seed_simulator``."""
         unknown = sorted(set(options) - _OPTION_NAMES)
         if unknown:
             raise UnknownOptionError(
@@ -181,14 +186,16 @@ class FerroqSimulator(BackendV2):
         ferroq_opts = _ferroq_options(opts)
         converted = [to_ferroq(c) for c in experiments]
         job = ferroq.Simulator().run(converted, **ferroq_opts)
-        return FerroqJob(self, job, circuits, lambda r: _to_qiskit_result(self, job, experiments, r, opts))
+
+        def convert(which: AnyJob, exps: list[QuantumCircuit], result: ferroq.Result) -> QiskitResult:
+            return _to_qiskit_result(self, which, exps, result, opts)
+
+        if isinstance(job, ferroq.JobSet):
+            return FerroqJobSet(self, job, circuits, experiments, convert)
+        return FerroqJob(self, job, circuits, lambda r: convert(job, experiments, r))
 
 
 def _ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
-    if opts["precision"] != "double":
-        raise OptionError("precision='single' is not available yet in ferroq; use 'double'")
-    if opts["executor"] is not None or opts["max_job_size"] is not None:
-        raise OptionError("executor= and max_job_size= are not available yet in ferroq")
     memory_mb = opts["max_memory_mb"]
     threads = opts["max_parallel_threads"]
     return {
@@ -199,7 +206,10 @@ def _ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
         "parallel_threshold": opts["statevector_parallel_threshold"],
         "max_memory_mb": memory_mb if memory_mb else None,
         "fusion": bool(opts["fusion_enable"]),
+        "precision": opts["precision"],
         "blocking": bool(opts["blocking"]),
+        "executor": opts["executor"],
+        "max_job_size": opts["max_job_size"],
     }
 
 
@@ -241,13 +251,30 @@ def _header(c: QuantumCircuit) -> dict[str, Any]:
 
 def _to_qiskit_result(
     backend: FerroqSimulator,
-    job: ferroq.Job,
+    job: AnyJob,
     circuits: list[QuantumCircuit],
     result: ferroq.Result,
     opts: Mapping[str, Any],
 ) -> QiskitResult:
     experiments = []
-    for circuit, exp in zip(circuits, result.results, strict=True):
+    missing = result.missing
+    for i, circuit in enumerate(circuits):
+        error = missing.get(i)
+        if error is not None:
+            # As Aer reports an experiment that failed: no data, the reason as status.
+            experiments.append(
+                {
+                    "shots": opts["shots"],
+                    "success": False,
+                    "data": {},
+                    "meas_level": 2,
+                    "header": _header(circuit),
+                    "status": f"ERROR: {type(error).__name__}: {error}",
+                    "name": circuit.name,
+                }
+            )
+            continue
+        exp = result._experiment(i)
         data: dict[str, Any] = {"counts": {hex(int(k, 2)): v for k, v in exp.counts().items()}}
         memory = exp.memory()
         if memory is not None and circuit.num_clbits:
@@ -276,8 +303,8 @@ def _to_qiskit_result(
             "backend_version": backend.backend_version,
             "job_id": job.job_id(),
             "qobj_id": job.job_id(),
-            "success": True,
-            "status": "COMPLETED",
+            "success": not missing,
+            "status": "PARTIAL COMPLETED" if missing else "COMPLETED",
             "date": datetime.datetime.now().astimezone().isoformat(),
             "header": {"backend_name": backend.name},
             "results": experiments,

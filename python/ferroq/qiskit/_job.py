@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,16 @@ if TYPE_CHECKING:
 
     from ferroq.qiskit._backend import FerroqSimulator
 
-__all__ = ["FerroqJob", "FerroqJobCancelledError", "FerroqJobError", "FerroqJobTimeoutError"]
+__all__ = [
+    "FerroqJob",
+    "FerroqJobCancelledError",
+    "FerroqJobError",
+    "FerroqJobSet",
+    "FerroqJobTimeoutError",
+]
+
+# What a FerroqJob can wrap: a whole run, a job set, or one chunk of a set.
+AnyJob = ferroq.Job | ferroq.JobSet | ferroq.ExecutorJob
 
 
 class FerroqJobError(QiskitJobError, fx.JobError):
@@ -45,7 +55,7 @@ class FerroqJob(JobV1):
     def __init__(
         self,
         backend: FerroqSimulator,
-        job: ferroq.Job,
+        job: AnyJob,
         circuits: list[QuantumCircuit],
         to_result: Callable[[ferroq.Result], QiskitResult],
     ) -> None:
@@ -74,7 +84,7 @@ class FerroqJob(JobV1):
                 raise FerroqJobTimeoutError(str(err)) from None
             except fx.JobCancelledError as err:
                 raise FerroqJobCancelledError(str(err)) from None
-            except fx.FerroqError as err:
+            except Exception as err:  # the engine's error, or a dead worker's
                 raise FerroqJobError(f"job {self.job_id()} failed: {err}") from err
             self._result = self._to_result(native)
         return self._result
@@ -96,8 +106,9 @@ class FerroqJob(JobV1):
         """The circuits as submitted."""
         return list(self._qiskit_circuits)
 
-    def executor(self) -> None:
-        return None
+    def executor(self) -> Any:
+        """The executor running the job (``None`` for ferroq's own scheduler)."""
+        return self._job.executor()
 
     def __getattr__(self, name: str) -> Any:
         # The rest of ferroq.Job's surface (progress, name, tags, exception, ...).
@@ -108,3 +119,63 @@ class FerroqJob(JobV1):
     def __await__(self) -> Any:
         yield from self._job.__await__()
         return self.result()
+
+
+class FerroqJobSet(FerroqJob):
+    """The job of :meth:`FerroqSimulator.run` with ``executor=`` or ``max_job_size=``:
+    a Qiskit ``JobV1`` over a :class:`ferroq.JobSet`.
+
+    ``status()`` summarises the chunks as :meth:`ferroq.JobSet.status` does;
+    ``result(timeout)`` applies one total timeout and returns one
+    ``qiskit.result.Result`` in submission order, equal to the unsplit run's with
+    the same ``seed_simulator``. ``result(partial=True)`` of a failed or cancelled
+    set returns every experiment anyway, those without data marked
+    ``success=False`` with their chunk's error as ``status`` (the result's own
+    ``status`` is then ``"PARTIAL COMPLETED"``, as Aer reports). ``jobs()`` gives
+    one :class:`FerroqJob` per chunk.
+    """
+
+    def __init__(
+        self,
+        backend: FerroqSimulator,
+        job: ferroq.JobSet,
+        circuits: list[QuantumCircuit],
+        experiments: list[QuantumCircuit],
+        convert: Callable[[AnyJob, list[QuantumCircuit], ferroq.Result], QiskitResult],
+    ) -> None:
+        super().__init__(backend, job, circuits, functools.partial(convert, job, experiments))
+        self._job_set = job
+        self._experiments = experiments
+        self._convert = convert
+
+    def result(
+        self, timeout: float | None = None, refresh: bool = False, partial: bool = False
+    ) -> QiskitResult:
+        """The merged ``qiskit.result.Result``, waiting up to ``timeout`` seconds in
+        total; with ``partial=True``, what finished of a failed or cancelled set."""
+        del refresh
+        if self._result is not None:
+            return self._result
+        try:
+            native = self._job_set.result(timeout, partial=partial)
+        except fx.JobTimeoutError as err:
+            raise FerroqJobTimeoutError(str(err)) from None
+        except fx.JobCancelledError as err:
+            raise FerroqJobCancelledError(str(err)) from None
+        except fx.JobError as err:
+            raise FerroqJobError(str(err)) from err.__cause__
+        converted = self._to_result(native)
+        if not native.missing:
+            self._result = converted
+        return converted
+
+    def jobs(self) -> list[FerroqJob]:
+        """One :class:`FerroqJob` per chunk, each with its own experiments' result."""
+        out: list[FerroqJob] = []
+        first = 0
+        for chunk in self._job_set.jobs():
+            end = first + len(chunk.circuits())
+            part = self._experiments[first:end]
+            out.append(FerroqJob(self.backend(), chunk, part, functools.partial(self._convert, chunk, part)))
+            first = end
+        return out

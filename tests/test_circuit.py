@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cmath
+import pickle
 
 import ferroq
 import numpy as np
@@ -166,3 +167,37 @@ def test_exception_hierarchy():
     assert issubclass(exc.SimulationMemoryError, exc.FerroqError)
     assert issubclass(exc.SimulationMemoryError, MemoryError)
     assert issubclass(exc.FerroqError, Exception)
+
+
+def test_bytes_round_trip_and_pickle():
+    c = ferroq.Circuit(4, 2, name="enc").h(0).cp(0.5, 0, 3).mcx([0, 1, 2], 3).unitary(np.eye(2) * 1j, [1])
+    c.barrier().save_probabilities([3, 1]).save_expectation_value([("YX", -0.5)], [2, 0]).measure(3, 1)
+    data = c._native.to_bytes()
+    assert isinstance(data, bytes) and data[:4] == b"FQC1"
+    assert ferroq._core.Circuit.from_bytes(data) == c._native
+    restored = pickle.loads(pickle.dumps(c))
+    assert restored == c and restored.data == c.data and restored.name == "enc"
+    # Large enough that encoding and decoding run without the GIL.
+    big = ferroq.Circuit(3, name="big")
+    for k in range(6000):
+        big.rx(0.001 * k, k % 3)
+    assert len(big._native.to_bytes()) > 32 * 1024
+    assert pickle.loads(pickle.dumps(big)) == big
+
+
+def test_bad_bytes_raise_circuit_error():
+    data = ferroq.Circuit(2).cx(0, 1)._native.to_bytes()
+    for bad, message in [
+        (data[:-1], "truncated"),
+        (data[:4] + b"\x09\x00" + data[6:], "format version 9"),
+        (data[:-1] + b"\x07", "out of range"),
+    ]:
+        with pytest.raises(ferroq.exceptions.CircuitError, match=message):
+            ferroq._core.Circuit.from_bytes(bad)
+
+
+def test_compose_refuses_a_save_label_twice():
+    c = ferroq.Circuit(2).save_statevector()
+    with pytest.raises(ferroq.exceptions.CircuitError, match=r"'statevector'.*already used"):
+        c.compose(c)
+    assert len(c) == 1

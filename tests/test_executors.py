@@ -241,7 +241,7 @@ def test_dask_client_executor_and_dashboard_keys(sim, batch, expected, dask_clie
     assert_same(again.result(timeout=60), expected, range(100))
 
 
-def test_statevectors_and_saved_values_come_back(thread_pool, dask_client):
+def test_statevectors_and_saved_values_come_back(thread_pool, process_pool, dask_client):
     circuits = [ferroq.Circuit(3).h(0).cx(0, 1).ry(0.1 * k, 2) for k in range(6)]
     sim = ferroq.Simulator(shots=1, statevector=True, seed=1)
     local = sim.run(circuits).result()
@@ -249,19 +249,24 @@ def test_statevectors_and_saved_values_come_back(thread_pool, dask_client):
         split = sim.run(circuits, executor=executor, max_job_size=4).result(timeout=60)
         for k in range(6):
             np.testing.assert_array_equal(split.get_statevector(k), local.get_statevector(k))
-    # Save instructions run wherever circuits are not pickled (ferroq's scheduler, a
-    # thread pool); elsewhere run() refuses them at once, naming the problem.
+    # Save instructions travel with their circuits: labels, qubits, basis states and
+    # Pauli terms come back the same from every executor, processes included.
     saving = [
-        c.copy().save_probabilities([0]).save_expectation_value([("ZZ", 1.0)], [0, 1]) for c in circuits
+        c.copy()
+        .save_probabilities([0])
+        .save_amplitudes([0, 5], label="amps")
+        .save_expectation_value([("ZZ", 1.0), ("XY", 0.5j)], [0, 1])
+        .save_statevector(label="psi")
+        for c in circuits
     ]
     local = sim.run(saving).result()
-    for executor in (None, thread_pool):
+    for executor in (None, thread_pool, process_pool, dask_client):
         split = sim.run(saving, executor=executor, max_job_size=4).result(timeout=60)
         for k in range(6):
-            np.testing.assert_array_equal(split.data(k)["probabilities"], local.data(k)["probabilities"])
-            assert split.data(k)["expectation_value"] == local.data(k)["expectation_value"]
-    with pytest.raises(TypeError, match=r"save instructions \(save_expectation_value, save_probabilities\)"):
-        sim.run(saving, executor=dask_client, max_job_size=4)
+            got, want = split.data(k), local.data(k)
+            assert got.keys() == want.keys() == {"probabilities", "amps", "expectation_value", "psi"}
+            for label in want:
+                np.testing.assert_array_equal(got[label], want[label])
 
 
 # ---------------------------------------------------------------------------
@@ -322,9 +327,9 @@ def test_payloads_are_compact_plain_data(sim, batch, expected):
         assert not kwargs
         packed, options, first_index = args[:3]
         assert first_index == 7 * k
-        # Circuits travel pickled once, as bytes, and come back equal.
+        # Circuits travel encoded once, as bytes, and come back equal.
         assert type(packed) is bytes
-        assert pickle.loads(packed) == batch[7 * k : 7 * k + 7]
+        assert _executors._unpack(packed) == [c._native for c in batch[7 * k : 7 * k + 7]]
         front = {"blocking", "executor", "max_job_size", "worker_threads"}
         assert set(options) == set(ferroq.Simulator().options) - front
         assert all(v is None or type(v) in (int, float, bool, str) for v in options.values())
@@ -347,12 +352,74 @@ def test_circuits_pickle_exactly_and_are_validated_again():
     a, b = run(restored).result(), run(c).result()
     np.testing.assert_array_equal(a.get_statevector(), b.get_statevector())
     assert a.get_memory() == b.get_memory()
+    # Save instructions pickle with every field: kind, label, qubits, basis states, Pauli terms.
+    s = ferroq.Circuit(3, 1).h(0).unitary(np.eye(4)[[1, 0, 2, 3]], [0, 2]).cx(0, 1).rx(0.3, 2)
+    s.save_statevector().save_probabilities_dict([2, 0]).save_amplitudes([7, 1])
+    s.save_expectation_value([("XZY", 0.25 - 1j), ("III", 2)], [1, 2, 0], label="energy").measure(2, 0)
+    restored = pickle.loads(pickle.dumps(s))
+    assert restored == s and restored.instructions == s.instructions
+    a, b = run(restored).result(), run(s).result()
+    assert a.data().keys() == b.data().keys() == {"statevector", "probabilities_dict", "amplitudes", "energy"}
+    for label in b.data():
+        np.testing.assert_array_equal(a.data()[label], b.data()[label])
+    # A saved label stays taken in the restored circuit.
+    with pytest.raises(ferroq.exceptions.CircuitError, match="already used"):
+        restored.save_statevector()
     # A tampered payload is refused by the engine, not trusted.
-    rebuild, args = c.__reduce__()
-    bad = list(args)
-    bad[4] = ferroq._circuit._columns([("cx", [0, 0], [], [])])
-    with pytest.raises(ferroq.exceptions.CircuitError):
-        rebuild(*bad)
+    load, (data,) = c.__reduce__()
+    assert load(data) == c
+    CircuitError = ferroq.exceptions.CircuitError
+    cx = ferroq.Circuit(2).cx(0, 1)._native.to_bytes()
+    with pytest.raises(CircuitError, match=r"at byte \d+: instruction 0: .*used more than once"):
+        load(cx[:-1] + b"\x00")
+    with pytest.raises(CircuitError, match=r"at byte \d+: truncated"):
+        load(data[:-1])
+    with pytest.raises(CircuitError, match="trailing"):
+        load(data + b"\x00")
+    with pytest.raises(CircuitError, match="magic"):
+        load(b"not a circuit")
+
+
+def test_pickles_of_earlier_versions_still_load():
+    from array import array
+
+    matrix = np.eye(4)[[1, 0, 2, 3]].astype(complex)
+    expected = ferroq.Circuit(3, 2, name="old").h(0).unitary(matrix, [0, 2]).measure(0, 1)
+    expected.reset(1).barrier(0, 2).rz(0.25, 2).mcx([0, 1], 2)
+    expected.global_phase = 0.3
+    columns = (
+        "h unitary measure reset barrier rz mcx",
+        array("B", [1, 2, 1, 1, 2, 1, 3]),
+        array("B", [0, 0, 1, 0, 0, 0, 0]),
+        array("B", [0, 0, 0, 0, 0, 1, 0]),
+        array("B", [0, 0, 2, 0, 1, 0, 2, 2, 0, 1, 2]),
+        array("B", [1]),
+        array("d", [0.25]),
+    )
+    Instruction = ferroq._circuit.Instruction
+    rows = [
+        Instruction("h", (0,), (), ()),
+        Instruction("unitary", (0, 2), (), ()),
+        Instruction("measure", (0,), (1,), ()),
+        Instruction("reset", (1,), (), ()),
+        Instruction("barrier", (0, 2), (), ()),
+        Instruction("rz", (2,), (), (0.25,)),
+        Instruction("mcx", (0, 1, 2), (), ()),
+    ]
+
+    class Old:
+        """Pickles as ferroq did: by reference to the loader, whose name must stay."""
+
+        def __init__(self, loader, payload):
+            self.loader, self.payload = loader, payload
+
+        def __reduce__(self):
+            return (self.loader, (3, 2, "old", 0.3, self.payload, [matrix]))
+
+    for loader, payload in [("_restore", columns), ("_rebuild", rows)]:
+        data = pickle.dumps(Old(getattr(ferroq._circuit, loader), payload))
+        assert loader.encode() in data
+        assert pickle.loads(data) == expected
 
 
 # ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import operator
 from array import array
 from collections.abc import Iterable, Sequence
@@ -123,29 +122,9 @@ class Circuit:
         return f"Circuit({self.num_qubits}, {self.num_clbits}{name}) with {len(self)} instructions"
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Columns of flat arrays rather than a Python object per instruction: this is
-        # what executors ship to their workers, so it must be quick to write and read.
-        instructions = self._native.instructions()
-        saves = sorted({inst[0] for inst in instructions if inst[0].startswith("save_")})
-        if saves:
-            # The engine does not hand out a save's label, indices or Pauli terms, so
-            # such a circuit cannot be rebuilt elsewhere: refuse here, not on a worker.
-            raise TypeError(
-                f"cannot pickle circuit {self.name!r}: its save instructions ({', '.join(saves)}) "
-                "cannot be serialised yet; run it locally or on a ThreadPoolExecutor"
-            )
-        matrices = [m.reshape(round(len(m) ** 0.5), -1) for m in self._native.unitary_matrices()]
-        return (
-            _restore,
-            (
-                self.num_qubits,
-                self.num_clbits,
-                self.name,
-                self.global_phase,
-                _columns(instructions),
-                matrices,
-            ),
-        )
+        # The engine's own binary form: written in one call, and read back in one call
+        # that validates every instruction again (executors ship circuits this way).
+        return (_from_bytes, (self._native.to_bytes(),))
 
     def copy(self) -> Circuit:
         """An independent copy."""
@@ -513,38 +492,22 @@ class Circuit:
         return self._gate("mcx", [*control_qubits, target_qubit])
 
 
+def _from_bytes(data: bytes) -> Circuit:
+    """Unpickles a circuit from :meth:`ferroq._core.Circuit.to_bytes`'s form."""
+    return Circuit._wrap(_core.Circuit.from_bytes(data))
+
+
+# Pickles written by earlier versions name the loaders below: they stay, so that
+# such pickles still load (validated again, instruction by instruction).
+
 RawInstruction = tuple[str, list[int], list[int], list[float]]
 Columns = tuple[str, "array[int]", "array[int]", "array[int]", "array[int]", "array[int]", "array[float]"]
 
 
-def _columns(instructions: list[RawInstruction]) -> Columns:
-    """The engine's instruction list as flat columns: names joined by spaces, the
-    qubit, clbit and parameter counts of each instruction, and every qubit, clbit
-    and parameter in order (about 3x quicker to pickle and load than the list)."""
-    chain = itertools.chain.from_iterable
-    return (
-        " ".join([inst[0] for inst in instructions]),
-        _small([len(inst[1]) for inst in instructions]),
-        _small([len(inst[2]) for inst in instructions]),
-        _small([len(inst[3]) for inst in instructions]),
-        _small(list(chain([inst[1] for inst in instructions]))),
-        _small(list(chain([inst[2] for inst in instructions]))),
-        array("d", chain([inst[3] for inst in instructions])),
-    )
-
-
-def _small(values: list[int]) -> array[int]:
-    """``values`` (indices or counts, never negative) in the narrowest unsigned array."""
-    for code in "BHI":
-        try:
-            return array(code, values)
-        except OverflowError:
-            continue
-    return array("Q", values)
-
-
 def _rows(columns: Columns) -> list[RawInstruction]:
-    """The inverse of :func:`_columns`."""
+    """The instructions of columns of flat arrays: names joined by spaces, the
+    qubit, clbit and parameter counts of each instruction, and every qubit, clbit
+    and parameter in order."""
     names, nq, nc, np_, flat_q, flat_c, flat_p = columns
     qubits, clbits, params = flat_q.tolist(), flat_c.tolist(), flat_p.tolist()
     rows: list[RawInstruction] = []
@@ -563,8 +526,9 @@ def _restore(
     columns: Columns,
     matrices: list[Any],
 ) -> Circuit:
-    """Unpickles a circuit; the engine validates every instruction again, in bulk
-    between unitaries (whose matrices travel separately)."""
+    """Unpickles a circuit pickled as columns (ferroq before the binary form); the
+    engine validates every instruction again, in bulk between unitaries (whose
+    matrices travel separately)."""
     instructions = _rows(columns)
     c = Circuit(num_qubits, num_clbits, name)
     c.global_phase = global_phase

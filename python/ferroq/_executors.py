@@ -1,9 +1,9 @@
 """Running one batch as chunks: on ferroq's own scheduler, or as tasks on an executor.
 
-What travels to a worker is plain data: the chunk's circuits (pickled once, on
-the client, into one ``bytes`` object; a ``Circuit`` pickles as columns of flat
-arrays), the engine options, the batch index of the chunk's first circuit and a
-thread hint. The worker function,
+What travels to a worker is plain data: the chunk's circuits (encoded once, on
+the client, into one ``bytes`` object, each circuit in the engine's binary form),
+the engine options, the batch index of the chunk's first circuit and a thread
+hint. The worker function,
 :func:`_run_chunk`, is importable by name, so any executor can pickle it by
 reference. Circuit ``i`` of the batch is sampled with the seed derived from the
 run seed and ``i`` whichever chunk carries it, so the merged result is the
@@ -169,12 +169,18 @@ def _dask_released(worker: Any, key: Any) -> Callable[[], bool]:
 
 # ------------------------------------------------------------------- worker
 def _pack(circuits: Sequence[Circuit]) -> bytes:
-    """A chunk's circuits pickled once, on the client.
+    """A chunk's circuits in one ``bytes`` object, encoded on the client.
 
-    Dask pickles a task's arguments on the client and unpickles them on the
-    scheduler, then again from the scheduler to the worker: a ``bytes`` argument
-    makes the three later steps copies instead of rebuilding every instruction."""
-    return pickle.dumps(list(circuits), protocol=pickle.HIGHEST_PROTOCOL)
+    Each circuit is in the engine's binary form, which keeps save instructions and
+    is read back in one call per circuit. Dask pickles a task's arguments on the
+    client and unpickles them on the scheduler, then again from the scheduler to
+    the worker: a ``bytes`` argument makes the three later steps copies."""
+    return pickle.dumps([c._native.to_bytes() for c in circuits], protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(packed: bytes) -> list[_core.Circuit]:
+    """The circuits of :func:`_pack`'s output, validated again by the engine."""
+    return [_core.Circuit.from_bytes(data) for data in pickle.loads(packed)]
 
 
 def _run_chunk(
@@ -188,7 +194,7 @@ def _run_chunk(
 ) -> ChunkOutput:
     """Runs one chunk on whatever worker calls it and returns its experiments.
 
-    ``circuits`` is a list of circuits or that list pickled (see :func:`_pack`);
+    ``circuits`` is a list of circuits or that list packed (see :func:`_pack`);
     ``options`` are :func:`ferroq._core.submit`'s keyword arguments, with
     ``max_parallel_threads=None`` meaning "choose from ``slots``" (see
     :func:`worker_threads`). ``first_index`` is the batch index of ``circuits[0]``.
@@ -213,8 +219,8 @@ def _run_chunk(
     opts = dict(options)
     threads = opts.get("max_parallel_threads") or worker_threads(slots, host, own_slots)
     opts["max_parallel_threads"] = threads
-    listed: Sequence[Circuit] = pickle.loads(circuits) if isinstance(circuits, bytes) else circuits
-    native = _core.submit([c._native for c in listed], first_index=first_index, **opts)
+    natives = _unpack(circuits) if isinstance(circuits, bytes) else [c._native for c in circuits]
+    native = _core.submit(natives, first_index=first_index, **opts)
     if token is not None:
         with _inproc_lock:
             _inproc_jobs[token] = native

@@ -9,6 +9,8 @@ use crate::gates::GateKind;
 use crate::matrix::Matrix;
 use std::sync::Arc;
 
+mod codec;
+
 /// What a save instruction records (computed from the state in the engine,
 /// never copied out just to be reduced in Python).
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +130,10 @@ pub struct Circuit {
 
 fn check_qubits(gate: &str, qubits: &[i64], num_qubits: usize) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(qubits.len());
+    // Long lists (barriers, saves, decoded circuits) would make the linear
+    // duplicate scan quadratic.
+    let mut seen =
+        (qubits.len() > 32).then(|| std::collections::HashSet::with_capacity(qubits.len()));
     for &q in qubits {
         if q < 0 || q as u64 >= num_qubits as u64 {
             return Err(Error::QubitOutOfRange {
@@ -137,7 +143,11 @@ fn check_qubits(gate: &str, qubits: &[i64], num_qubits: usize) -> Result<Vec<usi
             });
         }
         let q = q as usize;
-        if out.contains(&q) {
+        let duplicate = match seen.as_mut() {
+            Some(seen) => !seen.insert(q),
+            None => out.contains(&q),
+        };
+        if duplicate {
             return Err(Error::DuplicateQubit {
                 gate: gate.to_string(),
                 qubit: q,
@@ -220,7 +230,16 @@ impl Circuit {
             check_params(name, params)?;
             return self.set_global_phase(self.global_phase + params[0]);
         }
-        let kind = GateKind::from_name(name)?;
+        self.append_kind(GateKind::from_name(name)?, qubits, params)
+    }
+
+    /// [`Circuit::append_gate`] for a gate already looked up by name.
+    pub(crate) fn append_kind(
+        &mut self,
+        kind: GateKind,
+        qubits: &[i64],
+        params: &[f64],
+    ) -> Result<()> {
         let name = kind.name();
         match kind.num_qubits() {
             Some(n) if n != qubits.len() => {
@@ -345,6 +364,20 @@ impl Circuit {
                 other.num_qubits, other.num_clbits, self.num_qubits, self.num_clbits
             )));
         }
+        // The saves of `other` must be as valid here as if they had been added
+        // with `save`: otherwise this circuit could not be encoded and decoded.
+        let mut labels: std::collections::HashSet<&str> = self.save_labels().collect();
+        for inst in &other.instructions {
+            if let Instruction::Save { kind, label, .. } = inst {
+                self.check_save_target(kind.name())?;
+                if !labels.insert(label) {
+                    return Err(Error::InvalidCircuit(format!(
+                        "compose: the label '{label}' of '{}' is already used",
+                        kind.name()
+                    )));
+                }
+            }
+        }
         self.instructions.extend(other.instructions.iter().cloned());
         self.set_global_phase(self.global_phase + other.global_phase)
     }
@@ -363,18 +396,10 @@ impl Circuit {
         terms: &[(String, num_complex::Complex64)],
     ) -> Result<()> {
         let gate = format!("save_{kind}");
-        if self
-            .instructions
-            .iter()
-            .any(|i| matches!(i, Instruction::Save { label: l, .. } if l == label))
-        {
+        self.check_save_target(&gate)?;
+        if self.save_labels().any(|l| l == label) {
             return Err(Error::InvalidCircuit(format!(
                 "{gate}: the label '{label}' is already used"
-            )));
-        }
-        if self.num_qubits > 63 {
-            return Err(Error::InvalidCircuit(format!(
-                "{gate}: circuits over 63 qubits cannot be saved"
             )));
         }
         let qubits = if qubits.is_empty() {
@@ -443,6 +468,23 @@ impl Circuit {
             label: label.to_string(),
             qubits,
         });
+        Ok(())
+    }
+
+    fn save_labels(&self) -> impl Iterator<Item = &str> {
+        self.instructions.iter().filter_map(|i| match i {
+            Instruction::Save { label, .. } => Some(label.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether a save may be added to this circuit at all (labels aside).
+    fn check_save_target(&self, gate: &str) -> Result<()> {
+        if self.num_qubits > 63 {
+            return Err(Error::InvalidCircuit(format!(
+                "{gate}: circuits over 63 qubits cannot be saved"
+            )));
+        }
         Ok(())
     }
 

@@ -56,6 +56,9 @@ pub enum Error {
     NonFiniteMatrix,
     #[error("{0}")]
     InvalidCircuit(String),
+    /// `Circuit::from_bytes` refused its input; `offset` is where the problem starts.
+    #[error("invalid circuit encoding at byte {offset}: {reason}")]
+    InvalidEncoding { offset: usize, reason: String },
     #[error("invalid option {name}: {reason}")]
     InvalidOption { name: String, reason: String },
     #[error(

@@ -5,7 +5,7 @@ use ferroq_core::{Circuit, Error, Instruction};
 use numpy::{Complex64, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyIterator, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyString, PyTuple};
 
 #[pyclass(module = "ferroq._core", name = "Circuit", from_py_object)]
 #[derive(Clone)]
@@ -20,6 +20,11 @@ fn count(what: &str, value: i64) -> PyResult<usize> {
         )))
     })
 }
+
+// Below these sizes encoding or decoding takes a few microseconds, less than
+// releasing and taking back the GIL is worth to other threads.
+const DETACH_INSTRUCTIONS: usize = 2_000;
+const DETACH_BYTES: usize = 32 * 1024;
 
 type InstructionTuple = (&'static str, Vec<usize>, Vec<usize>, Vec<f64>);
 /// `(name, qubits, clbits, params)` as given by Python.
@@ -268,6 +273,29 @@ impl PyCircuit {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The circuit in ferroq-core's binary form (see `Circuit::to_bytes`).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let data = if self.inner.instructions().len() > DETACH_INSTRUCTIONS {
+            py.detach(|| self.inner.to_bytes())
+        } else {
+            self.inner.to_bytes()
+        };
+        PyBytes::new(py, &data)
+    }
+
+    /// The circuit `to_bytes` wrote, validated like one built by hand.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<PyCircuit> {
+        let inner = if data.len() > DETACH_BYTES {
+            py.detach(|| Circuit::from_bytes(data))
+        } else {
+            Circuit::from_bytes(data)
+        };
+        Ok(PyCircuit {
+            inner: inner.map_err(to_py)?,
+        })
     }
 
     fn __len__(&self) -> usize {

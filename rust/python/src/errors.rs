@@ -18,7 +18,8 @@ fn class_name(err: &Error) -> &'static str {
         | Error::BadMatrixShape { .. }
         | Error::NotUnitary { .. }
         | Error::NonFiniteMatrix
-        | Error::InvalidCircuit(_) => "CircuitError",
+        | Error::InvalidCircuit(_)
+        | Error::InvalidEncoding { .. } => "CircuitError",
         Error::InvalidOption { .. } => "OptionError",
         Error::StateTooLarge { .. } | Error::AllocationFailed { .. } => "SimulationMemoryError",
         Error::Cancelled => "JobCancelledError",

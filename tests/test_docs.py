@@ -17,6 +17,8 @@ MODULES = [
     "ferroq._simulator",
     "ferroq._result",
     "ferroq._jobset",
+    "ferroq._store",
+    "ferroq.qasm2",
     "ferroq.exceptions",
 ]
 

@@ -7,7 +7,7 @@
 (['00', '11'], 1000)
 """
 
-from ferroq import exceptions
+from ferroq import exceptions, qasm2
 from ferroq._circuit import GATES, Circuit, Instruction
 from ferroq._core import __version__
 from ferroq._job import (
@@ -23,6 +23,7 @@ from ferroq._job import (
 from ferroq._jobset import ExecutorJob, JobSet
 from ferroq._result import ExperimentResult, Result
 from ferroq._simulator import Simulator, statevector
+from ferroq._store import StoredJob, jobs, retrieve_job
 from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError
 
 __all__ = [
@@ -43,9 +44,13 @@ __all__ = [
     "JobTimeoutError",
     "Result",
     "Simulator",
+    "StoredJob",
     "__version__",
     "as_completed",
     "exceptions",
+    "jobs",
+    "qasm2",
+    "retrieve_job",
     "statevector",
     "wait",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from ferroq._circuit import Circuit
 from ferroq._executors import check_executor, submit_set
 from ferroq._job import Job, check_header, check_tags
 from ferroq._jobset import JobSet
+from ferroq._store import check_store, default_store, open_store, record
 from ferroq.exceptions import OptionError, OptionTypeError, UnknownOptionError
 
 __all__ = ["Simulator", "statevector"]
@@ -35,6 +37,7 @@ _OPTION_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "executor": ((object,), True),  # checked by check_executor
     "max_job_size": ((int,), True),
     "worker_threads": ((int,), True),
+    "store": ((str, os.PathLike), True),  # checked by check_store
 }
 
 # Options the engine never sees, so their ranges are checked here.
@@ -56,6 +59,7 @@ _DEFAULTS: dict[str, Any] = {
     "executor": None,
     "max_job_size": None,
     "worker_threads": None,
+    "store": None,
 }
 
 
@@ -72,6 +76,9 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if name == "executor":
             checked[name] = check_executor(value)
+            continue
+        if name == "store":
+            checked[name] = check_store(value)
             continue
         # bool is an int in Python; a bool where a count is expected is a mistake.
         is_bool = isinstance(value, (bool, np.bool_))
@@ -165,6 +172,11 @@ class Simulator:
             process pool, and for Dask the worker host's CPUs divided by the
             threads of all workers on that host (1 for an executor of unknown
             size), so that the cores are not oversubscribed.
+        store (str | os.PathLike | None): a job store (an SQLite file, created if
+            missing) that records every job of the run, its result or error, so
+            :func:`ferroq.retrieve_job` and :func:`ferroq.jobs` find it from any
+            process. By default ``FERROQ_STORE`` if set (read when the simulator is
+            made), else none; ``None`` stores nothing.
 
     >>> import ferroq
     >>> sim = ferroq.Simulator(shots=10, seed=3)
@@ -173,7 +185,7 @@ class Simulator:
     """
 
     def __init__(self, **options: Any) -> None:
-        self._options: dict[str, Any] = dict(_DEFAULTS)
+        self._options: dict[str, Any] = dict(_DEFAULTS, store=default_store())
         self._options.update(_check_options(options))
 
     @property
@@ -207,6 +219,9 @@ class Simulator:
         opts.update(_check_options(options))
         listed, _ = _as_circuit_list(circuits)
         tags, header = check_tags(tags or []), check_header(header or {})
+        store = opts["store"]
+        if store is not None:
+            open_store(store)  # a bad store raises before any job exists
         if opts["executor"] is not None or opts["max_job_size"] is not None:
             return self._run_set(listed, opts, name=name, tags=tags, header=header)
         threads = opts["max_parallel_threads"]
@@ -223,6 +238,8 @@ class Simulator:
             precision=opts["precision"],
         )
         job = Job(self, native, listed, opts, name=name, tags=tags, header=header)
+        if store is not None:
+            _record(store, job)
         if opts["blocking"]:
             job._async = False
             try:
@@ -243,6 +260,8 @@ class Simulator:
         header: dict[str, Any],
     ) -> JobSet:
         job_set = submit_set(self, listed, opts, name=name, tags=tags, header=header)
+        if opts["store"] is not None:
+            _record(opts["store"], job_set)
         if opts["blocking"]:
             try:
                 job_set.wait_for_final_state()
@@ -255,6 +274,15 @@ class Simulator:
     def __repr__(self) -> str:
         changed = {k: v for k, v in self._options.items() if _DEFAULTS.get(k) != v}
         return f"Simulator({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+
+def _record(store: str, job: Job | JobSet) -> None:
+    """Stores ``job``; if that fails, cancels it (the caller never gets it) and raises."""
+    try:
+        record(store, job)
+    except BaseException:
+        job.cancel()
+        raise
 
 
 def statevector(

@@ -25,6 +25,7 @@ __all__ = [
     "JobTimeoutError",
     "OptionError",
     "OptionTypeError",
+    "QasmError",
     "SimulationMemoryError",
     "UnknownOptionError",
 ]
@@ -38,6 +39,31 @@ class CircuitError(FerroqError, ValueError):
     """A circuit or instruction is invalid: a qubit or clbit out of range, a
     repeated qubit, a wrong parameter count, a NaN or infinite parameter, an
     unknown gate, or a matrix of the wrong shape or not unitary."""
+
+
+class QasmError(CircuitError):
+    """An OpenQASM 2 program could not be parsed (a syntax error, an undeclared
+    register, an unknown gate, ...). ``line`` and ``column`` (1-based, in
+    characters) say where; the message starts with them too.
+
+    >>> import ferroq.qasm2
+    >>> try:
+    ...     ferroq.qasm2.loads("qreg q[1];\\nh q[0];")
+    ... except QasmError as err:
+    ...     print(err.line, err.column, err)
+    2 1 line 2, column 1: unknown gate 'h' (add 'include "qelib1.inc";' to use the standard gates)
+    """
+
+    line: int
+    column: int
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+    def __reduce__(self) -> tuple[type[QasmError], tuple[str, int, int]]:
+        return (type(self), (str(self), self.line, self.column))
 
 
 class OptionError(FerroqError, ValueError):

@@ -73,6 +73,13 @@ pub enum Error {
     AllocationFailed { num_qubits: usize, bytes: u128 },
     #[error("the job was cancelled")]
     Cancelled,
+    /// An OpenQASM 2 program could not be parsed; `line` and `column` are 1-based.
+    #[error("line {line}, column {column}: {message}")]
+    Qasm {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A bug: a panic caught at a boundary, with its message.
     #[error("internal error: {0}")]
     Internal(String),

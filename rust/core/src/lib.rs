@@ -15,6 +15,7 @@ pub mod matrix;
 pub mod parallel;
 pub mod plan;
 pub mod precision;
+pub mod qasm2;
 pub mod rng;
 pub mod sample;
 pub mod scheduler;

@@ -20,6 +20,7 @@ fn class_name(err: &Error) -> &'static str {
         | Error::NonFiniteMatrix
         | Error::InvalidCircuit(_)
         | Error::InvalidEncoding { .. } => "CircuitError",
+        Error::Qasm { .. } => "QasmError",
         Error::InvalidOption { .. } => "OptionError",
         Error::StateTooLarge { .. } | Error::AllocationFailed { .. } => "SimulationMemoryError",
         Error::Cancelled => "JobCancelledError",
@@ -31,13 +32,21 @@ fn class_name(err: &Error) -> &'static str {
 pub fn to_py(err: Error) -> PyErr {
     let message = err.to_string();
     let name = class_name(&err);
+    // QasmError also carries the position, as its `line` and `column`.
+    let position = match err {
+        Error::Qasm { line, column, .. } => Some((line, column)),
+        _ => None,
+    };
     Python::attach(|py| {
         let class = py
             .import("ferroq.exceptions")
             .and_then(|m| m.getattr(name))
             .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
         match class {
-            Ok(class) => PyErr::from_type(class, message),
+            Ok(class) => match position {
+                Some((line, column)) => PyErr::from_type(class, (message, line, column)),
+                None => PyErr::from_type(class, message),
+            },
             // Only reachable when `_core` is imported without its package.
             Err(_) if name == "SimulationMemoryError" => PyMemoryError::new_err(message),
             Err(_) => PyValueError::new_err(message),

@@ -206,6 +206,15 @@ fn gate_table() -> Vec<(&'static str, Option<usize>, usize)> {
         .collect()
 }
 
+/// Parses an OpenQASM 2.0 program into a circuit (raises `QasmError`).
+#[pyfunction]
+fn parse_qasm2(py: Python<'_>, text: &str) -> PyResult<PyCircuit> {
+    let text = text.to_owned();
+    py.detach(move || ferroq_core::qasm2::parse(&text))
+        .map(|inner| PyCircuit { inner })
+        .map_err(errors::to_py)
+}
+
 /// Bytes of memory available to this process (the engine's default limit).
 #[pyfunction]
 fn available_memory() -> u64 {
@@ -237,5 +246,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gate_table, m)?)?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add_function(wrap_pyfunction!(available_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_qasm2, m)?)?;
     Ok(())
 }

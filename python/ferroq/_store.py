@@ -1,0 +1,643 @@
+"""A persistent job store: one embedded SQLite file that keeps every job run with
+``Simulator(store=...)`` (or ``FERROQ_STORE``), so results outlive the process.
+
+The file is opened in WAL mode with a busy timeout, one connection per thread and
+process, and every write is one short statement: several processes on one machine
+may write and read the same store at once (not over a network file system).
+
+Schema (``PRAGMA user_version`` 1), one table ``jobs``, one row per job or job set:
+``job_id`` (primary key), ``kind`` (``job`` / ``jobset``), ``name``, ``tags``
+(JSON list), ``status`` (a :class:`JobStatus` name), ``steps`` (JSON: state name ->
+POSIX time), ``options`` and ``header`` and ``metadata`` (JSON; values JSON cannot
+hold are stored as their ``repr``), ``circuits`` (the circuits' ``to_bytes`` forms,
+each prefixed by its length as a little-endian u64, after a u64 count), ``result``
+(pickle of ``(seed, [ExperimentData, ...])``, statevectors as binary buffers; only
+for ``DONE``), ``error_type`` / ``error_message`` (``ERROR`` / ``CANCELLED``),
+``pid`` / ``hostname`` / ``pid_start`` (the owning process and its start marker),
+``created`` / ``updated`` (POSIX times).
+
+The result column is a pickle: open only stores you trust.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import json
+import os
+import pickle
+import socket
+import sqlite3
+import struct
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ferroq import _core, exceptions
+from ferroq._circuit import Circuit
+from ferroq._job import JOB_FINAL_STATES, Job, JobStatus
+from ferroq._jobset import JobSet
+from ferroq._result import Result
+from ferroq.exceptions import JobCancelledError, JobError, OptionError, OptionTypeError
+
+__all__ = ["StoredJob", "check_store", "jobs", "retrieve_job"]
+
+SCHEMA_VERSION = 1
+ENV_VAR = "FERROQ_STORE"
+_BUSY_TIMEOUT_MS = 30_000
+_POLL = 0.05
+_FINAL_NAMES = tuple(s.name for s in JOB_FINAL_STATES)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT,
+    tags TEXT NOT NULL,
+    status TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    options TEXT NOT NULL,
+    header TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    circuits BLOB NOT NULL,
+    result BLOB,
+    error_type TEXT,
+    error_message TEXT,
+    pid INTEGER NOT NULL,
+    hostname TEXT NOT NULL,
+    pid_start TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+"""
+
+# Every column but the result, which is read only when a result is asked for.
+_COLUMNS = (
+    "job_id, kind, name, tags, status, steps, options, header, metadata, circuits, "
+    "error_type, error_message, pid, hostname, pid_start, created, updated"
+)
+
+
+def check_store(value: Any) -> str:
+    """The store option as a path string: a non-empty ``str`` or ``os.PathLike``."""
+    if not isinstance(value, (str, os.PathLike)):
+        got = type(value).__name__
+        raise OptionTypeError(f"option 'store' must be str or os.PathLike or None, got {got}")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise OptionTypeError(f"option 'store' must be a text path, got {path!r}")
+    if not path:
+        raise OptionError("option 'store' must be a non-empty path")
+    return path
+
+
+def default_store() -> str | None:
+    """``FERROQ_STORE`` if it is set and not empty."""
+    return os.environ.get(ENV_VAR) or None
+
+
+# ---------------------------------------------------------------- the process
+def _process_start(pid: int) -> str | None:
+    """A marker of when process ``pid`` started (Linux: its start time in clock
+    ticks since boot), so that a reused pid is not taken for the owner; ``None``
+    where the platform does not tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    """Whether process ``pid`` of this host still runs and is the one that started at ``start``."""
+    if pid == os.getpid():
+        return start is None or start == _process_start(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    except OSError:
+        return True  # cannot tell: never declare a live job dead
+    if start is None:
+        return True
+    now = _process_start(pid)
+    return now is None or now == start
+
+
+def _ended_message(pid: int, hostname: str) -> str:
+    return f"process {pid} on host {hostname} ended before the job finished"
+
+
+# -------------------------------------------------------------- connections
+_local = threading.local()
+_init_lock = threading.Lock()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """This thread's connection to the store at ``path`` (created with its schema if new)."""
+    conns: dict[str, sqlite3.Connection] | None = getattr(_local, "conns", None)
+    if conns is None or getattr(_local, "pid", None) != os.getpid():
+        conns = _local.conns = {}
+        _local.pid = os.getpid()
+    conn = conns.get(path)
+    if conn is not None:
+        return conn
+    try:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version = SCHEMA_VERSION
+    except (sqlite3.Error, OSError) as err:
+        raise JobError(f"cannot open the job store {path!r}: {err}") from err
+    if version != SCHEMA_VERSION:
+        conn.close()
+        raise JobError(
+            f"the job store {path!r} has schema version {version}; this ferroq reads version {SCHEMA_VERSION}"
+        )
+    conns[path] = conn
+    return conn
+
+
+def open_store(path: str) -> None:
+    """Opens (and creates) the store now, so a bad path raises before any job runs."""
+    _connect(path)
+
+
+# ------------------------------------------------------------------ writing
+def _json(value: Any) -> str:
+    return json.dumps(value, default=repr, sort_keys=True)
+
+
+def _encode_circuits(circuits: Sequence[Circuit]) -> bytes:
+    parts = [struct.pack("<Q", len(circuits))]
+    for c in circuits:
+        data = c._native.to_bytes()
+        parts += [struct.pack("<Q", len(data)), data]
+    return b"".join(parts)
+
+
+def _decode_circuits(blob: bytes) -> list[Circuit]:
+    (count,), at = struct.unpack_from("<Q", blob, 0), 8
+    circuits = []
+    for _ in range(count):
+        (size,) = struct.unpack_from("<Q", blob, at)
+        at += 8
+        if at + size > len(blob):
+            raise ValueError("truncated circuit data")
+        circuits.append(Circuit._wrap(_core.Circuit.from_bytes(blob[at : at + size])))
+        at += size
+    if at != len(blob):
+        raise ValueError("trailing bytes after the circuits")
+    return circuits
+
+
+def _job_steps(job: Job | JobSet) -> dict[str, float]:
+    if isinstance(job, Job):
+        return {name: when.timestamp() for name, when in job.time_per_step().items()}
+    steps = {JobStatus.INITIALIZING.name: job.creation_date().timestamp()}
+    status = job.status()
+    if status in JOB_FINAL_STATES:
+        steps[status.name] = time.time()
+    return steps
+
+
+# job id -> (store path, job) for the jobs of this process not yet written final.
+_unfinished: dict[str, tuple[str, Job | JobSet]] = {}
+_unfinished_lock = threading.Lock()
+
+
+def record(path: str, job: Job | JobSet) -> None:
+    """Writes ``job``'s row (as submitted) and arranges for its final write."""
+    now = time.time()
+    pid = os.getpid()
+    status = job.status()
+    row = (
+        job.job_id(),
+        "jobset" if isinstance(job, JobSet) else "job",
+        job.name(),
+        _json(job.tags()),
+        JobStatus.QUEUED.name if status in JOB_FINAL_STATES else status.name,
+        _json({k: v for k, v in _job_steps(job).items() if k not in _FINAL_NAMES}),
+        _json(job.backend_options()),
+        _json(job.header()),
+        _json(job.metadata),
+        _encode_circuits(job.circuits()),
+        pid,
+        socket.gethostname(),
+        _process_start(pid),
+        job.creation_date().timestamp(),
+        now,
+    )
+    _connect(path).execute(
+        "INSERT INTO jobs (job_id, kind, name, tags, status, steps, options, header, metadata, "
+        "circuits, pid, hostname, pid_start, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        row,
+    )
+    with _unfinished_lock:
+        _unfinished[job.job_id()] = (path, job)
+    job.add_done_callback(_finish)
+
+
+def _finish(job: Job | JobSet) -> None:
+    """Writes the final state of ``job``, from the callback thread or at exit.
+
+    The job leaves ``_unfinished`` only once written, so the exit hook writes again
+    whatever a callback had not finished writing when the interpreter stopped (a
+    second write of the same values is harmless)."""
+    with _unfinished_lock:
+        entry = _unfinished.get(job.job_id())
+    if entry is None:
+        return
+    path = entry[0]
+    status = job.status()
+    result: bytes | None = None
+    error_type = error_message = None
+    try:
+        outcome = job.result()
+        result = pickle.dumps((outcome.seed, outcome.results), protocol=pickle.HIGHEST_PROTOCOL)
+    except JobCancelledError as err:
+        error_type, error_message = "JobCancelledError", str(err)
+    except Exception as err:
+        error_type, error_message = type(err).__name__, str(err)
+    if status is JobStatus.ERROR and error_message is not None:
+        error_message = job.error_message() or error_message
+    steps = _job_steps(job)
+    sql = (
+        "UPDATE jobs SET status=?, steps=?, metadata=?, result=?, error_type=?, error_message=?, updated=? "
+        "WHERE job_id=?"
+    )
+    values = [status.name, _json(steps), _json(job.metadata), result, error_type, error_message]
+    conn = _connect(path)
+    try:
+        conn.execute(sql, (*values, time.time(), job.job_id()))
+    except sqlite3.Error as err:
+        if result is None:
+            raise
+        # Too large for SQLite (over a gigabyte, by default): keep the row, say why.
+        values[3:6] = [None, "ResultNotStored", f"the result was not stored: {err}"]
+        conn.execute(sql, (*values, time.time(), job.job_id()))
+    with _unfinished_lock:
+        _unfinished.pop(job.job_id(), None)
+
+
+@atexit.register
+def _at_exit() -> None:
+    """Writes every finished job whose callback has not run yet, and marks the
+    jobs still running as ended with the process."""
+    with _unfinished_lock:
+        left = list(_unfinished.values())
+    for path, job in left:
+        try:
+            if job.in_final_state():
+                _finish(job)
+                continue
+            with _unfinished_lock:
+                _unfinished.pop(job.job_id(), None)
+            _mark_ended(_connect(path), job.job_id(), os.getpid(), socket.gethostname(), None)
+        except Exception:  # never fail the interpreter's exit
+            pass
+
+
+def _mark_ended(conn: sqlite3.Connection, job_id: str, pid: int, hostname: str, status: str | None) -> None:
+    """Marks an unfinished job whose process ended as ``ERROR``."""
+    row = conn.execute("SELECT steps, status FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+    if row is None or row[1] in _FINAL_NAMES or (status is not None and row[1] != status):
+        return
+    try:
+        steps = json.loads(row[0])
+    except ValueError:
+        steps = {}
+    steps[JobStatus.ERROR.name] = time.time()
+    conn.execute(
+        "UPDATE jobs SET status='ERROR', steps=?, error_type='JobError', error_message=?, updated=? "
+        "WHERE job_id=? AND status=?",
+        (_json(steps), _ended_message(pid, hostname), time.time(), job_id, row[1]),
+    )
+
+
+def _flush(path: str) -> None:
+    """Writes now the final state of this process's finished jobs whose callback
+    has not run yet, so that reads here see every job that has ended."""
+    here = os.path.abspath(path)
+    with _unfinished_lock:
+        ended = [
+            j for where, j in _unfinished.values() if os.path.abspath(where) == here and j.in_final_state()
+        ]
+    for job in ended:
+        _finish(job)
+
+
+def _reap(conn: sqlite3.Connection) -> None:
+    """Marks the unfinished jobs of ended processes on this host as ``ERROR``."""
+    host = socket.gethostname()
+    placeholders = ",".join("?" * len(_FINAL_NAMES))
+    rows = conn.execute(
+        "SELECT job_id, pid, pid_start, status FROM jobs "
+        f"WHERE status NOT IN ({placeholders}) AND hostname=?",
+        (*_FINAL_NAMES, host),
+    ).fetchall()
+    verdicts: dict[tuple[Any, Any], bool] = {}
+    for job_id, pid, start, status in rows:
+        key = (pid, start)
+        if key not in verdicts:
+            verdicts[key] = not isinstance(pid, int) or _alive(pid, start)
+        if not verdicts[key]:
+            _mark_ended(conn, job_id, pid, host, status)
+
+
+# ------------------------------------------------------------------ reading
+def _error_from(job_id: str, status: JobStatus, error_type: str | None, message: str | None) -> BaseException:
+    message = message or ""
+    if status is JobStatus.CANCELLED:
+        return JobCancelledError(message or f"job {job_id} was cancelled")
+    cls = getattr(exceptions, error_type or "", None)
+    if isinstance(cls, type) and issubclass(cls, exceptions.FerroqError):
+        return cls(message)
+    return JobError(f"{error_type}: {message}" if error_type else message)
+
+
+class StoredJob(Job):
+    """A job read back from a job store, perhaps written by another process
+    (:func:`ferroq.retrieve_job`, :func:`ferroq.jobs`).
+
+    Its whole read API works: ``status()``, ``done()``, ``result(timeout)`` (the
+    same :class:`Result` as the original's), ``exception()``, ``error_message()``,
+    ``name()``, ``tags()``, ``header()``, ``backend_options()``, ``circuits()``,
+    ``time_per_step()``, ``creation_date()``, ``metadata``. While the job is
+    unfinished, ``status()`` and the waits read the store again (a job that another
+    process is running reads as ``QUEUED`` until it ends: the store records the
+    submission and the end). ``cancel()`` cannot reach another process and returns
+    ``False``. ``owner`` names the process that ran it. Renaming or retagging
+    changes this object only.
+    """
+
+    def __init__(self, path: str, row: Sequence[Any]) -> None:
+        self._store_path = path
+        self._backend = None
+        self._native = None
+        self._result = None
+        self._lock = threading.Lock()
+        self._submitted = True
+        self._async = True
+        self._frozen_error = None
+        self._apply(row)
+
+    def _apply(self, row: Sequence[Any]) -> None:
+        (job_id, kind, name, tags, status, steps, options, header, metadata, circuits) = row[:10]
+        (error_type, error_message, pid, hostname, _start, _created, _updated) = row[10:]
+        self._job_id = job_id
+        self.kind: str = kind
+        self._name = name
+        self._tags = _decode(job_id, "tags", lambda: _list_of_str(json.loads(tags)))
+        try:
+            self._frozen_status = JobStatus[status]
+        except (KeyError, TypeError):
+            raise JobError(f"job {job_id}: stored column 'status' is corrupted ({status!r})") from None
+        self._frozen_steps = _decode(job_id, "steps", lambda: _steps_in_order(json.loads(steps)))
+        self._options = _decode(job_id, "options", lambda: dict(json.loads(options)))
+        self._header = _decode(job_id, "header", lambda: dict(json.loads(header)))
+        self.metadata = _decode(job_id, "metadata", lambda: dict(json.loads(metadata)))
+        self._circuits = _decode(job_id, "circuits", lambda: _decode_circuits(circuits))
+        self._unstored = error_message if self._frozen_status is JobStatus.DONE else None
+        final = self._frozen_status in JOB_FINAL_STATES
+        self._frozen_progress = 1.0 if final else 0.0
+        if final and self._frozen_status is not JobStatus.DONE:
+            self._frozen_error = _error_from(job_id, self._frozen_status, error_type, error_message)
+        self.owner: dict[str, Any] = {"pid": pid, "hostname": hostname}
+
+    def _reload(self) -> None:
+        conn = _connect(self._store_path)
+        _flush(self._store_path)
+        _reap(conn)
+        row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (self._job_id,)).fetchone()
+        if row is None:
+            raise JobError(f"job {self._job_id} is no longer in the store {self._store_path!r}")
+        self._apply(row)
+
+    def status(self) -> JobStatus:
+        """The state recorded in the store (read again while unfinished)."""
+        assert self._frozen_status is not None
+        if self._frozen_status not in JOB_FINAL_STATES:
+            self._reload()
+        return self._frozen_status
+
+    def backend(self) -> Any:
+        """A stored job has no simulator: this always raises."""
+        raise JobError(f"job {self._job_id} has no backend (it was retrieved from a job store)")
+
+    def cancel(self) -> bool:
+        """A stored job cannot be cancelled from here: always ``False``."""
+        return False
+
+    def _wait(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while self.status() not in JOB_FINAL_STATES:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            time.sleep(_POLL if remaining is None else min(_POLL, remaining))
+        return True
+
+    def _outcome(self) -> Result:
+        with self._lock:
+            if self._result is not None:
+                return self._result
+            if self._frozen_status is not JobStatus.DONE:
+                assert self._frozen_error is not None
+                raise self._frozen_error
+            conn = _connect(self._store_path)
+            row = conn.execute("SELECT result FROM jobs WHERE job_id=?", (self._job_id,)).fetchone()
+            blob = None if row is None else row[0]
+
+            def load() -> Result:
+                if not isinstance(blob, bytes):
+                    raise ValueError(self._unstored or "no result data")
+                seed, experiments = pickle.loads(blob)
+                kinds = {type(e) for e in experiments}
+                if not isinstance(seed, int) or not kinds <= {_core.ExperimentData}:
+                    raise ValueError("not a list of experiment data")
+                return Result(seed, list(experiments), options=self._options, job_id=self._job_id)
+
+            self._result = _decode(self._job_id, "result", load)
+            return self._result
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(super().__getstate__(), store=self._store_path, kind=self.kind, owner=self.owner)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._store_path, self.kind, self.owner = state["store"], state["kind"], state["owner"]
+
+    def __repr__(self) -> str:
+        return f"<ferroq.StoredJob {self._job_id} {self.status().name}>"
+
+
+def _steps_in_order(steps: dict[str, Any]) -> dict[str, float]:
+    order = {name: i for i, name in enumerate(JobStatus.__members__)}
+    pairs = sorted(
+        ((str(k), float(v)) for k, v in steps.items()), key=lambda kv: (order.get(kv[0], 99), kv[1])
+    )
+    return dict(pairs)
+
+
+def _list_of_str(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValueError("not a list of strings")
+    return value
+
+
+def _decode(job_id: str, column: str, fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception as err:
+        why = f"{type(err).__name__}: {err}"
+        raise JobError(f"job {job_id}: stored column {column!r} is corrupted ({why})") from err
+
+
+def _path(store: str | os.PathLike[str] | None) -> str:
+    if store is None:
+        env = default_store()
+        if env is None:
+            raise JobError(f"no job store: pass store=... or set {ENV_VAR}")
+        return env
+    return check_store(store)
+
+
+def retrieve_job(job_id: str, store: str | os.PathLike[str] | None = None) -> StoredJob:
+    """The job ``job_id`` from the job store (``store``, else ``FERROQ_STORE``), as
+    a :class:`StoredJob` whose read API works as the original job's did, even
+    when another process ran it. A job whose process ended before it finished
+    reads as ``ERROR`` ("process PID on host HOST ended before the job finished").
+
+    Raises :class:`~ferroq.exceptions.JobError` if the store has no such job or the
+    job's row is corrupted (naming the column).
+
+    >>> import ferroq, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "jobs.sqlite"
+    >>> job = ferroq.Simulator(store=path).run(ferroq.Circuit(1, 1).x(0).measure(0, 0), shots=4, name="x")
+    >>> job.result().get_counts()
+    {'1': 4}
+    >>> stored = ferroq.retrieve_job(job.job_id(), store=path)
+    >>> stored.result(timeout=10).get_counts(), stored.status().name, stored.name()
+    ({'1': 4}, 'DONE', 'x')
+    """
+    path = _path(store)
+    if not os.path.exists(path):
+        raise JobError(f"no job store at {path!r}")
+    conn = _connect(path)
+    _flush(path)
+    _reap(conn)
+    row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (str(job_id),)).fetchone()
+    if row is None:
+        raise JobError(f"no job {job_id} in the store {path!r}")
+    return StoredJob(path, row)
+
+
+def _statuses(status: Any) -> list[str]:
+    items = [status] if isinstance(status, (str, JobStatus)) else list(status)
+    names = []
+    for s in items:
+        if isinstance(s, JobStatus):
+            names.append(s.name)
+        elif isinstance(s, str) and s.upper() in JobStatus.__members__:
+            names.append(s.upper())
+        else:
+            raise ValueError(f"unknown job status {s!r}")
+    return names
+
+
+def _since(since: datetime.datetime | float) -> float:
+    if isinstance(since, datetime.datetime):
+        return (since if since.tzinfo else since.astimezone()).timestamp()
+    return float(since)
+
+
+def jobs(
+    limit: int | None = 10,
+    *,
+    status: JobStatus | str | Iterable[JobStatus | str] | None = None,
+    tags: Iterable[str] | None = None,
+    name: str | None = None,
+    since: datetime.datetime | float | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> list[StoredJob]:
+    """The jobs of the job store (``store``, else ``FERROQ_STORE``), newest first.
+
+    Filters: ``status`` (a :class:`JobStatus`, its name, or several), ``tags``
+    (jobs carrying every one of them), ``name`` (exact), ``since`` (created at or
+    after a datetime or POSIX time); at most ``limit`` jobs (``None``: all). Rows
+    that cannot be read are skipped with a ``UserWarning`` naming the job and column.
+
+    >>> import ferroq, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "jobs.sqlite"
+    >>> sim = ferroq.Simulator(store=path, shots=8)
+    >>> for tag in ["a", "b", "a"]:
+    ...     sim.run(ferroq.Circuit(1, 1).measure(0, 0), tags=[tag]).result().get_counts()
+    {'0': 8}
+    {'0': 8}
+    {'0': 8}
+    >>> [j.tags() for j in ferroq.jobs(store=path)]
+    [['a'], ['b'], ['a']]
+    >>> len(ferroq.jobs(tags=["a"], status="DONE", store=path))
+    2
+    """
+    path = _path(store)
+    if not os.path.exists(path):
+        return []
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+    wanted_tags = set(tags or ())
+    conn = _connect(path)
+    _flush(path)
+    _reap(conn)
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        names = _statuses(status)
+        clauses.append(f"status IN ({','.join('?' * len(names))})")
+        params += names
+    if name is not None:
+        clauses.append("name = ?")
+        params.append(name)
+    if since is not None:
+        clauses.append("created >= ?")
+        params.append(_since(since))
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    cursor = conn.execute(f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created DESC, rowid DESC", params)
+    found: list[StoredJob] = []
+    for row in cursor:
+        if limit is not None and len(found) >= limit:
+            break
+        try:
+            job = StoredJob(path, row)
+        except JobError as err:
+            warnings.warn(str(err), UserWarning, stacklevel=2)
+            continue
+        if wanted_tags <= set(job.tags()):
+            found.append(job)
+    cursor.close()
+    return found

@@ -143,6 +143,30 @@ class StatusPredicates:
         return self.status() in JOB_FINAL_STATES
 
 
+class WaitedOutcome:
+    """``exception(timeout)`` for jobs whose outcome is a result or a raised error:
+    ``_wait_or_raise`` waits (raising on timeout), ``_outcome`` returns the result
+    or raises the job's error."""
+
+    def _wait_or_raise(self, timeout: float | None) -> None:
+        raise NotImplementedError
+
+    def _outcome(self) -> Result:
+        raise NotImplementedError
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error the job failed with, or ``None`` if it succeeded; waits like
+        :meth:`result` and raises ``JobCancelledError`` for a cancelled job."""
+        self._wait_or_raise(timeout)
+        try:
+            self._outcome()
+        except JobCancelledError:
+            raise
+        except Exception as err:
+            return err
+        return None
+
+
 class UserMetadata:
     """The name, tags and header a user gives :meth:`Simulator.run`, shared by
     :class:`Job` and :class:`~ferroq.JobSet`."""
@@ -176,7 +200,7 @@ class UserMetadata:
         return dict(self._header)
 
 
-class Job(StatusPredicates, UserMetadata):
+class Job(StatusPredicates, WaitedOutcome, UserMetadata):
     """A simulation job, returned at once by :meth:`Simulator.run`.
 
     It honours Qiskit's ``JobV1`` (``status``, ``result``, ``cancel``,
@@ -264,18 +288,6 @@ class Job(StatusPredicates, UserMetadata):
         del refresh
         self._wait_or_raise(timeout)
         return self._outcome()
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """The error the job failed with, or ``None`` if it succeeded; waits like
-        :meth:`result` and raises ``JobCancelledError`` for a cancelled job."""
-        self._wait_or_raise(timeout)
-        try:
-            self._outcome()
-        except JobCancelledError:
-            raise
-        except Exception as err:
-            return err
-        return None
 
     def wait_for_final_state(
         self,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ferroq import _core
-from ferroq._job import JOB_FINAL_STATES, Job, JobStatus, StatusPredicates, UserMetadata
+from ferroq._job import JOB_FINAL_STATES, Job, JobStatus, StatusPredicates, UserMetadata, WaitedOutcome
 from ferroq._result import Result
 from ferroq.exceptions import InternalError, JobCancelledError, JobError, JobTimeoutError
 
@@ -195,7 +195,7 @@ def _ended_future(job: ExecutorJob) -> Any:
 dask_fetcher = _DaskFetcher()
 
 
-class ExecutorJob(StatusPredicates):
+class ExecutorJob(StatusPredicates, WaitedOutcome):
     """One chunk of a :class:`JobSet` run as one task on an executor.
 
     It has the API of :class:`ferroq.Job` that makes sense for a remote task:
@@ -369,18 +369,6 @@ class ExecutorJob(StatusPredicates):
         ``JobTimeoutError``, ``JobCancelledError``, or the task's own error."""
         self._wait_or_raise(timeout)
         return self._outcome()
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """The error the chunk failed with, or ``None`` if it succeeded; waits like
-        :meth:`result` and raises ``JobCancelledError`` for a cancelled chunk."""
-        self._wait_or_raise(timeout)
-        try:
-            self._outcome()
-        except JobCancelledError:
-            raise
-        except Exception as err:
-            return err
-        return None
 
     def wait_for_final_state(
         self,

@@ -18,6 +18,8 @@ MODULES = [
     "ferroq._result",
     "ferroq._jobset",
     "ferroq._store",
+    "ferroq._progress",
+    "ferroq._bench",
     "ferroq.qasm2",
     "ferroq.exceptions",
 ]
@@ -31,10 +33,15 @@ QISKIT_MODULES = [
 ]
 
 
-@pytest.mark.parametrize("name", MODULES + QISKIT_MODULES)
+PLOT_MODULES = ["ferroq._plot"]
+
+
+@pytest.mark.parametrize("name", MODULES + QISKIT_MODULES + PLOT_MODULES)
 def test_docstring_examples(name):
     if name in QISKIT_MODULES:
         pytest.importorskip("qiskit")
+    if name in PLOT_MODULES:
+        pytest.importorskip("matplotlib")
     module = importlib.import_module(name)
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert failures == 0

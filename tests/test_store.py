@@ -552,10 +552,90 @@ def test_unknown_jobs_stores_and_versions(store, tmp_path):
 def test_the_schema_is_versioned_and_in_wal_mode(store):
     ferroq.Simulator(store=store, shots=5).run(bell()).result(timeout=30)
     with sqlite3.connect(store) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
     assert pathlib.Path(store).exists()
+
+
+V1_SCHEMA = """
+CREATE TABLE jobs (job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, tags TEXT NOT NULL,
+    status TEXT NOT NULL, steps TEXT NOT NULL, options TEXT NOT NULL, header TEXT NOT NULL,
+    metadata TEXT NOT NULL, circuits BLOB NOT NULL, result BLOB, error_type TEXT, error_message TEXT,
+    pid INTEGER NOT NULL, hostname TEXT NOT NULL, pid_start TEXT, created REAL NOT NULL,
+    updated REAL NOT NULL);
+"""
+
+
+def test_a_version_1_store_is_upgraded_in_place(store):
+    conn = sqlite3.connect(store)
+    conn.executescript(V1_SCHEMA + "PRAGMA user_version = 1;")
+    conn.close()
+    job = ferroq.Simulator(store=store, shots=5).run(bell(), name="after upgrade")
+    job.result(timeout=30)
+    assert wait_stored(job.job_id(), store).name() == "after upgrade"
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+
+
+RUNNER = """
+import sys, time
+import ferroq
+sys.path.insert(0, sys.argv[2])
+from test_store import long_circuit
+job = ferroq.Simulator(store=sys.argv[1]).run(long_circuit(20, 2000), name="long", tags=["t"])
+print(job.job_id(), flush=True)
+try:
+    job.result(timeout=120)
+    print("DONE", flush=True)
+except ferroq.JobCancelledError:
+    print("CANCELLED", flush=True)
+"""
+
+
+def test_another_process_sees_running_and_can_cancel(store):
+    env = dict(os.environ)
+    env.pop("FERROQ_STORE", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(RUNNER), str(store), os.path.dirname(__file__)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        job_id = proc.stdout.readline().strip()
+        stored = ferroq.retrieve_job(job_id, store=store)
+        deadline = time.monotonic() + 30
+        while stored.status() is not JobStatus.RUNNING:
+            assert time.monotonic() < deadline, stored.status()
+            time.sleep(0.05)
+        assert "RUNNING" in stored.time_per_step()
+        # Renames from another process are written to the store.
+        stored.update_name("renamed")
+        stored.update_tags(["t", "u"])
+        again = ferroq.retrieve_job(job_id, store=store)
+        assert again.name() == "renamed" and again.tags() == ["t", "u"]
+        assert again.cancel() is True
+        assert again.status() is JobStatus.CANCELLED
+        assert proc.stdout.readline().strip() == "CANCELLED"
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(JobCancelledError):
+            ferroq.retrieve_job(job_id, store=store).result(timeout=5)
+        assert again.cancel() is False  # already ended
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_renaming_a_stored_job_in_its_own_process_is_persisted(store):
+    job = ferroq.Simulator(store=store, shots=5).run(bell(), name="first", tags=["a"])
+    job.result(timeout=30)
+    job.update_name("second")
+    job.update_tags(["b"])
+    stored = wait_stored(job.job_id(), store)
+    assert stored.name() == "second" and stored.tags() == ["b"]
 
 
 def test_a_result_too_large_for_sqlite_says_so(store, monkeypatch):

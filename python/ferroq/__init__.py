@@ -21,6 +21,7 @@ from ferroq._job import (
     wait,
 )
 from ferroq._jobset import ExecutorJob, JobSet
+from ferroq._progress import ProgressEvent, wait_for_progress
 from ferroq._result import ExperimentResult, Result
 from ferroq._simulator import Simulator, statevector
 from ferroq._store import StoredJob, jobs, retrieve_job
@@ -42,6 +43,7 @@ __all__ = [
     "JobSet",
     "JobStatus",
     "JobTimeoutError",
+    "ProgressEvent",
     "Result",
     "Simulator",
     "StoredJob",
@@ -53,4 +55,5 @@ __all__ = [
     "retrieve_job",
     "statevector",
     "wait",
+    "wait_for_progress",
 ]

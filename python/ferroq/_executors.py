@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["check_executor", "submit_set", "worker_threads"]
 
 #: Options that decide how a batch is run, not what the engine computes.
-FRONT_OPTIONS = frozenset({"blocking", "executor", "max_job_size", "store", "worker_threads"})
+FRONT_OPTIONS = frozenset(
+    {"blocking", "callback", "executor", "max_job_size", "progress_bar", "store", "worker_threads"}
+)
 
 #: Chunks per executor slot (worker thread) when ``max_job_size`` is not given:
 #: enough to balance uneven circuits, few enough to keep per-task overhead small.

@@ -174,6 +174,12 @@ class UserMetadata:
     _name: str | None
     _tags: list[str]
     _header: dict[str, Any]
+    #: Called after a rename or retag (the job store persists them through it).
+    _on_metadata_change: Callable[[Any], None] | None = None
+
+    def _metadata_changed(self) -> None:
+        if self._on_metadata_change is not None:
+            self._on_metadata_change(self)
 
     def name(self) -> str | None:
         """The name given to :meth:`Simulator.run`."""
@@ -184,6 +190,7 @@ class UserMetadata:
         if not isinstance(name, str):
             raise JobError(f"a job name must be a str, not {type(name).__name__}")
         self._name = name
+        self._metadata_changed()
         return name
 
     def tags(self) -> list[str]:
@@ -193,6 +200,7 @@ class UserMetadata:
     def update_tags(self, new_tags: list[str]) -> list[str]:
         """Replaces the tags (a list of strings); returns them."""
         self._tags = check_tags(new_tags)
+        self._metadata_changed()
         return list(self._tags)
 
     def header(self) -> dict[str, Any]:

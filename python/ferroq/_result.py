@@ -174,6 +174,46 @@ class Result:
         """``|amplitude|^2`` of the final state; needs ``statevector=True``."""
         return self._each(experiment, lambda e: np.abs(_statevector(e)) ** 2)
 
+    def plot_histogram(self, experiment: Key | list[Key] = None, **options: Any) -> Any:
+        """A bar chart of the counts of one circuit, or of several side by side (a
+        list of keys; ``None``: every circuit), as a matplotlib ``Figure``
+        (``pip install "ferroq[plot]"``). Options go to
+        :func:`ferroq._plot.plot_histogram`: ``title``, ``legend``, ``sort``,
+        ``max_outcomes``, ``normalize``, ``bar_labels``, ``ax``, ``figsize``,
+        ``filename`` (saves the figure too). Circuit names label the bars.
+        """
+        from ferroq._plot import plot_histogram
+
+        if isinstance(experiment, list):
+            indices = [self._index(k) for k in experiment]
+        elif experiment is None:
+            indices = list(range(len(self._slots)))
+        else:
+            indices = [self._index(experiment)]
+        if not indices:
+            raise FerroqError("plot_histogram needs at least one experiment")
+        counts = [self._experiment(i).counts() for i in indices]
+        names = [self._experiment(i).name or f"circuit {i}" for i in indices]
+        if len(counts) == 1:
+            options.setdefault("title", names[0])
+            return plot_histogram(counts[0], **options)
+        options.setdefault("legend", names)
+        return plot_histogram(counts, **options)
+
+    def plot_probabilities(self, experiment: Key = None, **options: Any) -> Any:
+        """A bar chart of the exact outcome probabilities ``|amplitude|^2`` of one
+        circuit run with ``statevector=True``, as a matplotlib ``Figure``. Options go
+        to :func:`ferroq._plot.plot_probabilities`: ``threshold``, ``max_outcomes``,
+        ``sort``, ``title``, ``ax``, ``figsize``, ``filename``.
+        """
+        from ferroq._plot import plot_probabilities
+
+        if experiment is None and len(self._slots) != 1:
+            raise FerroqError(f"the run had {len(self._slots)} circuits: say which one to plot")
+        e = self._experiment(0 if experiment is None else self._index(experiment))
+        options.setdefault("title", e.name)
+        return plot_probabilities(np.abs(_statevector(e)) ** 2, **options)
+
 
 def _memory(e: _core.ExperimentData) -> list[str]:
     memory = e.memory()

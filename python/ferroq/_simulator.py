@@ -15,6 +15,7 @@ from ferroq._circuit import Circuit
 from ferroq._executors import check_executor, submit_set
 from ferroq._job import Job, check_header, check_tags
 from ferroq._jobset import JobSet
+from ferroq._progress import progress_bar_for, watch
 from ferroq._store import check_store, default_store, open_store, record
 from ferroq.exceptions import OptionError, OptionTypeError, UnknownOptionError
 
@@ -38,6 +39,8 @@ _OPTION_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "max_job_size": ((int,), True),
     "worker_threads": ((int,), True),
     "store": ((str, os.PathLike), True),  # checked by check_store
+    "callback": ((object,), True),  # any callable
+    "progress_bar": ((bool,), False),
 }
 
 # Options the engine never sees, so their ranges are checked here.
@@ -60,6 +63,8 @@ _DEFAULTS: dict[str, Any] = {
     "max_job_size": None,
     "worker_threads": None,
     "store": None,
+    "callback": None,
+    "progress_bar": False,
 }
 
 
@@ -79,6 +84,12 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if name == "store":
             checked[name] = check_store(value)
+            continue
+        if name == "callback":
+            if not callable(value):
+                got = type(value).__name__
+                raise OptionTypeError(f"option 'callback' must be callable or None, got {got} {value!r}")
+            checked[name] = value
             continue
         # bool is an int in Python; a bool where a count is expected is a mistake.
         is_bool = isinstance(value, (bool, np.bool_))
@@ -177,6 +188,15 @@ class Simulator:
             :func:`ferroq.retrieve_job` and :func:`ferroq.jobs` find it from any
             process. By default ``FERROQ_STORE`` if set (read when the simulator is
             made), else none; ``None`` stores nothing.
+        callback (Callable[[ProgressEvent], object] | None): called with a
+            :class:`ferroq.ProgressEvent` (status, fraction done, elapsed time)
+            whenever the job's status or progress changes, read every 0.1 s, and
+            once more when it ends. It runs on ferroq's progress thread; exceptions
+            it raises are logged on the ``ferroq`` logger and otherwise ignored.
+            Not kept in the job's ``backend_options()``.
+        progress_bar (bool): show a progress bar while the job runs: tqdm's
+            (``tqdm.auto``, a widget in notebooks; ``pip install "ferroq[progress]"``)
+            when installed, else a one-line bar on stderr.
 
     >>> import ferroq
     >>> sim = ferroq.Simulator(shots=10, seed=3)
@@ -217,13 +237,21 @@ class Simulator:
         """
         opts = dict(self._options)
         opts.update(_check_options(options))
+        callback, progress_bar = opts.pop("callback"), opts.pop("progress_bar")
         listed, _ = _as_circuit_list(circuits)
         tags, header = check_tags(tags or []), check_header(header or {})
         store = opts["store"]
         if store is not None:
             open_store(store)  # a bad store raises before any job exists
         if opts["executor"] is not None or opts["max_job_size"] is not None:
-            return self._run_set(listed, opts, name=name, tags=tags, header=header)
+            return self._run_set(
+                listed,
+                opts,
+                name=name,
+                tags=tags,
+                header=header,
+                observers=_observers(callback, progress_bar),
+            )
         threads = opts["max_parallel_threads"]
         native = _core.submit(
             [c._native for c in listed],
@@ -240,6 +268,7 @@ class Simulator:
         job = Job(self, native, listed, opts, name=name, tags=tags, header=header)
         if store is not None:
             _record(store, job)
+        _observe(job, _observers(callback, progress_bar))
         if opts["blocking"]:
             job._async = False
             try:
@@ -258,10 +287,12 @@ class Simulator:
         name: str | None,
         tags: list[str],
         header: dict[str, Any],
+        observers: list[Any],
     ) -> JobSet:
         job_set = submit_set(self, listed, opts, name=name, tags=tags, header=header)
         if opts["store"] is not None:
             _record(opts["store"], job_set)
+        _observe(job_set, observers)
         if opts["blocking"]:
             try:
                 job_set.wait_for_final_state()
@@ -274,6 +305,15 @@ class Simulator:
     def __repr__(self) -> str:
         changed = {k: v for k, v in self._options.items() if _DEFAULTS.get(k) != v}
         return f"Simulator({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+
+def _observers(callback: Any, progress_bar: bool) -> list[Any]:
+    return [o for o in (callback, progress_bar or None) if o is not None]
+
+
+def _observe(job: Job | JobSet, observers: list[Any]) -> None:
+    for observer in observers:
+        watch(job, progress_bar_for(job) if observer is True else observer)
 
 
 def _record(store: str, job: Job | JobSet) -> None:

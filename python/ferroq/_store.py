@@ -5,7 +5,8 @@ The file is opened in WAL mode with a busy timeout, one connection per thread an
 process, and every write is one short statement: several processes on one machine
 may write and read the same store at once (not over a network file system).
 
-Schema (``PRAGMA user_version`` 1), one table ``jobs``, one row per job or job set:
+Schema (``PRAGMA user_version`` 2; version 1 stores are upgraded in place), one
+table ``jobs``, one row per job or job set:
 ``job_id`` (primary key), ``kind`` (``job`` / ``jobset``), ``name``, ``tags``
 (JSON list), ``status`` (a :class:`JobStatus` name), ``steps`` (JSON: state name ->
 POSIX time), ``options`` and ``header`` and ``metadata`` (JSON; values JSON cannot
@@ -14,7 +15,12 @@ each prefixed by its length as a little-endian u64, after a u64 count), ``result
 (pickle of ``(seed, [ExperimentData, ...])``, statevectors as binary buffers; only
 for ``DONE``), ``error_type`` / ``error_message`` (``ERROR`` / ``CANCELLED``),
 ``pid`` / ``hostname`` / ``pid_start`` (the owning process and its start marker),
-``created`` / ``updated`` (POSIX times).
+``created`` / ``updated`` (POSIX times), ``cancel_requested`` (POSIX time of a
+cancellation asked for by another process, which the owner acts on within about
+half a second).
+
+While a job runs, its owner process writes each status it reaches (with its time)
+and checks for cancellation requests, from ferroq's progress thread.
 
 The result column is a pickle: open only stores you trust.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import functools
 import json
 import os
 import pickle
@@ -39,15 +46,20 @@ from ferroq import _core, exceptions
 from ferroq._circuit import Circuit
 from ferroq._job import JOB_FINAL_STATES, Job, JobStatus
 from ferroq._jobset import JobSet
+from ferroq._progress import ProgressEvent, watch
 from ferroq._result import Result
 from ferroq.exceptions import JobCancelledError, JobError, OptionError, OptionTypeError
 
 __all__ = ["StoredJob", "check_store", "jobs", "retrieve_job"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ENV_VAR = "FERROQ_STORE"
 _BUSY_TIMEOUT_MS = 30_000
 _POLL = 0.05
+#: Seconds between an owner's checks for cancellation requests from other processes.
+_CANCEL_POLL = 0.5
+#: Seconds StoredJob.cancel waits for the owner process to act on its request.
+_CANCEL_WAIT = 5.0
 _FINAL_NAMES = tuple(s.name for s in JOB_FINAL_STATES)
 
 _SCHEMA = """
@@ -69,7 +81,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     hostname TEXT NOT NULL,
     pid_start TEXT,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    cancel_requested REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
@@ -158,19 +171,8 @@ def _connect(path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            version = SCHEMA_VERSION
+        if version < SCHEMA_VERSION:
+            version = _create_or_upgrade(conn)
     except (sqlite3.Error, OSError) as err:
         raise JobError(f"cannot open the job store {path!r}: {err}") from err
     if version != SCHEMA_VERSION:
@@ -180,6 +182,28 @@ def _connect(path: str) -> sqlite3.Connection:
         )
     conns[path] = conn
     return conn
+
+
+def _create_or_upgrade(conn: sqlite3.Connection) -> int:
+    """Creates the schema in a new store, or upgrades a version 1 store, in one
+    transaction (another process may be doing the same)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            version = SCHEMA_VERSION
+        elif version == 1:
+            conn.execute("ALTER TABLE jobs ADD COLUMN cancel_requested REAL")
+            version = 2
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(version)
 
 
 def open_store(path: str) -> None:
@@ -260,6 +284,47 @@ def record(path: str, job: Job | JobSet) -> None:
     with _unfinished_lock:
         _unfinished[job.job_id()] = (path, job)
     job.add_done_callback(_finish)
+    job._on_metadata_change = functools.partial(_write_metadata, path)
+    watch(job, _Owner(path, job), every_tick=True)
+
+
+class _Owner:
+    """The owner process's side of a stored, unfinished job, called by the progress
+    thread every tick: records each status the job reaches, and cancels it when
+    another process asked for that in the store."""
+
+    def __init__(self, path: str, job: Job | JobSet) -> None:
+        self._path, self._job = path, job
+        self._status: JobStatus | None = None
+        self._next_poll = 0.0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.final:
+            return  # _finish writes the outcome with the final state
+        conn = _connect(self._path)
+        job_id = self._job.job_id()
+        if event.status is not self._status:
+            self._status = event.status
+            steps = {k: v for k, v in _job_steps(self._job).items() if k not in _FINAL_NAMES}
+            conn.execute(
+                f"UPDATE jobs SET status=?, steps=?, updated=? WHERE job_id=? "
+                f"AND status NOT IN ({','.join('?' * len(_FINAL_NAMES))})",
+                (event.status.name, _json(steps), time.time(), job_id, *_FINAL_NAMES),
+            )
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self._next_poll = now + _CANCEL_POLL
+            row = conn.execute("SELECT cancel_requested FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            if row is not None and row[0] is not None:
+                self._job.cancel()
+
+
+def _write_metadata(path: str, job: Any) -> None:
+    """Persists a rename or retag of a stored job."""
+    _connect(path).execute(
+        "UPDATE jobs SET name=?, tags=?, updated=? WHERE job_id=?",
+        (job.name(), _json(job.tags()), time.time(), job.job_id()),
+    )
 
 
 def _finish(job: Job | JobSet) -> None:
@@ -388,11 +453,10 @@ class StoredJob(Job):
     same :class:`Result` as the original's), ``exception()``, ``error_message()``,
     ``name()``, ``tags()``, ``header()``, ``backend_options()``, ``circuits()``,
     ``time_per_step()``, ``creation_date()``, ``metadata``. While the job is
-    unfinished, ``status()`` and the waits read the store again (a job that another
-    process is running reads as ``QUEUED`` until it ends: the store records the
-    submission and the end). ``cancel()`` cannot reach another process and returns
-    ``False``. ``owner`` names the process that ran it. Renaming or retagging
-    changes this object only.
+    unfinished, ``status()`` and the waits read the store again; its owner process
+    records each status it reaches within about 0.1 s. ``cancel()`` asks the owner
+    process, through the store, to cancel the job. ``owner`` names the process that
+    ran it. ``update_name`` and ``update_tags`` are written to the store.
     """
 
     def __init__(self, path: str, row: Sequence[Any]) -> None:
@@ -404,6 +468,7 @@ class StoredJob(Job):
         self._submitted = True
         self._async = True
         self._frozen_error = None
+        self._on_metadata_change = functools.partial(_write_metadata, path)
         self._apply(row)
 
     def _apply(self, row: Sequence[Any]) -> None:
@@ -450,8 +515,18 @@ class StoredJob(Job):
         raise JobError(f"job {self._job_id} has no backend (it was retrieved from a job store)")
 
     def cancel(self) -> bool:
-        """A stored job cannot be cancelled from here: always ``False``."""
-        return False
+        """Asks the owner process to cancel the job and waits (up to 5 s) for it
+        to do so. Returns whether the job ended ``CANCELLED``; ``False`` when it
+        had already ended, or its process ended first (the job then reads as
+        ``ERROR``)."""
+        if self.status() in JOB_FINAL_STATES:
+            return False
+        _connect(self._store_path).execute(
+            "UPDATE jobs SET cancel_requested=? WHERE job_id=? AND cancel_requested IS NULL",
+            (time.time(), self._job_id),
+        )
+        self._wait(_CANCEL_WAIT)
+        return self.status() is JobStatus.CANCELLED
 
     def _wait(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
@@ -555,6 +630,30 @@ def retrieve_job(job_id: str, store: str | os.PathLike[str] | None = None) -> St
     if row is None:
         raise JobError(f"no job {job_id} in the store {path!r}")
     return StoredJob(path, row)
+
+
+def retrieve_job_by_prefix(prefix: str, store: str | os.PathLike[str] | None = None) -> StoredJob:
+    """:func:`retrieve_job` for a job id or a unique prefix of one (as the command
+    line takes them). Raises :class:`~ferroq.exceptions.JobError` when no job or
+    several jobs match."""
+    path = _path(store)
+    if not os.path.exists(path):
+        raise JobError(f"no job store at {path!r}")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = (
+        _connect(path)
+        .execute(
+            "SELECT job_id FROM jobs WHERE job_id LIKE ? ESCAPE '\\' ORDER BY job_id LIMIT 3",
+            (escaped + "%",),
+        )
+        .fetchall()
+    )
+    ids = [r[0] for r in rows]
+    if prefix in ids or len(ids) == 1:
+        return retrieve_job(prefix if prefix in ids else ids[0], store=path)
+    if not ids:
+        raise JobError(f"no job {prefix} in the store {path!r}")
+    raise JobError(f"{prefix!r} is the start of several job ids ({', '.join(ids[:2])}, ...): give more of it")
 
 
 def _statuses(status: Any) -> list[str]:

@@ -9,6 +9,14 @@ import ferroq
 import numpy as np
 import reference as ref
 from conftest import _res
+from ferroq.testing import (
+    assert_circuits_equivalent,
+    assert_counts_consistent,
+    assert_statevectors_close,
+    circuit_unitary,
+    run_many,
+)
+from ferroq.testing import strategies as fq_strategies
 from helpers import add_op, build, circuits, dynamic_circuits, examples, measured_circuits, unitary_ops_only
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -165,3 +173,68 @@ def test_statevector_option_matches_reference(nmc, seed):
     expected = ref.simulate(unitary_ops_only(ops), n)
     np.testing.assert_allclose(res.get_statevector(), expected, atol=ATOL)
     np.testing.assert_allclose(res.get_probabilities(), np.abs(expected) ** 2, atol=ATOL)
+
+
+# ---------------------------------------------------------------------------
+# The same properties through ferroq.testing: the strategies and assertions that
+# ferroq ships to its users, checked against the numpy reference
+# ---------------------------------------------------------------------------
+
+
+def reference_ops(circuit):
+    """A ferroq.Circuit's instructions as reference op tuples (see reference.py)."""
+    matrices = iter(circuit._native.unitary_matrices())
+    ops = [("global_phase", (), (circuit.global_phase,))] if circuit.global_phase else []
+    for name, qubits, clbits, params in circuit.instructions:
+        if name == "unitary":
+            dim = 1 << len(qubits)
+            ops.append((name, qubits, np.asarray(next(matrices)).reshape(dim, dim)))
+        elif name == "measure":
+            ops.append((name, qubits, clbits))
+        else:
+            ops.append((name, qubits, params))
+    return ops
+
+
+@settings(max_examples=examples(0.5))
+@given(fq_strategies.circuits(num_qubits=range(1, 10), depth=range(0, 12), barriers=True))
+def test_testing_circuits_statevector_matches_reference(circuit):
+    expected = ref.simulate(reference_ops(circuit), circuit.num_qubits)
+    assert_statevectors_close(ferroq.statevector(circuit), expected, up_to_global_phase=False, atol=ATOL)
+
+
+@settings(max_examples=examples(0.25))
+@given(fq_strategies.circuits(num_qubits=range(1, 5), depth=range(0, 8)))
+def test_testing_circuit_unitary_matches_reference_and_inverse_undoes_it(circuit):
+    n = circuit.num_qubits
+    ops = reference_ops(circuit)
+    columns = [ref.simulate(ops, n, initial=np.eye(1 << n)[j]) for j in range(1 << n)]
+    np.testing.assert_allclose(circuit_unitary(circuit), np.stack(columns, axis=1), atol=ATOL)
+    undone = circuit.copy().compose(circuit.inverse())
+    assert_circuits_equivalent(undone, ferroq.Circuit(n), up_to_global_phase=False)
+
+
+@settings(max_examples=examples(0.25))
+@given(
+    st.lists(
+        fq_strategies.circuits(num_qubits=range(1, 6), depth=range(0, 8), measure=True),
+        min_size=1,
+        max_size=10,
+    ),
+    SEEDS,
+)
+def test_testing_batch_counts_consistent_with_reference(circuits_, seed):
+    # One batch call for all the circuits of an example; up to 500 assertions per run,
+    # hence alpha = 1e-6 each.
+    for circuit, counts in zip(circuits_, run_many(circuits_, shots=2000, seed=seed), strict=True):
+        ops = reference_ops(circuit)
+        probs = ref.outcome_distribution(ops, circuit.num_qubits, circuit.num_clbits)
+        assert_counts_consistent(counts, probs, alpha=1e-6)
+
+
+@settings(max_examples=examples(0.25))
+@given(fq_strategies.circuits(num_qubits=range(1, 4), depth=range(0, 5), measure="mid", reset=True), SEEDS)
+def test_testing_mid_circuit_counts_consistent_with_reference(circuit, seed):
+    [counts] = run_many([circuit], shots=3000, seed=seed)
+    probs = ref.outcome_distribution(reference_ops(circuit), circuit.num_qubits, circuit.num_clbits)
+    assert_counts_consistent(counts, probs, alpha=ALPHA)

@@ -9,6 +9,7 @@
 use crate::circuit::Circuit;
 use crate::engine::{self, Monitor, RunOptions, RunResult};
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::job::{Job, JobState};
 use crate::parallel;
 use crate::rng;
@@ -85,14 +86,6 @@ impl Monitor for JobMonitor<'_> {
     fn advance(&self, units: u64) {
         self.0.add_work_done(units);
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a worker panicked".to_string())
 }
 
 impl Scheduler {
@@ -180,9 +173,10 @@ impl Scheduler {
                 Err(e) => Err(e),
                 Ok(()) if !job.advance(JobState::Running) => return self.ended(),
                 Ok(()) => catch_unwind(AssertUnwindSafe(|| {
+                    fault::maybe_panic();
                     engine::run_monitored(&task.circuits, &task.opts, task.seed, &JobMonitor(job))
                 }))
-                .unwrap_or_else(|payload| Err(Error::Internal(panic_message(&*payload)))),
+                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload))),
             };
             job.finish(outcome);
         }

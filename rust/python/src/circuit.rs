@@ -1,6 +1,6 @@
 //! `ferroq._core.Circuit`: the Python handle on a core circuit.
 
-use crate::errors::to_py;
+use crate::errors::{guard, to_py};
 use ferroq_core::{Circuit, Error, Instruction};
 use numpy::{Complex64, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::intern;
@@ -74,9 +74,11 @@ impl PyCircuit {
     }
 
     fn append(&mut self, name: &str, qubits: Vec<i64>, params: Vec<f64>) -> PyResult<()> {
-        self.inner
-            .append_gate(name, &qubits, &params)
-            .map_err(to_py)
+        guard(|| {
+            self.inner
+                .append_gate(name, &qubits, &params)
+                .map_err(to_py)
+        })
     }
 
     fn unitary(
@@ -84,20 +86,22 @@ impl PyCircuit {
         matrix: PyReadonlyArrayDyn<'_, Complex64>,
         qubits: Vec<i64>,
     ) -> PyResult<()> {
-        let shape = matrix.shape().to_vec();
-        let (rows, cols) = match shape[..] {
-            [r, c] => (r, c),
-            _ => {
-                return Err(to_py(Error::InvalidCircuit(format!(
-                    "unitary: matrix must be 2-dimensional, got shape {shape:?}"
-                ))));
-            }
-        };
-        // Logical (row-major) order, whatever the array's memory layout.
-        let data: Vec<Complex64> = matrix.as_array().iter().copied().collect();
-        self.inner
-            .append_unitary(data, rows, cols, &qubits)
-            .map_err(to_py)
+        guard(|| {
+            let shape = matrix.shape().to_vec();
+            let (rows, cols) = match shape[..] {
+                [r, c] => (r, c),
+                _ => {
+                    return Err(to_py(Error::InvalidCircuit(format!(
+                        "unitary: matrix must be 2-dimensional, got shape {shape:?}"
+                    ))));
+                }
+            };
+            // Logical (row-major) order, whatever the array's memory layout.
+            let data: Vec<Complex64> = matrix.as_array().iter().copied().collect();
+            self.inner
+                .append_unitary(data, rows, cols, &qubits)
+                .map_err(to_py)
+        })
     }
 
     fn measure(&mut self, qubit: i64, clbit: i64) -> PyResult<()> {
@@ -121,33 +125,37 @@ impl PyCircuit {
         indices: Vec<u64>,
         terms: Vec<(String, Complex64)>,
     ) -> PyResult<()> {
-        self.inner
-            .save(kind, label, &qubits, &indices, &terms)
-            .map_err(to_py)
+        guard(|| {
+            self.inner
+                .save(kind, label, &qubits, &indices, &terms)
+                .map_err(to_py)
+        })
     }
 
     /// Appends many `(name, qubits, clbits, params)` in one call: gates by
     /// name, `measure` (one qubit, one clbit), `reset` and `barrier`. Stops at
     /// the first bad instruction, keeping the ones before it.
     fn extend(&mut self, instructions: Vec<RawInstruction>) -> PyResult<()> {
-        for (name, qubits, clbits, params) in instructions {
-            let done = match name.as_str() {
-                "measure" => match (qubits.as_slice(), clbits.as_slice()) {
-                    ([q], [c]) => self.inner.measure(*q, *c),
-                    _ => Err(Error::InvalidCircuit(
-                        "measure takes one qubit and one clbit".into(),
-                    )),
-                },
-                "reset" => match qubits.as_slice() {
-                    [q] => self.inner.reset(*q),
-                    _ => Err(Error::InvalidCircuit("reset takes one qubit".into())),
-                },
-                "barrier" => self.inner.barrier(&qubits),
-                _ => self.inner.append_gate(&name, &qubits, &params),
-            };
-            done.map_err(to_py)?;
-        }
-        Ok(())
+        guard(|| {
+            for (name, qubits, clbits, params) in instructions {
+                let done = match name.as_str() {
+                    "measure" => match (qubits.as_slice(), clbits.as_slice()) {
+                        ([q], [c]) => self.inner.measure(*q, *c),
+                        _ => Err(Error::InvalidCircuit(
+                            "measure takes one qubit and one clbit".into(),
+                        )),
+                    },
+                    "reset" => match qubits.as_slice() {
+                        [q] => self.inner.reset(*q),
+                        _ => Err(Error::InvalidCircuit("reset takes one qubit".into())),
+                    },
+                    "barrier" => self.inner.barrier(&qubits),
+                    _ => self.inner.append_gate(&name, &qubits, &params),
+                };
+                done.map_err(to_py)?;
+            }
+            Ok(())
+        })
     }
 
     /// Takes instructions from an iterator over a Qiskit `CircuitData` for as
@@ -162,65 +170,67 @@ impl PyCircuit {
         qubit_index: &Bound<'py, PyDict>,
         clbit_index: &Bound<'py, PyDict>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let index_of = |dict: &Bound<'_, PyDict>, bit: Bound<'_, PyAny>| -> PyResult<i64> {
-            match dict.get_item(bit)? {
-                Some(i) => i.extract(),
-                None => Err(to_py(Error::InvalidCircuit(
-                    "instruction on a bit outside the circuit".into(),
-                ))),
-            }
-        };
-        let py = instructions.py();
-        for inst in instructions.clone() {
-            let inst = inst?;
-            let name_obj = inst.getattr(intern!(py, "name"))?;
-            let name = name_obj.cast::<PyString>()?.to_str()?;
-            let qubits = inst
-                .getattr(intern!(py, "qubits"))?
-                .cast_into::<PyTuple>()?
-                .iter()
-                .map(|q| index_of(qubit_index, q))
-                .collect::<PyResult<Vec<i64>>>()?;
-            let done = match name {
-                "measure" => {
-                    let clbits = inst
-                        .getattr(intern!(py, "clbits"))?
-                        .cast_into::<PyTuple>()?
-                        .iter()
-                        .map(|c| index_of(clbit_index, c))
-                        .collect::<PyResult<Vec<i64>>>()?;
-                    match (qubits.as_slice(), clbits.as_slice()) {
-                        ([q], [c]) => self.inner.measure(*q, *c),
-                        _ => return Ok(Some(inst)),
-                    }
-                }
-                "reset" if qubits.len() == 1 => self.inner.reset(qubits[0]),
-                "barrier" => self.inner.barrier(&qubits),
-                _ => {
-                    let Ok(kind) = ferroq_core::GateKind::from_name(name) else {
-                        return Ok(Some(inst));
-                    };
-                    if !inst
-                        .call_method0(intern!(py, "is_standard_gate"))?
-                        .extract::<bool>()?
-                    {
-                        return Ok(Some(inst));
-                    }
-                    let params = if kind.num_params() == 0 {
-                        Vec::new()
-                    } else {
-                        // Unbound or symbolic parameters go to the caller, which names them.
-                        match inst.getattr(intern!(py, "params"))?.extract::<Vec<f64>>() {
-                            Ok(p) => p,
-                            Err(_) => return Ok(Some(inst)),
-                        }
-                    };
-                    self.inner.append_gate(name, &qubits, &params)
+        guard(|| {
+            let index_of = |dict: &Bound<'_, PyDict>, bit: Bound<'_, PyAny>| -> PyResult<i64> {
+                match dict.get_item(bit)? {
+                    Some(i) => i.extract(),
+                    None => Err(to_py(Error::InvalidCircuit(
+                        "instruction on a bit outside the circuit".into(),
+                    ))),
                 }
             };
-            done.map_err(to_py)?;
-        }
-        Ok(None)
+            let py = instructions.py();
+            for inst in instructions.clone() {
+                let inst = inst?;
+                let name_obj = inst.getattr(intern!(py, "name"))?;
+                let name = name_obj.cast::<PyString>()?.to_str()?;
+                let qubits = inst
+                    .getattr(intern!(py, "qubits"))?
+                    .cast_into::<PyTuple>()?
+                    .iter()
+                    .map(|q| index_of(qubit_index, q))
+                    .collect::<PyResult<Vec<i64>>>()?;
+                let done = match name {
+                    "measure" => {
+                        let clbits = inst
+                            .getattr(intern!(py, "clbits"))?
+                            .cast_into::<PyTuple>()?
+                            .iter()
+                            .map(|c| index_of(clbit_index, c))
+                            .collect::<PyResult<Vec<i64>>>()?;
+                        match (qubits.as_slice(), clbits.as_slice()) {
+                            ([q], [c]) => self.inner.measure(*q, *c),
+                            _ => return Ok(Some(inst)),
+                        }
+                    }
+                    "reset" if qubits.len() == 1 => self.inner.reset(qubits[0]),
+                    "barrier" => self.inner.barrier(&qubits),
+                    _ => {
+                        let Ok(kind) = ferroq_core::GateKind::from_name(name) else {
+                            return Ok(Some(inst));
+                        };
+                        if !inst
+                            .call_method0(intern!(py, "is_standard_gate"))?
+                            .extract::<bool>()?
+                        {
+                            return Ok(Some(inst));
+                        }
+                        let params = if kind.num_params() == 0 {
+                            Vec::new()
+                        } else {
+                            // Unbound or symbolic parameters go to the caller, which names them.
+                            match inst.getattr(intern!(py, "params"))?.extract::<Vec<f64>>() {
+                                Ok(p) => p,
+                                Err(_) => return Ok(Some(inst)),
+                            }
+                        };
+                        self.inner.append_gate(name, &qubits, &params)
+                    }
+                };
+                done.map_err(to_py)?;
+            }
+            Ok(None)
+        })
     }
 
     fn add_clbits(&mut self, count: usize) {
@@ -228,13 +238,15 @@ impl PyCircuit {
     }
 
     fn inverse(&self) -> PyResult<PyCircuit> {
-        Ok(PyCircuit {
-            inner: self.inner.inverse().map_err(to_py)?,
+        guard(|| {
+            Ok(PyCircuit {
+                inner: self.inner.inverse().map_err(to_py)?,
+            })
         })
     }
 
     fn compose(&mut self, other: PyRef<'_, PyCircuit>) -> PyResult<()> {
-        self.inner.compose(&other.inner).map_err(to_py)
+        guard(|| self.inner.compose(&other.inner).map_err(to_py))
     }
 
     fn copy(&self) -> PyCircuit {
@@ -288,13 +300,15 @@ impl PyCircuit {
     /// The circuit `to_bytes` wrote, validated like one built by hand.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<PyCircuit> {
-        let inner = if data.len() > DETACH_BYTES {
-            py.detach(|| Circuit::from_bytes(data))
-        } else {
-            Circuit::from_bytes(data)
-        };
-        Ok(PyCircuit {
-            inner: inner.map_err(to_py)?,
+        guard(|| {
+            let inner = if data.len() > DETACH_BYTES {
+                py.detach(|| Circuit::from_bytes(data))
+            } else {
+                Circuit::from_bytes(data)
+            };
+            Ok(PyCircuit {
+                inner: inner.map_err(to_py)?,
+            })
         })
     }
 

@@ -28,6 +28,14 @@ fn class_name(err: &Error) -> &'static str {
     }
 }
 
+/// Runs an entry point's body, turning a panic in it (a bug) into
+/// `ferroq.exceptions.InternalError` with the panic's message. PyO3 would raise
+/// its `PanicException`, a `BaseException` that `except Exception` misses.
+pub fn guard<T>(body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+        .unwrap_or_else(|payload| Err(to_py(Error::from_panic(&*payload))))
+}
+
 /// Converts a core error into the matching `ferroq.exceptions` class.
 pub fn to_py(err: Error) -> PyErr {
     let message = err.to_string();

@@ -7,7 +7,7 @@ mod job;
 mod result;
 
 use circuit::PyCircuit;
-use errors::to_py;
+use errors::{guard, to_py};
 use ferroq_core::{Error, Precision, RunOptions, engine, scheduler};
 use job::{PyJob, wait_interruptibly};
 use pyo3::prelude::*;
@@ -92,29 +92,31 @@ fn submit(
     first_index: u64,
     precision: &str,
 ) -> PyResult<PyJob> {
-    let opts = RunOptions {
-        fusion,
-        first_index,
-        precision: self::precision(precision)?,
-        ..run_options(
-            shots,
+    guard(|| {
+        let opts = RunOptions {
+            fusion,
+            first_index,
+            precision: self::precision(precision)?,
+            ..run_options(
+                shots,
+                seed,
+                memory,
+                statevector,
+                max_parallel_threads,
+                parallel_threshold,
+                max_memory_mb,
+            )?
+        };
+        let circuits: Vec<_> = circuits.iter().map(|c| c.inner.clone()).collect();
+        let scheduler = scheduler::scheduler();
+        let (job, seed) = py
+            .detach(|| scheduler.submit(circuits, opts))
+            .map_err(to_py)?;
+        Ok(PyJob {
+            job,
+            scheduler,
             seed,
-            memory,
-            statevector,
-            max_parallel_threads,
-            parallel_threshold,
-            max_memory_mb,
-        )?
-    };
-    let circuits: Vec<_> = circuits.iter().map(|c| c.inner.clone()).collect();
-    let scheduler = scheduler::scheduler();
-    let (job, seed) = py
-        .detach(|| scheduler.submit(circuits, opts))
-        .map_err(to_py)?;
-    Ok(PyJob {
-        job,
-        scheduler,
-        seed,
+        })
     })
 }
 
@@ -158,43 +160,45 @@ fn statevector<'py>(
     fusion: bool,
     precision: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    engine::require_unitary(&circuit.inner).map_err(to_py)?;
-    let opts = RunOptions {
-        shots: 1,
-        seed: Some(0),
-        statevector: true,
-        fusion,
-        precision: self::precision(precision)?,
-        ..run_options(
-            1,
-            None,
-            false,
-            true,
-            max_parallel_threads,
-            parallel_threshold,
-            max_memory_mb,
-        )?
-    };
-    // Run as a job so that Ctrl-C can stop a long simulation.
-    let circuits = vec![circuit.inner.clone()];
-    let scheduler = scheduler::scheduler();
-    let (job, _) = py
-        .detach(|| scheduler.submit(circuits, opts))
-        .map_err(to_py)?;
-    if let Err(interrupted) = wait_interruptibly(py, None, |slice| job.wait_timeout(slice)) {
-        scheduler.cancel(&job);
-        return Err(interrupted);
-    }
-    let state = job
-        .take_value()
-        .and_then(|mut r| r.experiments.pop())
-        .and_then(|e| e.statevector);
-    match state {
-        Some(state) => Ok(result::state_to_numpy(py, state)),
-        None => Err(to_py(job.error().unwrap_or(Error::Internal(
-            "a finished statevector job has neither a state nor an error".into(),
-        )))),
-    }
+    guard(|| {
+        engine::require_unitary(&circuit.inner).map_err(to_py)?;
+        let opts = RunOptions {
+            shots: 1,
+            seed: Some(0),
+            statevector: true,
+            fusion,
+            precision: self::precision(precision)?,
+            ..run_options(
+                1,
+                None,
+                false,
+                true,
+                max_parallel_threads,
+                parallel_threshold,
+                max_memory_mb,
+            )?
+        };
+        // Run as a job so that Ctrl-C can stop a long simulation.
+        let circuits = vec![circuit.inner.clone()];
+        let scheduler = scheduler::scheduler();
+        let (job, _) = py
+            .detach(|| scheduler.submit(circuits, opts))
+            .map_err(to_py)?;
+        if let Err(interrupted) = wait_interruptibly(py, None, |slice| job.wait_timeout(slice)) {
+            scheduler.cancel(&job);
+            return Err(interrupted);
+        }
+        let state = job
+            .take_value()
+            .and_then(|mut r| r.experiments.pop())
+            .and_then(|e| e.statevector);
+        match state {
+            Some(state) => Ok(result::state_to_numpy(py, state)),
+            None => Err(to_py(job.error().unwrap_or(Error::Internal(
+                "a finished statevector job has neither a state nor an error".into(),
+            )))),
+        }
+    })
 }
 
 /// `(name, num_qubits or None, num_params)` for every named gate.
@@ -209,10 +213,12 @@ fn gate_table() -> Vec<(&'static str, Option<usize>, usize)> {
 /// Parses an OpenQASM 2.0 program into a circuit (raises `QasmError`).
 #[pyfunction]
 fn parse_qasm2(py: Python<'_>, text: &str) -> PyResult<PyCircuit> {
-    let text = text.to_owned();
-    py.detach(move || ferroq_core::qasm2::parse(&text))
-        .map(|inner| PyCircuit { inner })
-        .map_err(errors::to_py)
+    guard(|| {
+        let text = text.to_owned();
+        py.detach(move || ferroq_core::qasm2::parse(&text))
+            .map(|inner| PyCircuit { inner })
+            .map_err(errors::to_py)
+    })
 }
 
 /// Bytes of memory available to this process (the engine's default limit).
@@ -225,6 +231,22 @@ fn available_memory() -> u64 {
 #[pyfunction]
 fn default_threads() -> usize {
     ferroq_core::parallel::default_threads()
+}
+
+/// Fault injection for the reliability tests: `"next_job"` makes the next job a
+/// worker runs panic; `"here"` panics in this call, inside the entry-point guard.
+#[pyfunction]
+fn inject_fault(kind: &str) -> PyResult<()> {
+    guard(|| match kind {
+        "next_job" => {
+            ferroq_core::fault::panic_next_job();
+            Ok(())
+        }
+        "here" => panic!("injected fault: this entry point panicked on purpose"),
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "unknown fault {other:?}: expected \"next_job\" or \"here\""
+        ))),
+    })
 }
 
 #[pymodule]
@@ -247,5 +269,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add_function(wrap_pyfunction!(available_memory, m)?)?;
     m.add_function(wrap_pyfunction!(parse_qasm2, m)?)?;
+    m.add_function(wrap_pyfunction!(inject_fault, m)?)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! from the core's packed outcomes; the statevector moves into numpy without
 //! a copy.
 
+use crate::errors::guard;
 use ferroq_core::engine::SavedValue;
 use ferroq_core::engine::write_bits;
 use ferroq_core::{ExperimentResult, StateVector, format_bits};
@@ -154,78 +155,82 @@ pub fn _experiment_from_state(
     statevector: Option<Bound<'_, PyAny>>,
     saved: Vec<SavedState<'_>>,
 ) -> PyResult<PyExperiment> {
-    let (
-        name,
-        num_qubits,
-        num_clbits,
-        shots,
-        seed,
-        words,
-        count_keys,
-        count_values,
-        memory,
-        time_taken,
-    ) = state;
-    if words == 0 || count_keys.len() != count_values.len() * words {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "corrupt experiment state",
-        ));
-    }
-    let statevector = statevector.as_ref().map(state_from_numpy).transpose()?;
-    Ok(PyExperiment::new(ExperimentResult {
-        name,
-        num_qubits,
-        num_clbits,
-        shots,
-        seed,
-        words,
-        count_keys,
-        count_values,
-        memory,
-        statevector,
-        saved: saved
-            .into_iter()
-            .map(saved_from_state)
-            .collect::<PyResult<_>>()?,
-        time_taken,
-    }))
+    guard(|| {
+        let (
+            name,
+            num_qubits,
+            num_clbits,
+            shots,
+            seed,
+            words,
+            count_keys,
+            count_values,
+            memory,
+            time_taken,
+        ) = state;
+        if words == 0 || count_keys.len() != count_values.len() * words {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "corrupt experiment state",
+            ));
+        }
+        let statevector = statevector.as_ref().map(state_from_numpy).transpose()?;
+        Ok(PyExperiment::new(ExperimentResult {
+            name,
+            num_qubits,
+            num_clbits,
+            shots,
+            seed,
+            words,
+            count_keys,
+            count_values,
+            memory,
+            statevector,
+            saved: saved
+                .into_iter()
+                .map(saved_from_state)
+                .collect::<PyResult<_>>()?,
+            time_taken,
+        }))
+    })
 }
 
 #[pymethods]
 impl PyExperiment {
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let r = &self.inner;
-        let state: ExperimentState = (
-            r.name.clone(),
-            r.num_qubits,
-            r.num_clbits,
-            r.shots,
-            r.seed,
-            r.words,
-            r.count_keys.clone(),
-            r.count_values.clone(),
-            r.memory.clone(),
-            r.time_taken,
-        );
-        let statevector = self.statevector(py)?;
-        let saved: Vec<_> = r
-            .saved
-            .iter()
-            .map(|(label, v)| {
-                (
-                    label.clone(),
-                    saved_tag(v),
-                    PyArray1::from_vec(py, saved_payload(v)),
-                )
-            })
-            .collect();
-        let rebuild = py
-            .import("ferroq._core")?
-            .getattr("_experiment_from_state")?;
-        Ok((
-            rebuild,
-            (state, statevector, saved).into_pyobject(py)?.into_any(),
-        ))
+        guard(|| {
+            let r = &self.inner;
+            let state: ExperimentState = (
+                r.name.clone(),
+                r.num_qubits,
+                r.num_clbits,
+                r.shots,
+                r.seed,
+                r.words,
+                r.count_keys.clone(),
+                r.count_values.clone(),
+                r.memory.clone(),
+                r.time_taken,
+            );
+            let statevector = self.statevector(py)?;
+            let saved: Vec<_> = r
+                .saved
+                .iter()
+                .map(|(label, v)| {
+                    (
+                        label.clone(),
+                        saved_tag(v),
+                        PyArray1::from_vec(py, saved_payload(v)),
+                    )
+                })
+                .collect();
+            let rebuild = py
+                .import("ferroq._core")?
+                .getattr("_experiment_from_state")?;
+            Ok((
+                rebuild,
+                (state, statevector, saved).into_pyobject(py)?.into_any(),
+            ))
+        })
     }
 
     #[getter]
@@ -265,39 +270,43 @@ impl PyExperiment {
     /// counts, as two uint64 arrays in ascending outcome order: no Python
     /// object per outcome. Up to 64 clbits.
     fn counts_array<'py>(&self, py: Python<'py>) -> PyResult<CountsArrays<'py>> {
-        if self.inner.words != 1 {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "counts as integers need at most 64 clbits; circuit {:?} has {}: use counts()",
-                self.inner.name, self.inner.num_clbits
-            )));
-        }
-        Ok((
-            PyArray1::from_slice(py, &self.inner.count_keys),
-            PyArray1::from_slice(py, &self.inner.count_values),
-        ))
+        guard(|| {
+            if self.inner.words != 1 {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "counts as integers need at most 64 clbits; circuit {:?} has {}: use counts()",
+                    self.inner.name, self.inner.num_clbits
+                )));
+            }
+            Ok((
+                PyArray1::from_slice(py, &self.inner.count_keys),
+                PyArray1::from_slice(py, &self.inner.count_values),
+            ))
+        })
     }
 
     /// Bitstring -> count, in ascending bitstring order.
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        if self.inner.num_clbits == 0 {
-            return Ok(dict);
-        }
-        let w = self.inner.words;
-        let nbits = self.inner.num_clbits;
-        // One buffer for every key: a result can hold a million of them.
-        let mut buf = vec![b'0'; nbits];
-        for (key, &value) in self
-            .inner
-            .count_keys
-            .chunks_exact(w)
-            .zip(&self.inner.count_values)
-        {
-            write_bits(key, &mut buf);
-            let text = std::str::from_utf8(&buf).expect("ASCII digits");
-            dict.set_item(PyString::new(py, text), value)?;
-        }
-        Ok(dict)
+        guard(|| {
+            let dict = PyDict::new(py);
+            if self.inner.num_clbits == 0 {
+                return Ok(dict);
+            }
+            let w = self.inner.words;
+            let nbits = self.inner.num_clbits;
+            // One buffer for every key: a result can hold a million of them.
+            let mut buf = vec![b'0'; nbits];
+            for (key, &value) in self
+                .inner
+                .count_keys
+                .chunks_exact(w)
+                .zip(&self.inner.count_values)
+            {
+                write_bits(key, &mut buf);
+                let text = std::str::from_utf8(&buf).expect("ASCII digits");
+                dict.set_item(PyString::new(py, text), value)?;
+            }
+            Ok(dict)
+        })
     }
 
     /// `label -> value` for the circuit's save instructions: numpy arrays for
@@ -305,34 +314,36 @@ impl PyExperiment {
     /// probabilities (hex keys) for `probabilities_dict`, and a float (complex
     /// when the operator is not Hermitian) for expectation values.
     fn saved<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let out = PyDict::new(py);
-        for (label, value) in &self.inner.saved {
-            let v = match value {
-                SavedValue::Statevector(StateVector::Double(a)) | SavedValue::Amplitudes(a) => {
-                    PyArray1::from_slice(py, a).into_any()
-                }
-                SavedValue::Statevector(StateVector::Single(a)) => {
-                    PyArray1::from_slice(py, a).into_any()
-                }
-                SavedValue::Probabilities(p) => PyArray1::from_slice(py, p).into_any(),
-                SavedValue::ProbabilitiesDict(p) => {
-                    let d = PyDict::new(py);
-                    for (k, &v) in p.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-                        d.set_item(format!("{k:#x}"), v)?;
+        guard(|| {
+            let out = PyDict::new(py);
+            for (label, value) in &self.inner.saved {
+                let v = match value {
+                    SavedValue::Statevector(StateVector::Double(a)) | SavedValue::Amplitudes(a) => {
+                        PyArray1::from_slice(py, a).into_any()
                     }
-                    d.into_any()
-                }
-                SavedValue::ExpectationValue(z) => {
-                    if z.im.abs() <= 1e-12 * z.re.abs().max(1.0) {
-                        z.re.into_bound_py_any(py)?
-                    } else {
-                        z.into_bound_py_any(py)?
+                    SavedValue::Statevector(StateVector::Single(a)) => {
+                        PyArray1::from_slice(py, a).into_any()
                     }
-                }
-            };
-            out.set_item(label, v)?;
-        }
-        Ok(out)
+                    SavedValue::Probabilities(p) => PyArray1::from_slice(py, p).into_any(),
+                    SavedValue::ProbabilitiesDict(p) => {
+                        let d = PyDict::new(py);
+                        for (k, &v) in p.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                            d.set_item(format!("{k:#x}"), v)?;
+                        }
+                        d.into_any()
+                    }
+                    SavedValue::ExpectationValue(z) => {
+                        if z.im.abs() <= 1e-12 * z.re.abs().max(1.0) {
+                            z.re.into_bound_py_any(py)?
+                        } else {
+                            z.into_bound_py_any(py)?
+                        }
+                    }
+                };
+                out.set_item(label, v)?;
+            }
+            Ok(out)
+        })
     }
 
     /// `label -> kind` ("statevector", "probabilities", ...) of the saved values.
@@ -362,17 +373,19 @@ impl PyExperiment {
     /// single precision), the same array on every call, or `None` when it was
     /// not kept.
     fn statevector<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        if let Some(array) = self.array.get(py) {
-            return Ok(Some(array.bind(py).clone()));
-        }
-        let taken = self.state.lock().map(|mut s| s.take()).unwrap_or(None);
-        let Some(state) = taken else {
-            return Ok(None);
-        };
-        let array = state_to_numpy(py, state);
-        // Shared between calls, so nobody may write to it.
-        array.getattr("flags")?.setattr("writeable", false)?;
-        let array = self.array.get_or_init(py, || array.unbind());
-        Ok(Some(array.bind(py).clone()))
+        guard(|| {
+            if let Some(array) = self.array.get(py) {
+                return Ok(Some(array.bind(py).clone()));
+            }
+            let taken = self.state.lock().map(|mut s| s.take()).unwrap_or(None);
+            let Some(state) = taken else {
+                return Ok(None);
+            };
+            let array = state_to_numpy(py, state);
+            // Shared between calls, so nobody may write to it.
+            array.getattr("flags")?.setattr("writeable", false)?;
+            let array = self.array.get_or_init(py, || array.unbind());
+            Ok(Some(array.bind(py).clone()))
+        })
     }
 }

@@ -1,0 +1,8 @@
+// A Bell pair: counts split between 00 and 11.
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[2];
+creg c[2];
+h q[0];
+cx q[0], q[1];
+measure q -> c;

@@ -7,6 +7,7 @@ import io
 import logging
 import pickle
 import sys
+import time
 
 import ferroq
 import pytest
@@ -176,3 +177,16 @@ def test_text_bar_draws_only_on_terminals_and_only_after_its_delay():
     bar(event(0.5))
     bar(event(1.0, JobStatus.DONE, 2.0, True))
     assert pipe.getvalue() == ""  # not a terminal
+
+
+def test_finished_jobs_leave_no_watch_behind():
+    from ferroq import _progress
+
+    jobs = [ferroq.Simulator().run(ferroq.Circuit(1, 1).measure(0, 0), shots=5, callback=lambda e: None)]
+    for job in jobs:
+        job.result(timeout=30)
+        ferroq.wait_for_progress(job, timeout=10)
+    deadline = time.monotonic() + 10
+    while any(j.job_id() in _progress._watches_by_job for j in jobs):
+        assert time.monotonic() < deadline, "a finished job's watch was kept"
+        time.sleep(0.05)

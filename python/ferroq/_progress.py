@@ -78,7 +78,7 @@ class _Observed(Protocol):
     def circuits(self) -> list[Any]: ...
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # compared by identity
 class _Watch:
     job: _Observed
     observer: Callable[[ProgressEvent], object]
@@ -122,6 +122,7 @@ class _Watcher:
                     self._watches = [w for w in self._watches if w not in done]
                 for w in done:
                     w.finished.set()
+                _forget(done)
             time.sleep(TICK)
 
     @staticmethod
@@ -147,8 +148,21 @@ class _Watcher:
 
 
 _watcher = _Watcher()
+# The unfinished watches of each job, for wait_for_progress; a watch leaves when
+# its final event has been delivered, so the map holds only running jobs.
 _watches_by_job: dict[str, list[_Watch]] = {}
 _by_job_lock = threading.Lock()
+
+
+def _forget(done: list[_Watch]) -> None:
+    with _by_job_lock:
+        for w in done:
+            job_id = w.job.job_id()
+            left = [x for x in _watches_by_job.get(job_id, ()) if x is not w]
+            if left:
+                _watches_by_job[job_id] = left
+            else:
+                _watches_by_job.pop(job_id, None)
 
 
 def watch(
@@ -157,8 +171,9 @@ def watch(
     """Calls ``observer`` with a :class:`ProgressEvent` whenever ``job``'s status or
     progress changes (read every 0.1 s; every read with ``every_tick``), and once
     more when it ends."""
-    w = _watcher.add(job, observer, every_tick)
+    # Registered under the lock, so the watcher cannot forget it before it is listed.
     with _by_job_lock:
+        w = _watcher.add(job, observer, every_tick)
         _watches_by_job.setdefault(job.job_id(), []).append(w)
 
 
@@ -175,12 +190,6 @@ def wait_for_progress(job: Job | JobSet, timeout: float | None = None) -> None:
             from ferroq.exceptions import JobTimeoutError
 
             raise JobTimeoutError(f"the progress observers of job {job.job_id()} did not finish in time")
-    with _by_job_lock:
-        left_watches = [w for w in _watches_by_job.get(job.job_id(), ()) if not w.finished.is_set()]
-        if left_watches:
-            _watches_by_job[job.job_id()] = left_watches
-        else:
-            _watches_by_job.pop(job.job_id(), None)
 
 
 class TextProgressBar:

@@ -7,6 +7,10 @@ so ferroq's time includes converting the QuantumCircuits. Medians over --reps
 interleaved repetitions in one process; ratio = Aer time / ferroq time.
 
   python benches/qiskit_front.py --threads 2 --reps 5
+
+A last section splits ferroq's batch time into converting the QuantumCircuits
+(with Qiskit's C API reader, and with the portable reader through Python
+objects) and simulating the converted circuits through ferroq's own API.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=1000, help="circuits in the conversion section")
     args = ap.parse_args()
 
     from ferroq.qiskit import FerroqSimulator
@@ -73,6 +78,55 @@ def main() -> None:
         for name, ts in times.items():
             med = statistics.median(ts)
             print(f"  {name:<8} {med:10.4f} {min(ts):10.4f} {max(ts):10.4f} {med / base:10.2f}")
+
+    conversion(backends["ferroq"], args)
+
+
+def conversion(backend: Any, args: argparse.Namespace) -> None:
+    """Convert vs simulate for a batch of small circuits (issue: converting must not
+    take longer than simulating)."""
+    import ferroq
+    from ferroq.qiskit import _convert
+
+    rng = random.Random(11)
+    circuits = transpile([layered(10, 20, rng) for _ in range(args.batch)], backend, optimization_level=1)
+    instructions = sum(len(c.data) for c in circuits)
+    sim = ferroq.Simulator(max_parallel_threads=args.threads)
+    native = _convert._NATIVE_READER
+
+    def convert_with(reader: bool) -> Any:
+        def go() -> Any:
+            _convert._NATIVE_READER = reader
+            try:
+                return [_convert.to_ferroq(c) for c in circuits]
+            finally:
+                _convert._NATIVE_READER = native
+
+        return go
+
+    converted = convert_with(native)()
+    steps = {
+        "convert (Qiskit C API reader)": convert_with(True) if native else None,
+        "convert (Python-object reader)": convert_with(False),
+        "simulate converted, ferroq API": lambda: sim.run(converted, shots=1000, seed=1).result(),
+        "backend.run whole, get_counts": lambda: (
+            backend.run(circuits, shots=1000, seed_simulator=1).result().get_counts()
+        ),
+    }
+    times: dict[str, list[float]] = {k: [] for k, f in steps.items() if f is not None}
+    for _ in range(args.reps):
+        for k in times:
+            t0 = time.perf_counter()
+            steps[k]()  # type: ignore[misc]
+            times[k].append(time.perf_counter() - t0)
+    print(f"\nconversion: {args.batch} circuits of 10 qubits x 20 layers, 1000 shots")
+    print(f"  ({instructions} instructions after transpiling)")
+    base = statistics.median(times["simulate converted, ferroq API"])
+    print(f"  {'step':<32} {'median s':>10} {'min':>10} {'max':>10} {'vs simulate':>12} {'ns/instr':>9}")
+    for k, ts in times.items():
+        med = statistics.median(ts)
+        per = f"{med / instructions * 1e9:9.0f}" if k.startswith("convert") else ""
+        print(f"  {k:<32} {med:10.4f} {min(ts):10.4f} {max(ts):10.4f} {med / base:12.2f} {per:>9}")
 
 
 def _qft(n: int) -> QuantumCircuit:

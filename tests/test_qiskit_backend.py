@@ -413,6 +413,15 @@ def test_unknown_options_raise_and_run_options_do_not_stick(backend):
     assert sim.options.shots == 10
 
 
+def test_max_parallel_experiments_reaches_the_engine(backend):
+    circuits = [bell_measured() for _ in range(6)]
+    one = backend.run(circuits, shots=200, seed_simulator=4, max_parallel_experiments=1).result()
+    auto = backend.run(circuits, shots=200, seed_simulator=4).result()
+    assert one.get_counts() == auto.get_counts()
+    with pytest.raises(OptionError, match="max_parallel_experiments"):
+        backend.run(circuits, max_parallel_experiments=-1)
+
+
 def test_set_options_never_leaks_into_a_running_job():
     sim = FerroqSimulator(shots=100, seed_simulator=1)
     job = sim.run([bell_measured()] * 50)

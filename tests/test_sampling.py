@@ -483,3 +483,31 @@ def test_run_parallel_options_accepted(run):
     for threads in (1, 2, 4):
         counts = run(circ, shots=50, seed=1, max_parallel_threads=threads, parallel_threshold=1).get_counts()
         assert set(counts) <= {"000", "011"}
+
+
+@pytest.mark.parametrize("width", [1, 5, 63, 64, 65, 130])
+def test_hex_counts_and_memory_match_python_hex(width: int) -> None:
+    """The hex layout Qiskit's Result uses, built in Rust, equals hex(int(bits, 2))."""
+    qc = ferroq.Circuit(min(width, 6), width)
+    for q in range(qc.num_qubits):
+        qc.h(q)
+    for c in range(width):
+        qc.measure(c % qc.num_qubits, c)
+    exp = ferroq.Simulator().run(qc, shots=300, seed=5, memory=True).result()._experiment(0)
+    assert exp.counts_hex() == {hex(int(k, 2)): v for k, v in exp.counts().items()}
+    assert exp.memory_hex() == [hex(int(m, 2)) for m in exp.memory()]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_max_parallel_experiments_changes_no_result(threads: int) -> None:
+    """However many circuits run side by side, each gets the same counts and memory."""
+    circuits = []
+    for k in range(12):
+        qc = ferroq.Circuit(5, 5).h(0).ry(0.2 * k, 1).cx(0, 2).rx(0.1, 3 + k % 2)
+        circuits.append(qc.measure(list(range(5)), list(range(5))))
+    sim = ferroq.Simulator(max_parallel_threads=threads, shots=200, seed=9, memory=True)
+    reference = sim.run(circuits, max_parallel_experiments=1).result()
+    for slots in (0, 2, 5, 64):
+        result = sim.run(circuits, max_parallel_experiments=slots).result()
+        assert result.get_counts() == reference.get_counts()
+        assert result.get_memory(3) == reference.get_memory(3)

@@ -30,6 +30,7 @@ _OPTION_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "memory": ((bool,), False),
     "statevector": ((bool,), False),
     "max_parallel_threads": ((int,), True),
+    "max_parallel_experiments": ((int,), False),
     "parallel_threshold": ((int,), False),
     "max_memory_mb": ((int, float), True),
     "fusion": ((bool,), False),
@@ -54,6 +55,7 @@ _DEFAULTS: dict[str, Any] = {
     "memory": False,
     "statevector": False,
     "max_parallel_threads": None,
+    "max_parallel_experiments": 0,
     "parallel_threshold": _core.DEFAULT_PARALLEL_THRESHOLD,
     "max_memory_mb": None,
     "fusion": True,
@@ -147,6 +149,11 @@ class Simulator:
             all terminal it is the state just before them.
         max_parallel_threads (int | None): worker threads; ``None`` or 0 uses
             ``FERROQ_NUM_THREADS`` or else every CPU this process may use.
+        max_parallel_experiments (int): most circuits of a batch simulated at once,
+            each whole on one thread (default 0: up to the thread count); 1 runs
+            them one after the other with every thread on each. Only circuits
+            below ``parallel_threshold`` qubits run side by side. Results do not
+            depend on it.
         parallel_threshold (int): qubit count from which one circuit's amplitudes
             are split over threads (default 14); smaller circuits are spread
             over threads whole, or shot by shot.
@@ -264,6 +271,7 @@ class Simulator:
             max_memory_mb=opts["max_memory_mb"],
             fusion=opts["fusion"],
             precision=opts["precision"],
+            max_parallel_experiments=opts["max_parallel_experiments"],
         )
         job = Job(self, native, listed, opts, name=name, tags=tags, header=header)
         if store is not None:

@@ -203,6 +203,7 @@ def _ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
         "seed": opts["seed_simulator"],
         "memory": bool(opts["memory"]),
         "max_parallel_threads": None if not threads else threads,
+        "max_parallel_experiments": opts["max_parallel_experiments"],
         "parallel_threshold": opts["statevector_parallel_threshold"],
         "max_memory_mb": memory_mb if memory_mb else None,
         "fusion": bool(opts["fusion_enable"]),
@@ -275,10 +276,10 @@ def _to_qiskit_result(
             )
             continue
         exp = result._experiment(i)
-        data: dict[str, Any] = {"counts": {hex(int(k, 2)): v for k, v in exp.counts().items()}}
-        memory = exp.memory()
+        data: dict[str, Any] = {"counts": exp.counts_hex()}
+        memory = exp.memory_hex()
         if memory is not None and circuit.num_clbits:
-            data["memory"] = [hex(int(m, 2)) for m in memory]
+            data["memory"] = memory
         kinds = dict(exp.saved_kinds())
         for label, value in exp.saved().items():
             # As Aer: a saved statevector is a qiskit Statevector.

@@ -15,6 +15,7 @@ from qiskit.circuit import ControlledGate, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import Operator
 
 import ferroq
+from ferroq import _core
 from ferroq.exceptions import CircuitError
 
 __all__ = ["NATIVE_GATE_CLASSES", "to_ferroq"]
@@ -84,6 +85,10 @@ _SAVE_KINDS = {
 }
 _SKIPPED = {"delay"}
 
+# Qiskit's C API in a layout the extension knows (Qiskit 2.6); other versions,
+# or FERROQ_QISKIT_CAPI=0, take the path through Python objects below.
+_NATIVE_READER = _core.qiskit_capi_available()
+
 
 def _value(p: Any, circuit: QuantumCircuit) -> float:
     if isinstance(p, ParameterExpression):
@@ -129,6 +134,18 @@ class _Builder:
         self.phase += _value(circuit.global_phase, self.source)
         qindex = {q: qmap[i] for i, q in enumerate(circuit.qubits)}
         cindex = {c: cmap[i] for i, c in enumerate(circuit.clbits)}
+        if _NATIVE_READER:
+            data = circuit._data
+            start = 0
+            while True:
+                # Rust reads Qiskit's native instructions through its C API and
+                # stops at the first one that needs Python.
+                self.flush()
+                stop = self.target._native.extend_qiskit_native(data, start, qmap, cmap)
+                if stop is None:
+                    return
+                self.one(data[stop], qindex, cindex, depth)
+                start = stop + 1
         instructions = iter(circuit.data)
         while True:
             # Rust takes the common instructions in bulk and hands back the first

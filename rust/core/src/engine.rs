@@ -42,6 +42,11 @@ pub struct RunOptions {
     pub first_index: u64,
     /// How amplitudes are stored (see [`crate::precision`]).
     pub precision: Precision,
+    /// Most circuits of a batch simulated at once (each whole, on one
+    /// thread); 0 means up to the thread count. 1 runs them one after the
+    /// other, every thread on each. Only circuits below `parallel_threshold`
+    /// are ever run side by side. Results do not depend on it.
+    pub max_parallel_experiments: usize,
 }
 
 impl Default for RunOptions {
@@ -57,6 +62,7 @@ impl Default for RunOptions {
             fusion: true,
             first_index: 0,
             precision: Precision::Double,
+            max_parallel_experiments: 0,
         }
     }
 }
@@ -258,6 +264,10 @@ impl ExperimentResult {
 pub struct RunResult {
     pub seed: u64,
     pub experiments: Vec<ExperimentResult>,
+    /// How many circuits were allowed to run side by side: the bound from
+    /// `max_parallel_experiments` and the thread count, or 1 when they ran
+    /// one after the other.
+    pub parallel_experiments: usize,
 }
 
 /// Formats one outcome as a bitstring of `num_clbits` characters, clbit 0
@@ -274,6 +284,25 @@ pub fn format_bits(words: &[u64], num_clbits: usize) -> String {
 pub fn write_bits(words: &[u64], buf: &mut [u8]) {
     for (c, slot) in buf.iter_mut().rev().enumerate() {
         *slot = b'0' + ((words[c / 64] >> (c % 64)) & 1) as u8;
+    }
+}
+
+/// Writes `words` (clbit 0 in bit 0 of `words[0]`) into `out` as Python's
+/// `hex()` writes the integer: `0x`, lowercase digits, no leading zeros, and
+/// `0x0` for zero. This is the key format of Qiskit's `Result` counts.
+pub fn write_hex(words: &[u64], out: &mut String) {
+    use std::fmt::Write;
+    out.clear();
+    out.push_str("0x");
+    match words.iter().rposition(|&w| w != 0) {
+        None => out.push('0'),
+        Some(top) => {
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{:x}", words[top]);
+            for w in words[..top].iter().rev() {
+                let _ = write!(out, "{w:016x}");
+            }
+        }
     }
 }
 
@@ -814,31 +843,44 @@ pub fn run_monitored(
     let threaded = threads > 1;
     let small = |c: &Circuit| c.num_qubits() < opts.parallel_threshold;
     let n_small = circuits.iter().filter(|c| small(c)).count();
+    let slots = match opts.max_parallel_experiments {
+        0 => threads,
+        k => k.min(threads),
+    };
+    let side_by_side = threaded && slots > 1 && n_small > 1;
     let body = || -> Result<Vec<ExperimentResult>> {
         let mut out: Vec<Option<ExperimentResult>> = vec![None; circuits.len()];
-        if threaded && n_small > 1 {
+        if side_by_side {
             let whole_circuits = Mode {
                 kernels: false,
                 shots: false,
                 gate_progress: false,
             };
-            let done: Vec<(usize, ExperimentResult)> = circuits
-                .par_iter()
-                .enumerate()
-                .filter(|(_, c)| small(c))
-                .map(|(i, c)| {
-                    Ok((
-                        i,
-                        run_circuit(
-                            c,
-                            rng::derive_seed(seed, opts.first_index.wrapping_add(i as u64)),
-                            opts,
-                            whole_circuits,
-                            monitor,
-                        )?,
-                    ))
-                })
-                .collect::<Result<_>>()?;
+            let all_small = || -> Result<Vec<(usize, ExperimentResult)>> {
+                circuits
+                    .par_iter()
+                    .enumerate()
+                    .filter(|(_, c)| small(c))
+                    .map(|(i, c)| {
+                        Ok((
+                            i,
+                            run_circuit(
+                                c,
+                                rng::derive_seed(seed, opts.first_index.wrapping_add(i as u64)),
+                                opts,
+                                whole_circuits,
+                                monitor,
+                            )?,
+                        ))
+                    })
+                    .collect()
+            };
+            // Fewer slots than threads: a pool that size bounds how many run at once.
+            let done = if slots < threads {
+                parallel::pool(slots).install(all_small)?
+            } else {
+                all_small()?
+            };
             for (i, r) in done {
                 out[i] = Some(r);
             }
@@ -879,7 +921,11 @@ pub fn run_monitored(
     } else {
         body()?
     };
-    Ok(RunResult { seed, experiments })
+    Ok(RunResult {
+        seed,
+        experiments,
+        parallel_experiments: if side_by_side { slots.min(n_small) } else { 1 },
+    })
 }
 
 /// Refuses circuits that measure or reset, for callers that want a pure state.
@@ -1189,6 +1235,81 @@ pub(crate) mod tests {
             run(&[late], &RunOptions::default()),
             Err(Error::InvalidCircuit(_))
         ));
+    }
+
+    #[test]
+    fn max_parallel_experiments_bounds_side_by_side_runs_not_results() {
+        let mut circuits = Vec::new();
+        for k in 0..9 {
+            let mut c = Circuit::new(4, 4);
+            c.append_gate("h", &[0], &[]).unwrap();
+            c.append_gate("ry", &[1], &[0.1 * k as f64]).unwrap();
+            c.append_gate("cx", &[0, 2], &[]).unwrap();
+            for q in 0..4 {
+                c.measure(q, q).unwrap();
+            }
+            circuits.push(c);
+        }
+        let run_with = |threads: usize, slots: usize| {
+            let opts = RunOptions {
+                shots: 500,
+                seed: Some(3),
+                threads,
+                max_parallel_experiments: slots,
+                ..RunOptions::default()
+            };
+            run(&circuits, &opts).unwrap()
+        };
+        let reference = run_with(1, 0);
+        assert_eq!(reference.parallel_experiments, 1);
+        for (threads, slots, side_by_side) in [
+            (2, 0, 2),
+            (2, 1, 1),
+            (2, 2, 2),
+            (2, 7, 2),
+            (3, 2, 2),
+            (4, 0, 4),
+        ] {
+            let r = run_with(threads, slots);
+            assert_eq!(
+                r.parallel_experiments, side_by_side,
+                "{threads} threads, {slots} slots"
+            );
+            for (a, b) in r.experiments.iter().zip(&reference.experiments) {
+                assert_eq!(a.count_keys, b.count_keys);
+                assert_eq!(a.count_values, b.count_values);
+            }
+        }
+    }
+
+    #[test]
+    fn write_hex_matches_python_hex() {
+        let mut out = String::new();
+        let cases: [(&[u64], &str); 6] = [
+            (&[0], "0x0"),
+            (&[0, 0], "0x0"),
+            (&[0xa5], "0xa5"),
+            (&[1, 1], "0x10000000000000001"),
+            (&[0, 0x3], "0x30000000000000000"),
+            (&[u64::MAX, 0, 0], "0xffffffffffffffff"),
+        ];
+        for (words, want) in cases {
+            write_hex(words, &mut out);
+            assert_eq!(out, want, "{words:?}");
+        }
+        // Random two-word keys against u128 formatting.
+        let mut x: u64 = 12345;
+        for _ in 0..1000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (lo, hi) = (x, x.rotate_left(17) >> (x % 64));
+            write_hex(&[lo, hi], &mut out);
+            assert_eq!(
+                out,
+                format!("{:#x}", (u128::from(hi) << 64) | u128::from(lo))
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `ferroq._core.Circuit`: the Python handle on a core circuit.
 
 use crate::errors::{guard, to_py};
+use crate::qiskit_capi as capi;
 use ferroq_core::{Circuit, Error, Instruction};
 use numpy::{Complex64, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::intern;
@@ -226,6 +227,70 @@ impl PyCircuit {
                         };
                         self.inner.append_gate(name, &qubits, &params)
                     }
+                };
+                done.map_err(to_py)?;
+            }
+            Ok(None)
+        })
+    }
+
+    /// Appends the instructions of a Qiskit `CircuitData` from `start` on,
+    /// read through Qiskit's C API (see `qiskit_capi`), with the circuit's
+    /// bit `i` placed on `qubit_map[i]` / `clbit_map[i]`. Returns the index of
+    /// the first instruction the Python side must handle (a definition to
+    /// expand, a save, something to refuse by name), or None when all are in.
+    fn extend_qiskit_native(
+        &mut self,
+        data: &Bound<'_, PyAny>,
+        start: usize,
+        qubit_map: Vec<i64>,
+        clbit_map: Vec<i64>,
+    ) -> PyResult<Option<usize>> {
+        guard(|| {
+            let unavailable = || {
+                to_py(Error::InvalidCircuit(
+                    "Qiskit's C API is not available for this object".into(),
+                ))
+            };
+            let api = capi::api(data.py()).ok_or_else(unavailable)?;
+            let view = capi::CircuitView::new(api, data).ok_or_else(unavailable)?;
+            if view.num_qubits() != qubit_map.len() || view.num_clbits() != clbit_map.len() {
+                return Err(to_py(Error::InvalidCircuit(format!(
+                    "bit maps of {} qubits and {} clbits for a circuit of {} and {}",
+                    qubit_map.len(),
+                    clbit_map.len(),
+                    view.num_qubits(),
+                    view.num_clbits()
+                ))));
+            }
+            let mut qubits: Vec<i64> = Vec::with_capacity(4);
+            let mut params: Vec<f64> = Vec::with_capacity(4);
+            for index in start..view.len() {
+                let Some(inst) = view.get(index) else {
+                    return Ok(Some(index));
+                };
+                qubits.clear();
+                // Indices come from Qiskit's own circuit, so they are in range
+                // of the maps checked above.
+                qubits.extend(inst.qubits.iter().map(|&q| qubit_map[q as usize]));
+                let done = match inst.kind {
+                    capi::KIND_GATE => {
+                        if ferroq_core::GateKind::from_name(inst.name).is_err()
+                            || !view.real_params(&inst, &mut params)
+                        {
+                            return Ok(Some(index));
+                        }
+                        self.inner.append_gate(inst.name, &qubits, &params)
+                    }
+                    capi::KIND_MEASURE => match (qubits.as_slice(), inst.clbits) {
+                        ([q], [c]) => self.inner.measure(*q, clbit_map[*c as usize]),
+                        _ => return Ok(Some(index)),
+                    },
+                    capi::KIND_RESET if qubits.len() == 1 => self.inner.reset(qubits[0]),
+                    capi::KIND_BARRIER => self.inner.barrier(&qubits),
+                    // A delay is the identity for an ideal simulator.
+                    capi::KIND_DELAY => Ok(()),
+                    _ => return Ok(Some(index)),
                 };
                 done.map_err(to_py)?;
             }

@@ -4,6 +4,7 @@
 mod circuit;
 mod errors;
 mod job;
+mod qiskit_capi;
 mod result;
 
 use circuit::PyCircuit;
@@ -71,12 +72,13 @@ fn run_options(
         fusion: true,
         first_index: 0,
         precision: Precision::Double,
+        max_parallel_experiments: 0,
     })
 }
 
 /// Validates and queues `circuits`; returns the queued job at once.
 #[pyfunction]
-#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, first_index=0, precision="double"))]
+#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, first_index=0, precision="double", max_parallel_experiments=0))]
 #[allow(clippy::too_many_arguments)]
 fn submit(
     py: Python<'_>,
@@ -91,12 +93,17 @@ fn submit(
     fusion: bool,
     first_index: u64,
     precision: &str,
+    max_parallel_experiments: i64,
 ) -> PyResult<PyJob> {
     guard(|| {
         let opts = RunOptions {
             fusion,
             first_index,
             precision: self::precision(precision)?,
+            max_parallel_experiments: non_negative(
+                "max_parallel_experiments",
+                max_parallel_experiments,
+            )? as usize,
             ..run_options(
                 shots,
                 seed,
@@ -249,6 +256,14 @@ fn inject_fault(kind: &str) -> PyResult<()> {
     })
 }
 
+/// Whether `Circuit.extend_qiskit_native` can read Qiskit circuits through
+/// Qiskit's C API: the running Qiskit exports it in a layout we know, and
+/// `FERROQ_QISKIT_CAPI=0` is not set. Imports `qiskit._accelerate`.
+#[pyfunction]
+fn qiskit_capi_available(py: Python<'_>) -> bool {
+    qiskit_capi::api(py).is_some()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -270,5 +285,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(available_memory, m)?)?;
     m.add_function(wrap_pyfunction!(parse_qasm2, m)?)?;
     m.add_function(wrap_pyfunction!(inject_fault, m)?)?;
+    m.add_function(wrap_pyfunction!(qiskit_capi_available, m)?)?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use crate::errors::guard;
 use ferroq_core::engine::SavedValue;
-use ferroq_core::engine::write_bits;
+use ferroq_core::engine::{write_bits, write_hex};
 use ferroq_core::{ExperimentResult, StateVector, format_bits};
 use numpy::{Complex32, Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::IntoPyObjectExt;
@@ -307,6 +307,47 @@ impl PyExperiment {
             }
             Ok(dict)
         })
+    }
+
+    /// As `counts()`, keyed by Python's `hex()` of the outcome ("0x5"): the
+    /// layout of Qiskit's `Result` data, built here rather than by one
+    /// `int(key, 2)` and `hex()` per outcome in Python.
+    fn counts_hex<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        guard(|| {
+            let dict = PyDict::new(py);
+            if self.inner.num_clbits == 0 {
+                return Ok(dict);
+            }
+            let mut text = String::with_capacity(2 + self.inner.num_clbits / 4 + 1);
+            for (key, &value) in self
+                .inner
+                .count_keys
+                .chunks_exact(self.inner.words)
+                .zip(&self.inner.count_values)
+            {
+                write_hex(key, &mut text);
+                dict.set_item(PyString::new(py, &text), value)?;
+            }
+            Ok(dict)
+        })
+    }
+
+    /// As `memory()`, each shot as Python's `hex()` of its outcome.
+    fn memory_hex(&self) -> Option<Vec<String>> {
+        let memory = self.inner.memory.as_ref()?;
+        if self.inner.num_clbits == 0 {
+            return Some(Vec::new());
+        }
+        let mut text = String::new();
+        Some(
+            memory
+                .chunks_exact(self.inner.words)
+                .map(|r| {
+                    write_hex(r, &mut text);
+                    text.clone()
+                })
+                .collect(),
+        )
     }
 
     /// `label -> value` for the circuit's save instructions: numpy arrays for

@@ -80,6 +80,13 @@ def _fidelity(a: ComplexArray, b: ComplexArray) -> float:
     return abs(complex(np.vdot(a, b))) ** 2 / norms if norms > 0 else 0.0
 
 
+def _format_fidelity(fidelity: float) -> str:
+    # A fidelity lies in [0, 1] and is known to about 1e-16 absolute, so its
+    # digits are absolute: orthogonal states print 0, not rounding residue such
+    # as 5e-34 (which numpy's summation order decides).
+    return f"{round(fidelity, 12):.12g}"
+
+
 def assert_statevectors_close(
     actual: Any,
     desired: Any,
@@ -140,7 +147,7 @@ def assert_statevectors_close(
         f"statevectors differ: max |actual - desired| = {deviation[worst]:.3g} at {_ket(worst, n)} "
         f"(index {worst}): actual {complex(a[worst]):.6g}, desired {complex(aligned[worst]):.6g}",
         f"{int(bad.sum())} of {a.size} amplitudes outside atol={atol:g}, rtol={rtol:g} ({how})",
-        f"fidelity |<desired|actual>|^2 = {fidelity:.12g}",
+        f"fidelity |<desired|actual>|^2 = {_format_fidelity(fidelity)}",
     ]
     if up_to_global_phase:
         lines.append(f"desired was multiplied by the global phase e^(i {phase:.6g}) that best aligns the two")
@@ -341,7 +348,7 @@ def _compare_columns(
         f"{complex(cmath.exp(1j * phase) * u2[row, worst]):.6g} for circuit2 "
         f"(|difference| = {deviation[row, worst]:.3g} > atol={atol:g})",
         f"{'process' if columns == u1.shape[0] else 'average'} fidelity "
-        f"|tr(U2^dagger U1)|^2 / (tr(U1^dagger U1) tr(U2^dagger U2)) = {fidelity:.12g}",
+        f"|tr(U2^dagger U1)|^2 / (tr(U1^dagger U1) tr(U2^dagger U2)) = {_format_fidelity(fidelity)}",
     ]
     if len(bad) > 1:
         shown = ", ".join(labels[j] for j in bad[:8]) + (", ..." if len(bad) > 8 else "")

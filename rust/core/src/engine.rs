@@ -825,8 +825,9 @@ pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
 /// Checks options and memory for a batch, before any work.
 pub fn validate(circuits: &[Circuit], opts: &RunOptions) -> Result<()> {
     opts.validate()?;
-    for c in circuits {
-        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes)?;
+    for (i, c) in circuits.iter().enumerate() {
+        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes)
+            .map_err(|e| e.in_circuit(opts.first_index + i as u64, c.name.as_deref()))?;
     }
     Ok(())
 }
@@ -848,6 +849,17 @@ pub fn run_monitored(
         k => k.min(threads),
     };
     let side_by_side = threaded && slots > 1 && n_small > 1;
+    // A failure, a panic included, is reported as that circuit's, by its
+    // place in the whole batch and its name.
+    let run_one = |i: usize, c: &Circuit, mode: Mode| -> Result<ExperimentResult> {
+        let index = opts.first_index.wrapping_add(i as u64);
+        let seed = rng::derive_seed(seed, index);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_circuit(c, seed, opts, mode, monitor)
+        }))
+        .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)))
+        .map_err(|e| e.in_circuit(index, c.name.as_deref()))
+    };
     let body = || -> Result<Vec<ExperimentResult>> {
         let mut out: Vec<Option<ExperimentResult>> = vec![None; circuits.len()];
         if side_by_side {
@@ -861,18 +873,7 @@ pub fn run_monitored(
                     .par_iter()
                     .enumerate()
                     .filter(|(_, c)| small(c))
-                    .map(|(i, c)| {
-                        Ok((
-                            i,
-                            run_circuit(
-                                c,
-                                rng::derive_seed(seed, opts.first_index.wrapping_add(i as u64)),
-                                opts,
-                                whole_circuits,
-                                monitor,
-                            )?,
-                        ))
-                    })
+                    .map(|(i, c)| Ok((i, run_one(i, c, whole_circuits)?)))
                     .collect()
             };
             // Fewer slots than threads: a pool that size bounds how many run at once.
@@ -902,13 +903,7 @@ pub fn run_monitored(
                     gate_progress: true,
                 }
             };
-            out[i] = Some(run_circuit(
-                c,
-                rng::derive_seed(seed, opts.first_index.wrapping_add(i as u64)),
-                opts,
-                mode,
-                monitor,
-            )?);
+            out[i] = Some(run_one(i, c, mode)?);
         }
         Ok(out
             .into_iter()
@@ -1078,6 +1073,8 @@ pub(crate) mod tests {
                 for (g, r) in got.experiments.iter_mut().zip(&reference.experiments) {
                     g.time_taken = r.time_taken;
                 }
+                // How many ran side by side depends on the threads; nothing else may.
+                got.parallel_experiments = reference.parallel_experiments;
                 assert_eq!(got, reference);
             }
         }
@@ -1117,11 +1114,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_failing_circuit_is_named_by_its_place_in_the_batch() {
+        let mut named = Circuit::new(30, 0);
+        named.name = Some("big".into());
+        let circuits = [bell(), bell(), named];
+        let opts = RunOptions {
+            max_memory_bytes: Some(1 << 20),
+            first_index: 10,
+            ..RunOptions::default()
+        };
+        let err = run(&circuits, &opts).unwrap_err();
+        assert!(matches!(err, Error::InCircuit { index: 12, .. }), "{err:?}");
+        assert!(matches!(err.root(), Error::StateTooLarge { .. }));
+        assert!(
+            err.to_string()
+                .starts_with("circuit 12 (\"big\"): a 30-qubit"),
+            "{err}"
+        );
+        // A run-time failure (a save placed where it cannot be honoured) too.
+        let mut late = Circuit::new(1, 0);
+        late.save("statevector", "sv", &[], &[], &[]).unwrap();
+        late.append_gate("x", &[0], &[]).unwrap();
+        let err = run(&[bell(), late], &RunOptions::default()).unwrap_err();
+        assert!(err.to_string().starts_with("circuit 1: "), "{err}");
+        assert_eq!(Error::Cancelled.in_circuit(3, None), Error::Cancelled);
+    }
+
+    #[test]
     fn state_too_large_is_refused_at_once() {
         let c = Circuit::new(40, 0);
         let t = Instant::now();
         assert!(matches!(
-            run(&[c], &RunOptions::default()),
+            run(&[c], &RunOptions::default()).map_err(|e| e.root().clone()),
             Err(Error::StateTooLarge { .. })
         ));
         assert!(t.elapsed().as_secs_f64() < 1.0);
@@ -1225,14 +1249,14 @@ pub(crate) mod tests {
         assert!((p[0] - 0.5).abs() < 0.05 && (p[0] + p[1] - 1.0).abs() < 1e-12);
         c.save("statevector", "sv", &[], &[], &[]).unwrap();
         assert!(matches!(
-            run(&[c], &RunOptions::default()),
+            run(&[c], &RunOptions::default()).map_err(|e| e.root().clone()),
             Err(Error::InvalidCircuit(_))
         ));
         let mut late = Circuit::new(1, 0);
         late.save("statevector", "sv", &[], &[], &[]).unwrap();
         late.append_gate("x", &[0], &[]).unwrap();
         assert!(matches!(
-            run(&[late], &RunOptions::default()),
+            run(&[late], &RunOptions::default()).map_err(|e| e.root().clone()),
             Err(Error::InvalidCircuit(_))
         ));
     }

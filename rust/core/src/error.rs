@@ -83,11 +83,46 @@ pub enum Error {
     /// A bug: a panic caught at a boundary, with its message.
     #[error("internal error: {0}")]
     Internal(String),
+    /// `source` stopped circuit `index` (its place in the whole batch) of a run.
+    #[error("circuit {index}{}: {source}", circuit_label(.name))]
+    InCircuit {
+        index: u64,
+        name: Option<String>,
+        source: Box<Error>,
+    },
+}
+
+fn circuit_label(name: &Option<String>) -> String {
+    name.as_ref()
+        .map(|n| format!(" ({n:?})"))
+        .unwrap_or_default()
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// This error as one of circuit `index` of a batch, so the message says
+    /// which circuit failed. Cancellation belongs to the job, not a circuit,
+    /// and an error already placed keeps its place.
+    pub fn in_circuit(self, index: u64, name: Option<&str>) -> Error {
+        match self {
+            Error::Cancelled | Error::InCircuit { .. } => self,
+            other => Error::InCircuit {
+                index,
+                name: name.map(str::to_string),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// The error itself, without the circuit it happened in.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::InCircuit { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
     /// The [`Error::Internal`] for a panic caught with `catch_unwind`, carrying
     /// the panic's message when it has one.
     pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {

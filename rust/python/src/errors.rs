@@ -25,6 +25,7 @@ fn class_name(err: &Error) -> &'static str {
         Error::StateTooLarge { .. } | Error::AllocationFailed { .. } => "SimulationMemoryError",
         Error::Cancelled => "JobCancelledError",
         Error::Internal(_) => "InternalError",
+        Error::InCircuit { source, .. } => class_name(source),
     }
 }
 
@@ -41,7 +42,7 @@ pub fn to_py(err: Error) -> PyErr {
     let message = err.to_string();
     let name = class_name(&err);
     // QasmError also carries the position, as its `line` and `column`.
-    let position = match err {
+    let position = match *err.root() {
         Error::Qasm { line, column, .. } => Some((line, column)),
         _ => None,
     };

@@ -248,6 +248,8 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         self.metadata: dict[str, Any] = {"seed": native.seed, "shots": options.get("shots")}
         self._lock = threading.Lock()
         self._result: Result | None = None
+        # What did succeed of a job that failed in some of its circuits.
+        self._partial: Result | None = None
         self._submitted = True
         # Filled only in a job restored from a pickle, which has no native job.
         self._frozen_status: JobStatus | None = None
@@ -282,7 +284,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         gate, shot or circuit). Returns whether the job ended ``CANCELLED`` by this call."""
         return self._native is not None and self._native.cancel()
 
-    def result(self, timeout: float | None = None, refresh: bool = False) -> Result:
+    def result(self, timeout: float | None = None, refresh: bool = False, *, partial: bool = False) -> Result:
         """The result, waiting up to ``timeout`` seconds (forever for ``None``).
 
         Raises :class:`~ferroq.exceptions.JobTimeoutError` (also a
@@ -290,12 +292,42 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         :class:`~ferroq.exceptions.JobCancelledError` (also a
         ``concurrent.futures.CancelledError``) if the job was cancelled; and the
         engine's own error, with its message, if the simulation failed.
-        ``refresh`` is accepted for IBMCircuitJob compatibility (a local job is
-        always current).
+
+        A circuit that fails does not stop the others in its batch: the job ends
+        ``ERROR`` with the first failing circuit's error (its message names the
+        circuit), and ``result(partial=True)`` returns what did run, every circuit
+        at its index, with :attr:`Result.missing` mapping each failed circuit to its
+        own error. On a cancelled job, or one that failed before running, every
+        circuit is missing. ``refresh`` is accepted for IBMCircuitJob compatibility
+        (a local job is always current).
+
+        >>> import ferroq
+        >>> good = ferroq.Circuit(1, 1).x(0).measure(0, 0)
+        >>> bad = ferroq.Circuit(1).save_statevector().x(0)  # a save must come last
+        >>> job = ferroq.Simulator().run([good, bad, good], shots=10, seed=1)
+        >>> part = job.result(partial=True)
+        >>> job.status().name, job.error_message()
+        ('ERROR', 'circuit 1: ...')
+        >>> part.get_counts(0), sorted(part.missing)
+        ({'1': 10}, [1])
         """
         del refresh
         self._wait_or_raise(timeout)
-        return self._outcome()
+        if not partial:
+            return self._outcome()
+        try:
+            return self._outcome()
+        except Exception as err:
+            with self._lock:
+                if self._partial is not None:
+                    return self._partial
+            return Result(
+                self._options["seed"],
+                [],
+                options=self._options,
+                job_id=self._job_id,
+                missing=dict.fromkeys(range(len(self._circuits)), err),
+            )
 
     def wait_for_final_state(
         self,
@@ -380,6 +412,13 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
                 seed, experiments = taken
                 self._result = Result(seed, experiments, options=self._options, job_id=self._job_id)
                 return self._result
+            if self._partial is None:
+                partial = self._native.take_partial()
+                if partial is not None:
+                    seed, experiments, failed = partial
+                    self._partial = Result(
+                        seed, experiments, options=self._options, job_id=self._job_id, missing=dict(failed)
+                    )
             error = self._native.error()
         if isinstance(error, JobCancelledError):
             raise JobCancelledError(f"job {self._job_id} was cancelled")
@@ -487,6 +526,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
             "options": self._options,
             "metadata": self.metadata,
             "result": self._result,
+            "partial": self._partial,
             "error": error,
             "steps": steps,
             "progress": self.progress(),
@@ -505,6 +545,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         self._options = state["options"]
         self.metadata = state["metadata"]
         self._result = state["result"]
+        self._partial = state.get("partial")
         self._frozen_error = state["error"]
         self._frozen_steps = state["steps"]
         self._frozen_progress = state["progress"]

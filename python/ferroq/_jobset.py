@@ -875,7 +875,16 @@ class JobSet(StatusPredicates, UserMetadata):
             try:
                 experiments.extend(chunk.result().results)
             except Exception as err:
-                missing.update(dict.fromkeys(range(first, end), err))
+                if not isinstance(chunk, Job):
+                    missing.update(dict.fromkeys(range(first, end), err))
+                    continue
+                # A local chunk keeps the circuits that did run when others failed.
+                part = chunk.result(partial=True)
+                for i in range(end - first):
+                    if i in part.missing:
+                        missing[first + i] = part.missing[i]
+                    else:
+                        experiments.append(part._experiment(i))
         result = Result(
             self._options["seed"], experiments, options=self._options, job_id=self._job_id, missing=missing
         )

@@ -74,20 +74,34 @@ class FerroqJob(JobV1):
     def cancel(self) -> bool:
         return self._job.cancel()
 
-    def result(self, timeout: float | None = None, refresh: bool = False) -> QiskitResult:
-        """The ``qiskit.result.Result``, waiting up to ``timeout`` seconds."""
+    def result(
+        self, timeout: float | None = None, refresh: bool = False, partial: bool = False
+    ) -> QiskitResult:
+        """The ``qiskit.result.Result``, waiting up to ``timeout`` seconds.
+
+        An experiment that fails does not stop the others: the job ends ``ERROR``
+        and ``result()`` raises :class:`FerroqJobError` naming the failed
+        experiment, while ``result(partial=True)`` returns every experiment, those
+        that failed marked ``success=False`` with their own error as ``status``
+        (the result's ``status`` is then ``"PARTIAL COMPLETED"``)."""
         del refresh
-        if self._result is None:
-            try:
+        if self._result is not None:
+            return self._result
+        try:
+            if partial and isinstance(self._job, ferroq.Job):
+                native = self._job.result(timeout, partial=True)
+            else:
                 native = self._job.result(timeout)
-            except fx.JobTimeoutError as err:
-                raise FerroqJobTimeoutError(str(err)) from None
-            except fx.JobCancelledError as err:
-                raise FerroqJobCancelledError(str(err)) from None
-            except Exception as err:  # the engine's error, or a dead worker's
-                raise FerroqJobError(f"job {self.job_id()} failed: {err}") from err
-            self._result = self._to_result(native)
-        return self._result
+        except fx.JobTimeoutError as err:
+            raise FerroqJobTimeoutError(str(err)) from None
+        except fx.JobCancelledError as err:
+            raise FerroqJobCancelledError(str(err)) from None
+        except Exception as err:  # the engine's error, or a dead worker's
+            raise FerroqJobError(f"job {self.job_id()} failed: {err}") from err
+        converted = self._to_result(native)
+        if not native.missing:
+            self._result = converted
+        return converted
 
     def wait_for_final_state(
         self,

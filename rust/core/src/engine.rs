@@ -268,6 +268,23 @@ pub struct RunResult {
     /// `max_parallel_experiments` and the thread count, or 1 when they ran
     /// one after the other.
     pub parallel_experiments: usize,
+    /// Circuits that failed, by their index in this batch (not counting
+    /// `first_index`), each with its error, in index order. They have no entry
+    /// in `experiments`; the other circuits still ran. Cancellation is never
+    /// a circuit's failure: it stops the whole run.
+    pub failed: Vec<(usize, Error)>,
+}
+
+impl RunResult {
+    /// The first failure, as the error of the whole run, or the result itself
+    /// when every circuit succeeded.
+    pub fn into_complete(mut self) -> Result<RunResult> {
+        if self.failed.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.failed.swap_remove(0).1)
+        }
+    }
 }
 
 /// Formats one outcome as a bitstring of `num_clbits` characters, clbit 0
@@ -816,24 +833,31 @@ fn run_circuit_in<A: Amplitude>(
 /// kernels split over the threads. Circuit `i` gets seed
 /// `derive_seed(run_seed, i)`, so its result does not depend on the batch
 /// around it or on the thread count.
+/// Fails with the first failing circuit's error; [`run_monitored`] keeps the
+/// others' results.
 pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
     validate(circuits, opts)?;
     let seed = opts.seed.unwrap_or_else(rng::random_seed);
-    run_monitored(circuits, opts, seed, &Unmonitored)
+    run_monitored(circuits, opts, seed, &Unmonitored)?.into_complete()
 }
 
 /// Checks options and memory for a batch, before any work.
 pub fn validate(circuits: &[Circuit], opts: &RunOptions) -> Result<()> {
     opts.validate()?;
     for (i, c) in circuits.iter().enumerate() {
-        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes)
-            .map_err(|e| e.in_circuit(opts.first_index + i as u64, c.name.as_deref()))?;
+        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes).map_err(
+            |e| e.in_circuit(opts.first_index.wrapping_add(i as u64), c.name.as_deref()),
+        )?;
     }
     Ok(())
 }
 
 /// [`run`] with an explicit run seed, under `monitor`'s cancellation and
 /// progress. The caller validates first ([`validate`]).
+///
+/// A circuit that fails (a panic included) does not stop the others: a batch
+/// of thousands keeps every result it can, and [`RunResult::failed`] names
+/// the ones it could not. Only cancellation ends the run early, as `Err`.
 pub fn run_monitored(
     circuits: &[Circuit],
     opts: &RunOptions,
@@ -860,20 +884,28 @@ pub fn run_monitored(
         .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)))
         .map_err(|e| e.in_circuit(index, c.name.as_deref()))
     };
-    let body = || -> Result<Vec<ExperimentResult>> {
-        let mut out: Vec<Option<ExperimentResult>> = vec![None; circuits.len()];
+    // Ok(Err(e)) is a circuit's failure, kept; Err(Cancelled) stops the batch.
+    let attempt = |i: usize, c: &Circuit, mode: Mode| -> Result<Result<ExperimentResult>> {
+        match run_one(i, c, mode) {
+            Err(Error::Cancelled) => Err(Error::Cancelled),
+            other => Ok(other),
+        }
+    };
+    let body = || -> Result<Vec<Option<Result<ExperimentResult>>>> {
+        let mut out: Vec<Option<Result<ExperimentResult>>> = Vec::with_capacity(circuits.len());
+        out.resize_with(circuits.len(), || None);
         if side_by_side {
             let whole_circuits = Mode {
                 kernels: false,
                 shots: false,
                 gate_progress: false,
             };
-            let all_small = || -> Result<Vec<(usize, ExperimentResult)>> {
+            let all_small = || -> Result<Vec<(usize, Result<ExperimentResult>)>> {
                 circuits
                     .par_iter()
                     .enumerate()
                     .filter(|(_, c)| small(c))
-                    .map(|(i, c)| Ok((i, run_one(i, c, whole_circuits)?)))
+                    .map(|(i, c)| Ok((i, attempt(i, c, whole_circuits)?)))
                     .collect()
             };
             // Fewer slots than threads: a pool that size bounds how many run at once.
@@ -903,23 +935,31 @@ pub fn run_monitored(
                     gate_progress: true,
                 }
             };
-            out[i] = Some(run_one(i, c, mode)?);
+            out[i] = Some(attempt(i, c, mode)?);
         }
-        Ok(out
-            .into_iter()
-            .map(|r| r.expect("every circuit ran"))
-            .collect())
+        Ok(out)
     };
     // One thread: nothing runs in parallel, so skip the hand-off to the pool.
-    let experiments = if threaded {
+    let outcomes = if threaded {
         parallel::pool(threads).install(body)?
     } else {
         body()?
     };
+    let mut experiments = Vec::with_capacity(outcomes.len());
+    let mut failed = Vec::new();
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Some(Ok(r)) => experiments.push(r),
+            Some(Err(e)) => failed.push((i, e)),
+            // Every slot is filled above, or `?` has already returned.
+            None => failed.push((i, Error::Internal(format!("circuit {i} did not run")))),
+        }
+    }
     Ok(RunResult {
         seed,
         experiments,
         parallel_experiments: if side_by_side { slots.min(n_small) } else { 1 },
+        failed,
     })
 }
 

@@ -60,6 +60,10 @@ enum Outcome<T> {
     /// The value was handed out with [`Job::take_value`].
     Taken,
     Err(Error),
+    /// Failed, yet with a value for what did succeed: a batch in which some
+    /// circuits failed. The state is ERROR; the value is kept for whoever
+    /// asks for a partial result ([`Job::take_partial`]).
+    Partial(T, Error),
 }
 
 /// A job carrying a value of type `T` once it succeeds.
@@ -148,6 +152,15 @@ impl<T> Job<T> {
         }
     }
 
+    /// Ends the job ERROR with `error`, keeping `value` (what did succeed)
+    /// for [`Job::take_partial`]. Returns whether this call ended it.
+    pub fn finish_partial(&self, value: T, error: Error) -> bool {
+        if error == Error::Cancelled {
+            return self.finish(Err(error));
+        }
+        self.finalize(JobState::Error, Outcome::Partial(value, error))
+    }
+
     /// Cancels the job: at once if it has not ended, whether queued or
     /// running (a running engine sees [`Job::cancel_requested`] and stops; its
     /// late result is dropped). Returns whether the job ended CANCELLED here.
@@ -229,7 +242,7 @@ impl<T> Job<T> {
             return None;
         }
         match &*self.lock() {
-            Outcome::Err(e) => Some(e.clone()),
+            Outcome::Err(e) | Outcome::Partial(_, e) => Some(e.clone()),
             _ => None,
         }
     }
@@ -243,6 +256,25 @@ impl<T> Job<T> {
         let mut guard = self.lock();
         match std::mem::replace(&mut *guard, Outcome::Taken) {
             Outcome::Ok(v) => Some(v),
+            other => {
+                *guard = other;
+                None
+            }
+        }
+    }
+
+    /// Moves out (once) the value of a job that ended ERROR with part of its
+    /// work done ([`Job::finish_partial`]); the error stays. `None` otherwise.
+    pub fn take_partial(&self) -> Option<T> {
+        if self.state() != JobState::Error {
+            return None;
+        }
+        let mut guard = self.lock();
+        match std::mem::replace(&mut *guard, Outcome::Taken) {
+            Outcome::Partial(v, e) => {
+                *guard = Outcome::Err(e);
+                Some(v)
+            }
             other => {
                 *guard = other;
                 None
@@ -322,6 +354,28 @@ mod tests {
                 JobState::Done
             ]
         );
+    }
+
+    #[test]
+    fn a_partial_failure_is_error_and_keeps_its_value_once() {
+        let job: Job<u32> = Job::new();
+        job.advance(JobState::Running);
+        assert_eq!(job.take_partial(), None, "not before the end");
+        assert!(job.finish_partial(3, Error::Internal("circuit 2 failed".into())));
+        assert!(!job.cancel());
+        assert_eq!(job.state(), JobState::Error);
+        assert_eq!(job.take_value(), None, "a failed job has no complete value");
+        assert_eq!(job.take_partial(), Some(3));
+        assert_eq!(job.take_partial(), None);
+        // The error outlives the value.
+        assert_eq!(
+            job.error(),
+            Some(Error::Internal("circuit 2 failed".into()))
+        );
+        let cancelled: Job<u32> = Job::new();
+        assert!(cancelled.finish_partial(1, Error::Cancelled));
+        assert_eq!(cancelled.state(), JobState::Cancelled);
+        assert_eq!(cancelled.take_partial(), None);
     }
 
     #[test]

@@ -168,17 +168,36 @@ impl Scheduler {
     fn execute(&self, task: Task) {
         let job = &task.job;
         if job.advance(JobState::Validating) {
-            let checked = engine::validate(&task.circuits, &task.opts);
-            let outcome = match checked {
-                Err(e) => Err(e),
-                Ok(()) if !job.advance(JobState::Running) => return self.ended(),
-                Ok(()) => catch_unwind(AssertUnwindSafe(|| {
-                    fault::maybe_panic();
-                    engine::run_monitored(&task.circuits, &task.opts, task.seed, &JobMonitor(job))
-                }))
-                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload))),
-            };
-            job.finish(outcome);
+            // Validation runs under catch_unwind too: a panic must end this
+            // job, never the worker, whose job would otherwise stay unfinished.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                if let Err(e) = engine::validate(&task.circuits, &task.opts) {
+                    return Some(Err(e));
+                }
+                if !job.advance(JobState::Running) {
+                    return None; // cancelled meanwhile
+                }
+                fault::maybe_panic();
+                Some(engine::run_monitored(
+                    &task.circuits,
+                    &task.opts,
+                    task.seed,
+                    &JobMonitor(job),
+                ))
+            }))
+            .unwrap_or_else(|payload| Some(Err(Error::from_panic(&*payload))));
+            match outcome {
+                None => {}
+                Some(Ok(result)) if !result.failed.is_empty() => {
+                    // The job fails with its first failing circuit's error and
+                    // keeps the others' results for a partial result.
+                    let error = result.failed[0].1.clone();
+                    job.finish_partial(result, error);
+                }
+                Some(other) => {
+                    job.finish(other);
+                }
+            }
         }
         // Cancelled while queued: nothing to run.
         self.ended();
@@ -275,6 +294,46 @@ mod tests {
         assert_eq!(job.state(), JobState::Cancelled);
         assert!(start.elapsed() < Duration::from_millis(100));
         assert!(job.take_value().is_none());
+    }
+
+    #[test]
+    fn a_failing_circuit_fails_the_job_and_the_others_are_kept() {
+        let s = scheduler();
+        // A save followed by a gate is refused only when the circuit runs.
+        let mut late = Circuit::new(1, 0);
+        late.save("statevector", "sv", &[], &[], &[]).unwrap();
+        late.append_gate("x", &[0], &[]).unwrap();
+        for threads in [1, 2] {
+            let opts = RunOptions {
+                shots: 50,
+                seed: Some(9),
+                threads,
+                ..Default::default()
+            };
+            let batch = vec![bell(), late.clone(), bell()];
+            let (job, _) = s.submit(batch, opts.clone()).unwrap();
+            assert!(job.wait_timeout(Duration::from_secs(60)));
+            assert_eq!(job.state(), JobState::Error);
+            let err = job.error().unwrap();
+            assert!(err.to_string().starts_with("circuit 1: "), "{err}");
+            assert!(job.take_value().is_none());
+            let partial = job.take_partial().unwrap();
+            assert_eq!(partial.experiments.len(), 2);
+            assert_eq!(partial.failed.len(), 1);
+            assert_eq!(partial.failed[0].0, 1);
+            // The survivors are exactly what they would be in a good batch.
+            let (good, _) = s.submit(vec![bell(), bell(), bell()], opts).unwrap();
+            good.wait();
+            let good = good.take_value().unwrap();
+            assert_eq!(
+                partial.experiments[0].count_values,
+                good.experiments[0].count_values
+            );
+            assert_eq!(
+                partial.experiments[1].count_values,
+                good.experiments[2].count_values
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::errors::to_py;
 use crate::result::PyExperiment;
+use ferroq_core::engine::ExperimentResult;
 use ferroq_core::scheduler::Scheduler;
 use ferroq_core::{JobState, SimJob};
 use pyo3::prelude::*;
@@ -83,14 +84,24 @@ impl PyJob {
     /// Moves the result out: `(seed, experiments)` once after DONE, else `None`.
     fn take_result(&self, py: Python<'_>) -> Option<(u64, Vec<PyExperiment>)> {
         let result = py.detach(|| self.job.take_value())?;
-        Some((
-            result.seed,
-            result
-                .experiments
-                .into_iter()
-                .map(PyExperiment::new)
-                .collect(),
-        ))
+        Some((result.seed, experiments(result.experiments)))
+    }
+
+    /// Moves out, once, what did succeed of a job that ended ERROR because
+    /// some of its circuits failed: `(seed, experiments, [(index, exception)])`
+    /// with each failed circuit's index in the batch. `None` otherwise.
+    #[allow(clippy::type_complexity)]
+    fn take_partial(
+        &self,
+        py: Python<'_>,
+    ) -> Option<(u64, Vec<PyExperiment>, Vec<(usize, Py<PyAny>)>)> {
+        let result = py.detach(|| self.job.take_partial())?;
+        let failed = result
+            .failed
+            .into_iter()
+            .map(|(i, e)| (i, to_py(e).into_value(py).into_any()))
+            .collect();
+        Some((result.seed, experiments(result.experiments), failed))
     }
 
     /// The exception the job ended with (ERROR or CANCELLED), or `None`.
@@ -118,4 +129,8 @@ impl PyJob {
     fn progress(&self) -> f64 {
         self.job.progress()
     }
+}
+
+fn experiments(results: Vec<ExperimentResult>) -> Vec<PyExperiment> {
+    results.into_iter().map(PyExperiment::new).collect()
 }

@@ -79,6 +79,28 @@ def _corrupt_pickle():
     return pickle.loads(pickle.dumps(rebuild)).__call__(bytes(corrupted))
 
 
+def _corrupt_experiment(**changes):
+    """An ExperimentData rebuilt from its pickled state with fields changed."""
+    result = ferroq.Simulator().run(_bell(), shots=5, memory=True).result()
+    rebuild, (state, statevector, saved) = result.results[0].__reduce__()
+    fields = [
+        "name",
+        "num_qubits",
+        "num_clbits",
+        "shots",
+        "seed",
+        "words",
+        "keys",
+        "values",
+        "memory",
+        "time",
+    ]
+    values = dict(zip(fields, state, strict=True))
+    values.update(changes)
+    experiment = rebuild(tuple(values[f] for f in fields), statevector, saved)
+    return experiment.memory(), experiment.counts()
+
+
 BAD_INPUTS = [
     # circuits
     ("qubit out of range", lambda: ferroq.Circuit(2).h(2), CircuitError, "qubit 2 is out of range"),
@@ -109,6 +131,14 @@ BAD_INPUTS = [
         "finite",
     ),
     ("negative qubit count", lambda: ferroq.Circuit(-1), (CircuitError, ValueError), "-1"),
+    ("absurd qubit count", lambda: ferroq.Circuit(2**40).barrier(), CircuitError, "num_qubits"),
+    ("absurd clbit count", lambda: ferroq.Circuit(1, 2**50), CircuitError, "num_clbits"),
+    (
+        "clbits added past the limit",
+        lambda: _core.Circuit(1, 200).add_clbits(2**64 - 136),
+        CircuitError,
+        "num_clbits",
+    ),
     # run options
     ("zero shots", lambda: _run(shots=0), OptionError, "shots"),
     ("negative shots", lambda: _run(shots=-5), OptionError, "shots"),
@@ -133,7 +163,25 @@ BAD_INPUTS = [
         SimulationMemoryError,
         "max_memory_mb",
     ),
+    (
+        "shots that cannot fit",
+        lambda: _run(shots=10**15),
+        SimulationMemoryError,
+        "1000000000000000 shots",
+    ),
+    (
+        "per-shot memory over max_memory_mb",
+        lambda: _run(shots=10**6, memory=True, max_memory_mb=16),
+        SimulationMemoryError,
+        "per-shot memory",
+    ),
     # OpenQASM text
+    (
+        "QASM barriers over a wide register",
+        lambda: ferroq.qasm2.loads("OPENQASM 2.0;\nqreg q[524288];\n" + "barrier q;\n" * 20),
+        QasmError,
+        "more than",
+    ),
     (
         "QASM unknown gate",
         lambda: ferroq.qasm2.loads("OPENQASM 2.0;\nqreg q[1];\nfoo q[0];"),
@@ -145,6 +193,24 @@ BAD_INPUTS = [
     # pickled payloads
     ("corrupted pickle", _corrupt_pickle, CircuitError, "encoding"),
     ("foreign bytes", lambda: _core.Circuit.from_bytes(b"not a circuit"), CircuitError, "encoding"),
+    (
+        "pickled result: clbits beyond its words",
+        lambda: _corrupt_experiment(num_clbits=100),
+        ValueError,
+        "100 clbits",
+    ),
+    (
+        "pickled result: absurd clbits",
+        lambda: _corrupt_experiment(num_clbits=2**50, words=2**44),
+        ValueError,
+        "corrupt",
+    ),
+    (
+        "pickled result: memory of other shots",
+        lambda: _corrupt_experiment(shots=7),
+        ValueError,
+        "for 7 shots",
+    ),
 ]
 
 

@@ -171,7 +171,30 @@ fn check_params(gate: &str, params: &[f64]) -> Result<()> {
     Ok(())
 }
 
+/// The most qubits, and the most clbits, a circuit may declare. Far above any
+/// simulable width, it keeps per-circuit buffers sized by the width (a barrier
+/// over all qubits, an outcome of all clbits per shot) from asking for more
+/// memory than exists, which would abort the process instead of failing.
+pub const MAX_WIDTH: usize = 1 << 20;
+
+fn check_width(what: &str, count: usize) -> Result<()> {
+    if count > MAX_WIDTH {
+        return Err(Error::InvalidCircuit(format!(
+            "{what}: {count} is more than the {MAX_WIDTH} a circuit may have"
+        )));
+    }
+    Ok(())
+}
+
 impl Circuit {
+    /// A circuit of the given width, refused beyond [`MAX_WIDTH`]: the
+    /// constructor for widths that come from users.
+    pub fn with_width(num_qubits: usize, num_clbits: usize) -> Result<Circuit> {
+        check_width("num_qubits", num_qubits)?;
+        check_width("num_clbits", num_clbits)?;
+        Ok(Circuit::new(num_qubits, num_clbits))
+    }
+
     pub fn new(num_qubits: usize, num_clbits: usize) -> Circuit {
         Circuit {
             num_qubits,
@@ -205,8 +228,11 @@ impl Circuit {
     }
 
     /// Appends `count` new clbits after the existing ones.
-    pub fn add_clbits(&mut self, count: usize) {
-        self.num_clbits += count;
+    pub fn add_clbits(&mut self, count: usize) -> Result<()> {
+        let total = self.num_clbits.saturating_add(count);
+        check_width("num_clbits", total)?;
+        self.num_clbits = total;
+        Ok(())
     }
 
     /// Appends a named gate. `global_phase` (no qubits, one parameter) adds to
@@ -571,6 +597,20 @@ fn inverse_gate(kind: GateKind, qubits: &[usize], params: &[f64]) -> Instruction
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn widths_are_bounded_where_users_set_them() {
+        assert!(Circuit::with_width(MAX_WIDTH, MAX_WIDTH).is_ok());
+        for (q, c) in [(MAX_WIDTH + 1, 0), (0, MAX_WIDTH + 1), (usize::MAX, 0)] {
+            let err = Circuit::with_width(q, c).unwrap_err();
+            assert!(err.to_string().contains("more than"), "{err}");
+        }
+        let mut c = Circuit::new(1, 200);
+        assert!(c.add_clbits(usize::MAX - 100).is_err());
+        assert_eq!(c.num_clbits(), 200, "a refused add changes nothing");
+        c.add_clbits(5).unwrap();
+        assert_eq!(c.num_clbits(), 205);
+    }
 
     #[test]
     fn append_validates_everything() {

@@ -193,6 +193,19 @@ struct SaveSpec {
     qubits: Vec<usize>,
 }
 
+/// Bytes a save's value takes, for a state of `num_qubits`.
+fn save_bytes(spec: &SaveSpec, num_qubits: usize) -> u128 {
+    let pow2 = |k: usize| if k >= 120 { u128::MAX } else { 1u128 << k };
+    match &spec.kind {
+        SaveKind::Statevector => pow2(num_qubits).saturating_mul(16),
+        SaveKind::Probabilities | SaveKind::ProbabilitiesDict => {
+            pow2(spec.qubits.len()).saturating_mul(8)
+        }
+        SaveKind::Amplitudes(indices) => 16 * indices.len() as u128,
+        SaveKind::ExpectationValue(_) => 16,
+    }
+}
+
 /// Computes a save from the state; `phase` is the circuit's global phase,
 /// which the engine applies to what it hands out rather than to the state.
 fn compute_save<A: Amplitude>(
@@ -485,6 +498,47 @@ fn words_for(num_clbits: usize) -> usize {
     num_clbits.div_ceil(64).max(1)
 }
 
+/// Shots simulated at once when a circuit runs shot by shot over threads:
+/// enough to keep the threads busy, few enough that their saved values are
+/// small beside the state.
+const SHOT_BLOCK: usize = 256;
+
+/// Bytes the shots of a run hold at least, whatever the circuit: sorted
+/// samples and their outcomes (16 bytes a shot), one outcome record a shot,
+/// and again for per-shot memory.
+fn shot_bytes(shots: u64, words: usize, memory: bool) -> u128 {
+    let record = 8 * words as u128;
+    shots as u128 * (16 + record + if memory { record } else { 0 })
+}
+
+/// Refuses a run whose shots and saved values would not fit beside its state.
+fn check_output_memory(
+    circuit: &Circuit,
+    opts: &RunOptions,
+    output_bytes: u128,
+    state_copies: usize,
+) -> Result<()> {
+    let state = state::state_bytes(circuit.num_qubits(), opts.precision)
+        .saturating_mul(state_copies as u128);
+    state::check_output_memory(
+        || {
+            format!(
+                "{} shots of {} clbits{}",
+                opts.shots,
+                circuit.num_clbits(),
+                if opts.memory {
+                    " with per-shot memory"
+                } else {
+                    ""
+                }
+            )
+        },
+        output_bytes,
+        state,
+        opts.max_memory_bytes,
+    )
+}
+
 /// Writes clbits from a basis-state index through the measurement map.
 fn outcome_of(index: u64, measures: &[(usize, usize)], out: &mut [u64]) {
     out.iter_mut().for_each(|w| *w = 0);
@@ -672,6 +726,13 @@ fn run_circuit_in<A: Amplitude>(
         (Program::PerShot { .. }, true) => 1 + rayon::current_num_threads(),
     };
     state::check_memory(n, A::PRECISION, per_shot_copies, opts.max_memory_bytes)?;
+    if let Program::PerShot { saves, .. } = &program {
+        // Shot by shot, a block of shots each holds its own saved values.
+        let per_shot_saves: u128 = saves.iter().map(|s| save_bytes(s, n)).sum();
+        let held = per_shot_saves.saturating_mul(SHOT_BLOCK.min(shots) as u128);
+        let bytes = shot_bytes(opts.shots, words, opts.memory).saturating_add(held);
+        check_output_memory(circuit, opts, bytes, per_shot_copies)?;
+    }
 
     let mut result = ExperimentResult {
         name: circuit.name.clone(),
@@ -776,28 +837,35 @@ fn run_circuit_in<A: Amplitude>(
                 Ok((record, last.then_some(work), saved))
             };
             let keep_last = opts.statevector;
-            let outcomes: Vec<ShotOutcome<A>> = if mode.shots {
-                (0..shots)
-                    .into_par_iter()
-                    .map(|s| shot(s, keep_last && s + 1 == shots))
-                    .collect::<Result<_>>()?
-            } else {
-                (0..shots)
-                    .map(|s| shot(s, keep_last && s + 1 == shots))
-                    .collect::<Result<_>>()?
-            };
             let mut saved_sum: Option<Vec<SavedValue>> = None;
             let mut memory = Vec::with_capacity(shots * words);
             let mut final_state = None;
-            for (record, st, saved) in outcomes {
-                memory.extend_from_slice(&record);
-                if st.is_some() {
-                    final_state = st;
-                }
-                // Summed in shot order, so the average has the same bits on any thread count.
-                match saved_sum.as_mut() {
-                    None => saved_sum = Some(saved),
-                    Some(sum) => accumulate(sum, saved),
+            // Shots run a block at a time and their saves are summed as each
+            // block ends: memory holds one block's saved values, not every
+            // shot's, and the sum stays in shot order, so its bits do not
+            // depend on the thread count.
+            let block = if mode.shots { SHOT_BLOCK } else { 1 };
+            for first in (0..shots).step_by(block) {
+                let shots_here = first..(first + block).min(shots);
+                let outcomes: Vec<ShotOutcome<A>> = if mode.shots {
+                    shots_here
+                        .into_par_iter()
+                        .map(|s| shot(s, keep_last && s + 1 == shots))
+                        .collect::<Result<_>>()?
+                } else {
+                    shots_here
+                        .map(|s| shot(s, keep_last && s + 1 == shots))
+                        .collect::<Result<_>>()?
+                };
+                for (record, st, saved) in outcomes {
+                    memory.extend_from_slice(&record);
+                    if st.is_some() {
+                        final_state = st;
+                    }
+                    match saved_sum.as_mut() {
+                        None => saved_sum = Some(saved),
+                        Some(sum) => accumulate(sum, saved),
+                    }
                 }
             }
             if let Some(mut sum) = saved_sum {
@@ -845,9 +913,14 @@ pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
 pub fn validate(circuits: &[Circuit], opts: &RunOptions) -> Result<()> {
     opts.validate()?;
     for (i, c) in circuits.iter().enumerate() {
-        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes).map_err(
-            |e| e.in_circuit(opts.first_index.wrapping_add(i as u64), c.name.as_deref()),
-        )?;
+        let place =
+            |e: Error| e.in_circuit(opts.first_index.wrapping_add(i as u64), c.name.as_deref());
+        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes)
+            .map_err(place)?;
+        if c.num_clbits() > 0 {
+            let bytes = shot_bytes(opts.shots, words_for(c.num_clbits()), opts.memory);
+            check_output_memory(c, opts, bytes, 1).map_err(place)?;
+        }
     }
     Ok(())
 }
@@ -1025,6 +1098,74 @@ fn final_state<A: Amplitude>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn shots_that_cannot_fit_are_refused_before_running() {
+        let mut c = Circuit::new(1, 1);
+        c.measure(0, 0).unwrap();
+        let limited = RunOptions {
+            shots: 1 << 30,
+            max_memory_bytes: Some(1 << 30),
+            ..RunOptions::default()
+        };
+        let err = validate(std::slice::from_ref(&c), &limited).unwrap_err();
+        assert!(
+            matches!(err.root(), Error::OutputTooLarge { .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("1073741824 shots of 1 clbits"),
+            "{err}"
+        );
+        // Per-shot memory needs more again.
+        let fits = RunOptions {
+            shots: 1 << 24,
+            ..limited.clone()
+        };
+        assert!(validate(std::slice::from_ref(&c), &fits).is_ok());
+        let with_memory = RunOptions {
+            memory: true,
+            shots: 1 << 25,
+            ..limited
+        };
+        assert!(validate(std::slice::from_ref(&c), &with_memory).is_err());
+        // With no limit set, available memory bounds it.
+        let huge = RunOptions {
+            shots: 1 << 50,
+            ..RunOptions::default()
+        };
+        assert!(validate(&[c], &huge).is_err());
+    }
+
+    #[test]
+    fn saves_taken_shot_by_shot_are_counted_against_the_limit() {
+        // A gate after a measurement makes the circuit run shot by shot; each shot in a block
+        // holds its own 2^12-entry probabilities.
+        let mut c = Circuit::new(12, 1);
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.measure(0, 0).unwrap();
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.save("probabilities", "p", &[], &[], &[]).unwrap();
+        c.measure(0, 0).unwrap();
+        let opts = RunOptions {
+            shots: 1000,
+            max_memory_bytes: Some(1 << 20),
+            ..RunOptions::default()
+        };
+        let Err(err) = run(std::slice::from_ref(&c), &opts) else {
+            panic!("a run over the limit succeeded");
+        };
+        assert!(matches!(err.root(), Error::OutputTooLarge { .. }), "{err}");
+        let roomy = RunOptions {
+            max_memory_bytes: Some(1 << 26),
+            ..opts
+        };
+        let r = run(&[c], &roomy).unwrap();
+        let SavedValue::Probabilities(p) = &r.experiments[0].saved[0].1 else {
+            panic!("probabilities")
+        };
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
 
     /// A measured Bell circuit, shared with the other modules' tests.
     pub(crate) fn bell() -> Circuit {

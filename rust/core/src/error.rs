@@ -69,6 +69,16 @@ pub enum Error {
         required_bytes: u128,
         limit_bytes: u64,
     },
+    /// What a run hands back (its shots, their per-shot memory, saved
+    /// probabilities) would not fit beside the state.
+    #[error(
+        "{what} need {required_bytes} bytes beside the statevector, over the memory limit of {limit_bytes} bytes (set max_memory_mb to change the limit)"
+    )]
+    OutputTooLarge {
+        what: String,
+        required_bytes: u128,
+        limit_bytes: u64,
+    },
     #[error("could not allocate {bytes} bytes for a {num_qubits}-qubit statevector")]
     AllocationFailed { num_qubits: usize, bytes: u128 },
     #[error("the job was cancelled")]

@@ -3,7 +3,6 @@
 //! exist there, and waiting on them would hang).
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The environment variable that sets the default thread count.
@@ -11,8 +10,15 @@ pub const THREADS_ENV: &str = "FERROQ_NUM_THREADS";
 
 struct Pools {
     pid: u32,
-    by_size: HashMap<usize, Arc<ThreadPool>>,
+    /// Most recently used last.
+    by_size: Vec<(usize, Arc<ThreadPool>)>,
 }
+
+/// Pools kept alive at once. Each distinct size asked for (threads, or the
+/// bound on side-by-side circuits) is a pool of its own; without a bound a
+/// caller cycling through sizes would grow the process's threads forever. An
+/// evicted pool's threads exit once the runs still holding it finish.
+const MAX_POOLS: usize = 4;
 
 static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
 
@@ -37,7 +43,7 @@ pub fn pool(threads: usize) -> Arc<ThreadPool> {
     let pools = POOLS.get_or_init(|| {
         Mutex::new(Pools {
             pid: std::process::id(),
-            by_size: HashMap::new(),
+            by_size: Vec::new(),
         })
     });
     let mut pools = pools
@@ -47,28 +53,50 @@ pub fn pool(threads: usize) -> Arc<ThreadPool> {
     if pools.pid != pid {
         // Forked: the inherited pools have no threads behind them. Dropping
         // them would try to signal those threads, so they are leaked instead.
-        for (_, p) in pools.by_size.drain() {
+        for (_, p) in pools.by_size.drain(..) {
             std::mem::forget(p);
         }
         pools.pid = pid;
     }
-    pools
-        .by_size
-        .entry(threads)
-        .or_insert_with(|| {
-            Arc::new(
+    if let Some(at) = pools.by_size.iter().position(|(n, _)| *n == threads) {
+        let entry = pools.by_size.remove(at);
+        let pool = entry.1.clone();
+        pools.by_size.push(entry);
+        return pool;
+    }
+    let pool = Arc::new(
+        ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("ferroq-{i}"))
+            .build()
+            .unwrap_or_else(|_| {
+                // Thread creation refused (limits): run on one thread rather than fail.
                 ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .thread_name(|i| format!("ferroq-{i}"))
+                    .num_threads(1)
                     .build()
-                    .unwrap_or_else(|_| {
-                        // Thread creation refused (limits): run on one thread rather than fail.
-                        ThreadPoolBuilder::new()
-                            .num_threads(1)
-                            .build()
-                            .expect("a one-thread pool")
-                    }),
-            )
-        })
-        .clone()
+                    .expect("a one-thread pool")
+            }),
+    );
+    if pools.by_size.len() >= MAX_POOLS {
+        pools.by_size.remove(0);
+    }
+    pools.by_size.push((threads, pool.clone()));
+    pool
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_of_many_sizes_do_not_accumulate() {
+        for threads in 1..=12 {
+            pool(threads).install(|| assert_eq!(rayon::current_num_threads(), threads));
+        }
+        let kept = POOLS.get().unwrap().lock().unwrap().by_size.len();
+        assert!(kept <= MAX_POOLS, "{kept} pools kept");
+        // The most recent sizes are kept and reused.
+        let a = pool(12);
+        assert!(Arc::ptr_eq(&a, &pool(12)));
+    }
 }

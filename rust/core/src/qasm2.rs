@@ -1170,7 +1170,9 @@ impl Parser {
         self.expect_sym(";", "after the barrier")?;
         qubits.sort_unstable();
         qubits.dedup();
-        self.spend(1, kw.pos)?;
+        // Charged per qubit: a barrier's list is what it costs to hold, and a
+        // short program of barriers over a wide register must not hold more.
+        self.spend(qubits.len().max(1), kw.pos)?;
         self.ops.push(Op::Barrier(qubits, kw.pos));
         Ok(())
     }
@@ -1241,7 +1243,7 @@ impl Parser {
                 for op in &def.body {
                     match op {
                         BodyOp::Barrier(args) => {
-                            self.spend(1, pos)?;
+                            self.spend(args.len().max(1), pos)?;
                             let qs = args.iter().map(|&a| qubits[a]).collect();
                             self.ops.push(Op::Barrier(qs, pos));
                         }
@@ -1631,6 +1633,16 @@ mod tests {
         }
         src += "qreg q[1]; g39 q[0];";
         assert!(bad(&src).2.contains("more than"));
+    }
+
+    #[test]
+    fn wide_barriers_are_charged_per_qubit() {
+        // 2^19 qubits a barrier: a short program that would hold gigabytes.
+        let src = format!("{HEAD}qreg q[524288];\n{}", "barrier q;\n".repeat(20));
+        assert!(bad(&src).2.contains("more than"));
+        let mut body = format!("{HEAD}gate b a, c {{ barrier a, c; }}\nqreg q[2];\n");
+        body += &"b q[0], q[1];\n".repeat(10);
+        assert_eq!(ok(&body).instructions().len(), 10);
     }
 
     #[test]

@@ -66,6 +66,30 @@ pub fn check_memory(
     Ok(())
 }
 
+/// Fails with [`Error::OutputTooLarge`] unless `output_bytes` fit in
+/// `limit_bytes` (default: available memory) beside a state of `state_bytes`.
+/// `what` names the output for the message.
+pub fn check_output_memory(
+    what: impl FnOnce() -> String,
+    output_bytes: u128,
+    state_bytes: u128,
+    limit_bytes: Option<u64>,
+) -> Result<()> {
+    let total = output_bytes.saturating_add(state_bytes);
+    if limit_bytes.is_none() && total <= ALWAYS_FITS_BYTES {
+        return Ok(());
+    }
+    let limit = limit_bytes.unwrap_or_else(available_memory_bytes);
+    if total > limit as u128 {
+        return Err(Error::OutputTooLarge {
+            what: what(),
+            required_bytes: output_bytes,
+            limit_bytes: limit,
+        });
+    }
+    Ok(())
+}
+
 /// A zeroed amplitude vector of `2^num_qubits`, reporting allocation failure
 /// as an error instead of aborting the process.
 ///
@@ -176,6 +200,17 @@ pub fn marginal_probabilities<A: Amplitude>(
             .enumerate()
             .fold(0usize, |k, (j, &q)| k | (((i >> q) & 1) << j))
     };
+    // Wide marginals: one histogram per chunk would cost more memory and time
+    // than the state itself (2^k entries per 4096 amplitudes), so one serial
+    // pass accumulates into the output instead. Which path runs depends on
+    // the width only, never on threads, so neither do the bits.
+    if dim > REDUCTION_CHUNK / 4 {
+        let mut total = vec![0.0; dim];
+        for (i, a) in amps.iter().enumerate() {
+            total[key(i)] += a.probability();
+        }
+        return total;
+    }
     let histogram = |(c, chunk): (usize, &[A])| {
         let mut h = vec![0.0; dim];
         let start = c * REDUCTION_CHUNK;
@@ -184,19 +219,17 @@ pub fn marginal_probabilities<A: Amplitude>(
         }
         h
     };
-    // Wide marginals would make a histogram per chunk costly: one pass instead.
-    let parts: Vec<Vec<f64>> =
-        if parallel && amps.len() > REDUCTION_CHUNK && dim <= REDUCTION_CHUNK / 4 {
-            amps.par_chunks(REDUCTION_CHUNK)
-                .enumerate()
-                .map(histogram)
-                .collect()
-        } else {
-            amps.chunks(REDUCTION_CHUNK)
-                .enumerate()
-                .map(histogram)
-                .collect()
-        };
+    let parts: Vec<Vec<f64>> = if parallel && amps.len() > REDUCTION_CHUNK {
+        amps.par_chunks(REDUCTION_CHUNK)
+            .enumerate()
+            .map(histogram)
+            .collect()
+    } else {
+        amps.chunks(REDUCTION_CHUNK)
+            .enumerate()
+            .map(histogram)
+            .collect()
+    };
     let mut total = vec![0.0; dim];
     for part in parts {
         total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
@@ -290,6 +323,36 @@ pub fn scale<A: Amplitude>(amps: &mut [A], factor: C64, parallel: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_and_narrow_marginals_agree_with_a_direct_sum() {
+        let n = 14;
+        let amps: Vec<C64> = (0..1usize << n)
+            .map(|i| C64::new(((i * 37) % 101) as f64, ((i * 11) % 7) as f64 - 3.0))
+            .collect();
+        for qubits in [
+            vec![3, 0],
+            (0..11).collect::<Vec<_>>(),
+            (0..n).rev().collect(),
+        ] {
+            let mut want = vec![0.0; 1 << qubits.len()];
+            for (i, a) in amps.iter().enumerate() {
+                let k = qubits
+                    .iter()
+                    .enumerate()
+                    .fold(0, |k, (j, &q)| k | (((i >> q) & 1) << j));
+                want[k] += a.norm_sqr();
+            }
+            for parallel in [false, true] {
+                let got = marginal_probabilities(&amps, &qubits, parallel);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-9 * w.max(1.0), "{qubits:?}: {g} vs {w}");
+                }
+                // Whatever the threads, the same bits.
+                assert_eq!(got, marginal_probabilities(&amps, &qubits, !parallel));
+            }
+        }
+    }
 
     #[test]
     fn too_large_states_are_refused_before_allocating() {

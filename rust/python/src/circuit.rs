@@ -36,10 +36,11 @@ impl PyCircuit {
     #[new]
     #[pyo3(signature = (num_qubits, num_clbits=0, name=None))]
     fn new(num_qubits: i64, num_clbits: i64, name: Option<String>) -> PyResult<Self> {
-        let mut inner = Circuit::new(
+        let mut inner = Circuit::with_width(
             count("num_qubits", num_qubits)?,
             count("num_clbits", num_clbits)?,
-        );
+        )
+        .map_err(to_py)?;
         inner.name = name;
         Ok(PyCircuit { inner })
     }
@@ -114,7 +115,7 @@ impl PyCircuit {
     }
 
     fn barrier(&mut self, qubits: Vec<i64>) -> PyResult<()> {
-        self.inner.barrier(&qubits).map_err(to_py)
+        guard(|| self.inner.barrier(&qubits).map_err(to_py))
     }
 
     #[pyo3(signature = (kind, label, qubits, indices=Vec::new(), terms=Vec::new()))]
@@ -298,8 +299,8 @@ impl PyCircuit {
         })
     }
 
-    fn add_clbits(&mut self, count: usize) {
-        self.inner.add_clbits(count);
+    fn add_clbits(&mut self, count: usize) -> PyResult<()> {
+        self.inner.add_clbits(count).map_err(to_py)
     }
 
     fn inverse(&self) -> PyResult<PyCircuit> {

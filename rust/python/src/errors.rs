@@ -22,7 +22,9 @@ fn class_name(err: &Error) -> &'static str {
         | Error::InvalidEncoding { .. } => "CircuitError",
         Error::Qasm { .. } => "QasmError",
         Error::InvalidOption { .. } => "OptionError",
-        Error::StateTooLarge { .. } | Error::AllocationFailed { .. } => "SimulationMemoryError",
+        Error::StateTooLarge { .. }
+        | Error::OutputTooLarge { .. }
+        | Error::AllocationFailed { .. } => "SimulationMemoryError",
         Error::Cancelled => "JobCancelledError",
         Error::Internal(_) => "InternalError",
         Error::InCircuit { source, .. } => class_name(source),

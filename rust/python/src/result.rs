@@ -3,6 +3,7 @@
 //! a copy.
 
 use crate::errors::guard;
+use ferroq_core::circuit::MAX_WIDTH;
 use ferroq_core::engine::SavedValue;
 use ferroq_core::engine::{write_bits, write_hex};
 use ferroq_core::{ExperimentResult, StateVector, format_bits};
@@ -168,10 +169,22 @@ pub fn _experiment_from_state(
             memory,
             time_taken,
         ) = state;
-        if words == 0 || count_keys.len() != count_values.len() * words {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "corrupt experiment state",
-            ));
+        // The state may come from a corrupted pickle or store row: everything
+        // the accessors index by is checked here, so they cannot panic later.
+        let consistent = num_clbits <= MAX_WIDTH
+            && words == num_clbits.div_ceil(64).max(1)
+            && count_values.len().checked_mul(words) == Some(count_keys.len())
+            && memory.as_ref().is_none_or(|m| {
+                m.len() % words == 0 && (num_clbits == 0 || m.len() / words == shots as usize)
+            });
+        if !consistent {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "corrupt experiment state: {num_clbits} clbits in {words} words, {} count keys \
+                 for {} counts, {} memory words for {shots} shots",
+                count_keys.len(),
+                count_values.len(),
+                memory.as_ref().map_or(0, Vec::len),
+            )));
         }
         let statevector = statevector.as_ref().map(state_from_numpy).transpose()?;
         Ok(PyExperiment::new(ExperimentResult {
@@ -333,21 +346,25 @@ impl PyExperiment {
     }
 
     /// As `memory()`, each shot as Python's `hex()` of its outcome.
-    fn memory_hex(&self) -> Option<Vec<String>> {
-        let memory = self.inner.memory.as_ref()?;
-        if self.inner.num_clbits == 0 {
-            return Some(Vec::new());
-        }
-        let mut text = String::new();
-        Some(
-            memory
-                .chunks_exact(self.inner.words)
-                .map(|r| {
-                    write_hex(r, &mut text);
-                    text.clone()
-                })
-                .collect(),
-        )
+    fn memory_hex(&self) -> PyResult<Option<Vec<String>>> {
+        guard(|| {
+            let Some(memory) = self.inner.memory.as_ref() else {
+                return Ok(None);
+            };
+            if self.inner.num_clbits == 0 {
+                return Ok(Some(Vec::new()));
+            }
+            let mut text = String::new();
+            Ok(Some(
+                memory
+                    .chunks_exact(self.inner.words)
+                    .map(|r| {
+                        write_hex(r, &mut text);
+                        text.clone()
+                    })
+                    .collect(),
+            ))
+        })
     }
 
     /// `label -> value` for the circuit's save instructions: numpy arrays for
@@ -397,17 +414,21 @@ impl PyExperiment {
     }
 
     /// Bitstrings in shot order, or `None` when memory was not kept.
-    fn memory(&self) -> Option<Vec<String>> {
-        let memory = self.inner.memory.as_ref()?;
-        if self.inner.num_clbits == 0 {
-            return Some(Vec::new());
-        }
-        Some(
-            memory
-                .chunks_exact(self.inner.words)
-                .map(|r| self.bits(r))
-                .collect(),
-        )
+    fn memory(&self) -> PyResult<Option<Vec<String>>> {
+        guard(|| {
+            let Some(memory) = self.inner.memory.as_ref() else {
+                return Ok(None);
+            };
+            if self.inner.num_clbits == 0 {
+                return Ok(Some(Vec::new()));
+            }
+            Ok(Some(
+                memory
+                    .chunks_exact(self.inner.words)
+                    .map(|r| self.bits(r))
+                    .collect(),
+            ))
+        })
     }
 
     /// The final state as a read-only complex128 array (complex64 when run in

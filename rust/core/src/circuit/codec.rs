@@ -447,6 +447,7 @@ impl Decoder<'_> {
                 ));
             }
         };
+        let widths_at = r.pos;
         let num_qubits = r.usize("num_qubits")?;
         let num_clbits = r.usize("num_clbits")?;
         let phase_at = r.pos;
@@ -458,7 +459,8 @@ impl Decoder<'_> {
                 format!("global phase {phase} is not in [0, 2 pi]"),
             ));
         }
-        let mut circuit = Circuit::new(num_qubits, num_clbits);
+        let mut circuit = Circuit::with_width(num_qubits, num_clbits)
+            .map_err(|e| invalid(widths_at, e.to_string()))?;
         circuit.global_phase = phase;
         if flags & FLAG_NAME != 0 {
             circuit.name = Some(r.str("name length")?.to_string());
@@ -630,6 +632,7 @@ fn pauli_text(term: &PauliTerm, qubits: &[i64]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::circuit::MAX_WIDTH;
     use crate::matrix::Matrix;
     use crate::testing::uniform_stream;
 
@@ -789,7 +792,7 @@ mod tests {
         assert_eq!(tau.global_phase(), std::f64::consts::TAU);
         cases.push(tau);
         // Indices that need 2, 4 and 8 bytes.
-        for (nq, nc) in [(300, 2), (3, 70_000), (2, 1 << 33)] {
+        for (nq, nc) in [(300, 2), (3, 70_000), (2, MAX_WIDTH)] {
             let mut c = Circuit::new(nq, nc);
             c.measure(nq as i64 - 1, nc as i64 - 1).unwrap();
             c.append_gate("cx", &[nq as i64 - 1, 0], &[]).unwrap();
@@ -979,12 +982,18 @@ mod tests {
         let (offset, reason) = decode_err(&tag);
         assert_eq!(offset, HEADER_BYTES + 8);
         assert!(reason.contains("unknown instruction tag 0x7e"), "{reason}");
-        // An empty barrier would mean "all 2^40 qubits".
-        let mut barrier = header(0, 1, 1 << 40, 0);
+        // An empty barrier would mean "all qubits".
+        let mut barrier = header(0, 1, 1 << 10, 0);
         barrier.extend_from_slice(&1u64.to_le_bytes());
         barrier.push(Tag::BARRIER);
         barrier.extend_from_slice(&0u64.to_le_bytes());
         assert!(decode_err(&barrier).1.contains("no qubits"));
+        // Widths past what a circuit may declare are refused at the header.
+        for (nq, nc) in [(1u64 << 40, 0u64), (0, MAX_WIDTH as u64 + 1)] {
+            let (offset, reason) = decode_err(&header(0, 1, nq, nc));
+            assert!(reason.contains("more than"), "{reason}");
+            assert!(offset < HEADER_BYTES, "{offset}");
+        }
     }
 
     /// One instruction after a 3-qubit, 1-clbit header.

@@ -81,6 +81,17 @@ def build(ops, n: int, num_clbits: int = 0, name=None, via_append: bool = False)
     return circ
 
 
+def qiskit_bell_measured():
+    """A measured Bell pair as a Qiskit circuit named "bell"."""
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(2, 2, name="bell")
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
+
+
 def build_qiskit(ops, n: int, num_clbits: int = 0):
     from qiskit import QuantumCircuit
 

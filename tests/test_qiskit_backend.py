@@ -28,7 +28,7 @@ from ferroq.qiskit import (  # noqa: E402
     save_statevector,
     to_ferroq,
 )
-from helpers import build_qiskit, circuits, dynamic_circuits, examples, stable_seed  # noqa: E402
+from helpers import build_qiskit, circuits, dynamic_circuits, examples, qiskit_bell_measured, stable_seed  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister, transpile  # noqa: E402
@@ -52,11 +52,7 @@ def backend():
 
 
 def bell_measured() -> QuantumCircuit:
-    qc = QuantumCircuit(2, 2, name="bell")
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
+    return qiskit_bell_measured()
 
 
 def long_qiskit_circuit(n: int = 20, layers: int = 2000) -> QuantumCircuit:

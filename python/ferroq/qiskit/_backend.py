@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
-from collections.abc import Mapping, Sequence
+import re
+import reprlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from qiskit.circuit import Barrier, Delay, Measure, Parameter, QuantumCircuit, Reset
@@ -16,7 +19,7 @@ from qiskit.transpiler import Target
 
 import ferroq
 from ferroq import _core
-from ferroq.exceptions import OptionError, UnknownOptionError
+from ferroq.exceptions import OptionError, OptionTypeError, UnknownOptionError
 from ferroq.qiskit._convert import NATIVE_GATE_CLASSES, to_ferroq
 from ferroq.qiskit._job import AnyJob, FerroqJob, FerroqJobSet
 from ferroq.qiskit._save import (
@@ -63,23 +66,99 @@ def _target() -> Target:
     return target
 
 
-# Options ferroq takes, Aer's names first. Options whose feature is not built
-# yet are accepted at their neutral value and refused otherwise, never ignored.
-_OPTION_NAMES = {
-    "shots",
-    "seed_simulator",
-    "memory",
-    "precision",
-    "max_parallel_threads",
-    "max_parallel_experiments",
-    "statevector_parallel_threshold",
-    "max_memory_mb",
-    "fusion_enable",
-    "executor",
-    "max_job_size",
-    "blocking",
-    "method",
+# The options ferroq passes on to ferroq.Simulator, by Aer's name, and ferroq's
+# name where it differs.
+_FERROQ_NAMES = {
+    "shots": "shots",
+    "seed_simulator": "seed",
+    "memory": "memory",
+    "precision": "precision",
+    "max_parallel_threads": "max_parallel_threads",
+    "max_parallel_experiments": "max_parallel_experiments",
+    "statevector_parallel_threshold": "parallel_threshold",
+    "max_memory_mb": "max_memory_mb",
+    "fusion_enable": "fusion",
+    "executor": "executor",
+    "max_job_size": "max_job_size",
+    "blocking": "blocking",
 }
+_QISKIT_NAMES = {ferroq_name: name for name, ferroq_name in _FERROQ_NAMES.items()}
+
+
+def _is_ideal(noise_model: Any) -> bool:
+    # Duck-typed so that qiskit-aer stays optional: an empty NoiseModel adds no noise.
+    is_ideal = getattr(noise_model, "is_ideal", None)
+    return noise_model is None or (callable(is_ideal) and bool(is_ideal()))
+
+
+# Aer options for features ferroq does not have: accepted at the value under which
+# Aer too runs a noiseless CPU statevector simulation, and refused otherwise, so that
+# a script never gets the results of a simulation other than the one it asked for.
+_NEUTRAL_ONLY: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "method": (
+        lambda v: isinstance(v, str) and v in ("automatic", "statevector"),
+        "ferroq is a statevector simulator; use 'automatic' or 'statevector'",
+    ),
+    "device": (
+        lambda v: isinstance(v, str) and v == "CPU",
+        "ferroq runs on the CPU only; use 'CPU'",
+    ),
+    "noise_model": (
+        _is_ideal,
+        "ferroq simulates noiseless circuits only; use None (or an ideal NoiseModel)",
+    ),
+    "cuStateVec_enable": (
+        lambda v: v is False,
+        "ferroq runs on the CPU and does not use cuStateVec; use False",
+    ),
+}
+
+_OPTION_NAMES = set(_FERROQ_NAMES) | set(_NEUTRAL_ONLY)
+
+
+def _check_names(fields: Mapping[str, Any], what: str) -> None:
+    unknown = sorted(set(fields) - _OPTION_NAMES)
+    if unknown:
+        raise UnknownOptionError(
+            f"unknown {what}(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(_OPTION_NAMES))}"
+        )
+    for name, value in fields.items():
+        neutral = _NEUTRAL_ONLY.get(name)
+        if neutral is not None and not neutral[0](value):
+            raise OptionError(f"option {name!r} = {reprlib.repr(value)} is not supported: {neutral[1]}")
+
+
+def _to_ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """ferroq.Simulator's options for the Qiskit options in ``opts`` (any subset)."""
+    out = {}
+    for name, value in opts.items():
+        ferroq_name = _FERROQ_NAMES.get(name)
+        if ferroq_name is None:
+            continue  # a neutral-only option, already checked
+        # Aer's 0 (every CPU, no memory limit) is ferroq's None; a bool is left for
+        # ferroq to refuse, not taken for 0.
+        if name in ("max_parallel_threads", "max_memory_mb") and value == 0 and not isinstance(value, bool):
+            value = None
+        out[ferroq_name] = value
+    return out
+
+
+_OPTION_IN_MESSAGE = re.compile(r"\boption '?(\w+)'?")
+
+
+@contextlib.contextmanager
+def _qiskit_option_names() -> Iterator[None]:
+    """Re-raises ferroq's option errors naming the Qiskit option the user passed
+    (``seed_simulator``, not ferroq's ``seed``)."""
+    try:
+        yield
+    except (OptionError, OptionTypeError) as err:
+
+        def rename(match: re.Match[str]) -> str:
+            return f"option {_QISKIT_NAMES.get(match.group(1), match.group(1))!r}"
+
+        # The original names ferroq's option, which the user never wrote: not chained.
+        raise type(err)(_OPTION_IN_MESSAGE.sub(rename, str(err), count=1)) from None
 
 
 class FerroqSimulator(BackendV2):
@@ -88,6 +167,13 @@ class FerroqSimulator(BackendV2):
     Switch from Aer by changing one import::
 
         from ferroq.qiskit import FerroqSimulator as AerSimulator
+
+    Aer's ``method``, ``device``, ``noise_model`` and ``cuStateVec_enable`` are
+    accepted at the values that mean a noiseless statevector simulation on the CPU
+    (``"automatic"`` or ``"statevector"``, ``"CPU"``, ``None``, ``False``) and refused
+    otherwise. A bad option value raises ferroq's ``OptionError`` (a ``ValueError``)
+    or ``OptionTypeError`` (a ``TypeError``; values are never converted), naming the
+    option as it was passed.
 
     >>> from qiskit import QuantumCircuit, transpile
     >>> from ferroq.qiskit import FerroqSimulator
@@ -124,6 +210,9 @@ class FerroqSimulator(BackendV2):
             max_job_size=None,
             blocking=False,
             method="automatic",
+            device="CPU",
+            noise_model=None,
+            cuStateVec_enable=False,
         )
         opts.set_validator("precision", ["double", "single"])
         opts.set_validator("method", ["automatic", "statevector"])
@@ -131,13 +220,14 @@ class FerroqSimulator(BackendV2):
         return opts
 
     def set_options(self, **fields: Any) -> None:
-        unknown = sorted(set(fields) - _OPTION_NAMES)
-        if unknown:
-            raise UnknownOptionError(
-                f"unknown option(s) {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(sorted(_OPTION_NAMES))}"
-            )
-        super().set_options(**fields)
+        _check_names(fields, "option")
+        with _qiskit_option_names():
+            # Types now, not at the next run; ranges are the engine's to check, at run.
+            ferroq.Simulator(**_to_ferroq_options(fields))
+        try:
+            super().set_options(**fields)
+        except ValueError as err:  # a range of Qiskit's validators (shots)
+            raise OptionError(str(err)) from None
 
     @property
     def target(self) -> Target:
@@ -169,23 +259,17 @@ class FerroqSimulator(BackendV2):
         ``dask.distributed.Client``) or ``max_job_size=`` the experiments run in
         chunks (see :class:`ferroq.Simulator`) and a :class:`FerroqJobSet` is
         returned; the counts equal the unsplit run's with the same ``seed_simulator``."""
-        unknown = sorted(set(options) - _OPTION_NAMES)
-        if unknown:
-            raise UnknownOptionError(
-                f"unknown run option(s) {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(sorted(_OPTION_NAMES))}"
-            )
-        opts = dict(self.options.__dict__)
-        for name, value in options.items():
-            validator = self.options.validator.get(name)
-            if isinstance(validator, list) and value not in validator:
-                raise OptionError(f"option {name!r} must be one of {validator}, got {value!r}")
-            opts[name] = value
+        _check_names(options, "run option")
+        opts = {**self.options.__dict__, **options}
+        with _qiskit_option_names():
+            # Built before the circuits are converted, so that a wrongly typed
+            # option fails at once.
+            simulator = ferroq.Simulator(**_to_ferroq_options(opts))
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         experiments = _bind(circuits, parameter_binds)
-        ferroq_opts = _ferroq_options(opts)
         converted = [to_ferroq(c) for c in experiments]
-        job = ferroq.Simulator().run(converted, **ferroq_opts)
+        with _qiskit_option_names():
+            job = simulator.run(converted)
 
         def convert(which: AnyJob, exps: list[QuantumCircuit], result: ferroq.Result) -> QiskitResult:
             return _to_qiskit_result(self, which, exps, result, opts)
@@ -193,25 +277,6 @@ class FerroqSimulator(BackendV2):
         if isinstance(job, ferroq.JobSet):
             return FerroqJobSet(self, job, circuits, experiments, convert)
         return FerroqJob(self, job, circuits, lambda r: convert(job, experiments, r))
-
-
-def _ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
-    memory_mb = opts["max_memory_mb"]
-    threads = opts["max_parallel_threads"]
-    return {
-        "shots": opts["shots"],
-        "seed": opts["seed_simulator"],
-        "memory": bool(opts["memory"]),
-        "max_parallel_threads": None if not threads else threads,
-        "max_parallel_experiments": opts["max_parallel_experiments"],
-        "parallel_threshold": opts["statevector_parallel_threshold"],
-        "max_memory_mb": memory_mb if memory_mb else None,
-        "fusion": bool(opts["fusion_enable"]),
-        "precision": opts["precision"],
-        "blocking": bool(opts["blocking"]),
-        "executor": opts["executor"],
-        "max_job_size": opts["max_job_size"],
-    }
 
 
 def _bind(
@@ -278,7 +343,9 @@ def _to_qiskit_result(
         exp = result._experiment(i)
         data: dict[str, Any] = {"counts": exp.counts_hex()}
         memory = exp.memory_hex()
-        if memory is not None and circuit.num_clbits:
+        if memory is None and opts["memory"] and not circuit.num_clbits:
+            memory = []  # the engine keeps no memory without clbits; BasicSimulator gives []
+        if memory is not None:
             data["memory"] = memory
         kinds = dict(exp.saved_kinds())
         for label, value in exp.saved().items():

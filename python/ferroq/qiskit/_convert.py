@@ -2,7 +2,8 @@
 
 Gates of the native set go straight through (as a list handed to Rust in
 one call); any other gate is expanded through its definition; opaque gates,
-control flow and classical conditions are refused by name.
+control flow, classical conditions and classical-variable instructions are
+refused by name.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import qiskit
 import qiskit.circuit.library as lib
 from qiskit.circuit import ControlledGate, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import Operator
@@ -75,6 +77,8 @@ NATIVE_GATE_CLASSES: dict[str, type] = {
 _NATIVE_BY_CLASS = {cls: name for name, cls in NATIVE_GATE_CLASSES.items()}
 
 _CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case", "box", "break_loop", "continue_loop"}
+# Instructions on classical variables (Qiskit's real-time classical expressions).
+_CLASSICAL = {"store"}
 _SAVE_KINDS = {
     "save_statevector": "statevector",
     "save_probabilities": "probabilities",
@@ -88,6 +92,18 @@ _SKIPPED = {"delay"}
 # Qiskit's C API in a layout the extension knows (Qiskit 2.6); other versions,
 # or FERROQ_QISKIT_CAPI=0, take the path through Python objects below.
 _NATIVE_READER = _core.qiskit_capi_available()
+
+
+def _conditions_possible(version: str) -> bool:
+    """Whether instructions of this Qiskit version can carry a ``c_if`` condition
+    (``Instruction.condition``, removed in Qiskit 2.0)."""
+    return int(version.split(".", 1)[0]) < 2
+
+
+# The bulk reader in Rust (``extend_qiskit``, the one Qiskit 1.x gets) does not look
+# at conditions and would run a conditioned gate unconditionally, so on Qiskit 1.x
+# the circuit is scanned for them first; Qiskit 2 pays nothing.
+_CHECK_CONDITIONS = _conditions_possible(qiskit.__version__)
 
 
 def _value(p: Any, circuit: QuantumCircuit) -> float:
@@ -164,11 +180,13 @@ class _Builder:
             raise CircuitError(
                 f"circuit {self.source.name!r}: control flow '{name}' is not supported by ferroq"
             )
-        if getattr(op, "condition", None) is not None:  # c_if, Qiskit < 2
+        if name in _CLASSICAL:
             raise CircuitError(
-                f"circuit {self.source.name!r}: '{name}' has a classical condition (c_if), "
-                "which ferroq does not support"
+                f"circuit {self.source.name!r}: classical instruction '{name}' (classical variables "
+                "and expressions) is not supported by ferroq"
             )
+        if getattr(op, "condition", None) is not None:
+            raise _condition_error(self.source, name)
         native = _native_name(op)
         if native is not None:
             self.pending.append((native, qargs, [], [_value(p, self.source) for p in op.params]))
@@ -223,12 +241,26 @@ class _Builder:
             self.target._native.save(kind, label, qargs)
 
 
+def _condition_error(circuit: QuantumCircuit, name: str) -> CircuitError:
+    return CircuitError(
+        f"circuit {circuit.name!r}: '{name}' has a classical condition (c_if), which ferroq does not support"
+    )
+
+
+def _refuse_conditions(circuit: QuantumCircuit) -> None:
+    for inst in circuit.data:
+        if getattr(inst.operation, "condition", None) is not None:
+            raise _condition_error(circuit, inst.operation.name)
+
+
 def to_ferroq(circuit: QuantumCircuit) -> ferroq.Circuit:
     """Converts a ``QuantumCircuit`` (bound parameters) to a ``ferroq.Circuit``.
 
     Flat qubit and clbit indices follow ``circuit.qubits`` and ``circuit.clbits``
     (registers in the order they were added), so counts come out in Qiskit's order.
     """
+    if _CHECK_CONDITIONS:
+        _refuse_conditions(circuit)
     out = ferroq.Circuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
     builder = _Builder(out, circuit)
     builder.add(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)))

@@ -225,6 +225,10 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
 
     version = 1
     _async = True
+    # What did succeed of a job that failed in some of its circuits (set once
+    # taken from the engine; a class default for subclasses that build their
+    # own state, such as the store's jobs).
+    _partial: Result | None = None
 
     def __init__(
         self,
@@ -248,8 +252,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         self.metadata: dict[str, Any] = {"seed": native.seed, "shots": options.get("shots")}
         self._lock = threading.Lock()
         self._result: Result | None = None
-        # What did succeed of a job that failed in some of its circuits.
-        self._partial: Result | None = None
+        self._partial = None
         self._submitted = True
         # Filled only in a job restored from a pickle, which has no native job.
         self._frozen_status: JobStatus | None = None

@@ -146,6 +146,13 @@ impl<T> Job<T> {
         match result {
             Ok(v) => self.finalize(JobState::Done, Outcome::Ok(v)),
             Err(Error::Cancelled) => {
+                // An engine stops with Cancelled only once `cancel()` has asked
+                // it to, and that call ends the job itself right after asking:
+                // leaving the claim to it keeps `cancel()` returning true
+                // exactly when the job ends CANCELLED.
+                if self.cancel_requested() {
+                    return false;
+                }
                 self.finalize(JobState::Cancelled, Outcome::Err(Error::Cancelled))
             }
             Err(e) => self.finalize(JobState::Error, Outcome::Err(e)),

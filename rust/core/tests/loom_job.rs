@@ -55,6 +55,31 @@ fn run_finish_cancel_and_wait() {
     });
 }
 
+/// The engine stops with Cancelled because a cancel asked it to, racing that
+/// cancel: the cancel still reports that it ended the job.
+#[test]
+fn a_stopped_engine_leaves_the_cancel_to_the_canceller() {
+    loom::model(|| {
+        let job = Arc::new(Job::<u32>::new());
+        assert!(job.advance(JobState::Running));
+        let worker = {
+            let job = job.clone();
+            thread::spawn(move || {
+                let outcome = if job.cancel_requested() {
+                    Err(Error::Cancelled)
+                } else {
+                    Ok(1)
+                };
+                job.finish(outcome)
+            })
+        };
+        let cancelled = job.cancel();
+        let finished = worker.join().unwrap();
+        assert!(finished ^ cancelled, "exactly one party ends the job");
+        assert_eq!(cancelled, job.state() == JobState::Cancelled);
+    });
+}
+
 /// Submission, start and failure race with an observer: the states it sees
 /// never go backwards, and once final they stay final with the error set.
 #[test]

@@ -10,7 +10,7 @@ use ferroq_benches::layered_circuit;
 use ferroq_core::fusion::{FusionConfig, fuse};
 use ferroq_core::kernels::Op;
 use ferroq_core::plan::{BlockConfig, Plan, Stage};
-use ferroq_core::{Instruction, parallel, state};
+use ferroq_core::{Amplitude, Instruction, parallel, simd, state};
 use std::time::Instant;
 
 fn layered_ops(n: usize, layers: usize) -> Vec<(Op, u64)> {
@@ -29,9 +29,13 @@ fn layered_ops(n: usize, layers: usize) -> Vec<(Op, u64)> {
 }
 
 /// Nanoseconds per amplitude of each kernel on a state of `n` qubits, one
-/// thread: the constants of the fusion cost model.
+/// thread: the constants of the fusion cost model. Dense and diagonal blocks
+/// are timed in double and single precision, on odd qubits (qubit 0 free:
+/// registers load whole pieces) and on even ones (qubit 0 taken).
 fn kernel_costs(n: usize) {
     let mut amps = state::ground_state(n).unwrap();
+    let mut single = vec![ferroq_core::Complex32::new(0.0, 0.0); 1 << n];
+    single[0].re = 1.0;
     let reps = (1usize << 24 >> n).max(2);
     let time = |op: &Op, amps: &mut Vec<_>| {
         let t = Instant::now();
@@ -40,37 +44,159 @@ fn kernel_costs(n: usize) {
         }
         t.elapsed().as_secs_f64() * 1e9 / (reps << n) as f64
     };
+    let isa = simd::isa();
+    let time_single = |op: &Op, amps: &mut Vec<ferroq_core::Complex32>| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            assert!(op.apply_vectorised(isa, amps, false), "no f32 kernel fits");
+        }
+        t.elapsed().as_secs_f64() * 1e9 / (reps << n) as f64
+    };
     let rx = Op::from_gate(ferroq_core::GateKind::Rx, &[3], &[0.3]).unwrap();
     let rz = Op::from_gate(ferroq_core::GateKind::Rz, &[3], &[0.3]).unwrap();
     let cx = Op::from_gate(ferroq_core::GateKind::Cx, &[3, 5], &[]).unwrap();
     println!(
-        "n={n}: rx {:.3} ns/amp, rz {:.3}, cx {:.3}",
+        "n={n} ({}): rx {:.3} ns/amp, rz {:.3}, cx {:.3}",
+        isa.name(),
         time(&rx, &mut amps),
         time(&rz, &mut amps),
         time(&cx, &mut amps)
     );
     for k in 1..=5usize {
         let dim = 1 << k;
-        let targets: Vec<usize> = (0..k).map(|i| 2 * i + 1).collect();
-        let dense = Op::DenseK {
-            targets: targets.clone(),
-            matrix: vec![ferroq_core::Complex64::new(0.1, 0.2); dim * dim],
-            ctrl_mask: 0,
-        };
-        let diag = Op::DiagK {
-            targets,
-            diag: vec![ferroq_core::Complex64::new(0.1, 0.2); dim],
-            ctrl_mask: 0,
-        };
-        println!(
-            "  k={k}: dense {:.3} ns/amp, diagonal {:.3}",
-            time(&dense, &mut amps),
-            time(&diag, &mut amps)
-        );
+        let mut line = format!("  k={k}:");
+        for first in [2usize, 1, 0] {
+            let targets: Vec<usize> = (0..k).map(|i| 2 * i + first).collect();
+            let dense = Op::DenseK {
+                targets: targets.clone(),
+                matrix: vec![ferroq_core::Complex64::new(0.1, 0.2); dim * dim],
+                ctrl_mask: 0,
+            };
+            let diag = Op::DiagK {
+                targets,
+                diag: vec![ferroq_core::Complex64::new(0.1, 0.2); dim],
+                ctrl_mask: 0,
+            };
+            let parity = ["even", "odd", "from 2"][first];
+            line += &format!(
+                " {parity}: dense {:.3} / f32 {:.3} ns/amp, diagonal {:.3} / f32 {:.3};",
+                time(&dense, &mut amps),
+                if isa > simd::Isa::Portable {
+                    time_single(&dense, &mut single)
+                } else {
+                    f64::NAN
+                },
+                time(&diag, &mut amps),
+                if isa > simd::Isa::Portable {
+                    time_single(&diag, &mut single)
+                } else {
+                    f64::NAN
+                },
+            );
+        }
+        println!("{line}");
+    }
+}
+
+/// A quantum volume circuit as ops: `depth` layers of Haar-ish random 4x4
+/// unitaries (Gram-Schmidt of complex Gaussians-ish from an LCG) on random
+/// qubit pairs.
+fn quantum_volume_ops(n: usize, depth: usize) -> Vec<(Op, u64)> {
+    use ferroq_core::Complex64 as C;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let mut ops = Vec::new();
+    for _ in 0..depth {
+        let mut perm: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = ((next() + 0.5) * (i + 1) as f64) as usize % (i + 1);
+            perm.swap(i, j);
+        }
+        for pair in perm.chunks_exact(2) {
+            let mut rows: Vec<Vec<C>> = Vec::new();
+            while rows.len() < 4 {
+                let mut v: Vec<C> = (0..4).map(|_| C::new(next(), next())).collect();
+                for r in &rows {
+                    let dot: C = r.iter().zip(&v).map(|(a, b)| a.conj() * b).sum();
+                    v.iter_mut().zip(r).for_each(|(x, a)| *x -= dot * a);
+                }
+                let norm = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
+                v.iter_mut().for_each(|z| *z /= norm);
+                rows.push(v);
+            }
+            let m = ferroq_core::matrix::Matrix::from_rows(4, rows.concat());
+            ops.push((Op::from_matrix(&m, pair, &[]), 1));
+        }
+    }
+    ops
+}
+
+/// Times a quantum volume circuit for each fusion width and multiply cost,
+/// in double and single precision.
+fn quantum_volume(n: usize) {
+    let threads = parallel::default_threads();
+    let pool = parallel::pool(threads);
+    let ops = quantum_volume_ops(n, n);
+    println!(
+        "quantum volume n={n}, {} blocks, {threads} threads",
+        ops.len()
+    );
+    for max_qubits in [2, 3, 4, 5] {
+        for mul_cost in [0.125, 0.25, 0.5] {
+            let f = FusionConfig {
+                max_qubits,
+                pass_cost: 1.0,
+                mul_cost,
+            };
+            let plan = Plan::new(n, fuse(ops.clone(), &f), &BlockConfig::default());
+            let widths: Vec<usize> = (1..=5)
+                .map(|k| {
+                    plan.stages
+                        .iter()
+                        .flat_map(|s| match s {
+                            Stage::Sweep { op, .. } => std::slice::from_ref(op),
+                            Stage::Blocked { ops, .. } => ops.as_slice(),
+                        })
+                        .filter(|op| op.targets().len() == k)
+                        .count()
+                })
+                .collect();
+            let mut double = state::ground_state(n).unwrap();
+            let mut single = vec![ferroq_core::Complex32::new(0.0, 0.0); 1 << n];
+            let (mut best_d, mut best_s) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..3 {
+                let t = Instant::now();
+                pool.install(|| plan.stages.iter().for_each(|s| s.apply(&mut double, true)));
+                best_d = best_d.min(t.elapsed().as_secs_f64());
+                let t = Instant::now();
+                pool.install(|| {
+                    plan.stages
+                        .iter()
+                        .for_each(|s| ferroq_core::Complex32::apply_stage(s, &mut single, true))
+                });
+                best_s = best_s.min(t.elapsed().as_secs_f64());
+            }
+            println!(
+                "fuse{max_qubits} mul{mul_cost:<5} stages={:4} ops by width {widths:?}: double {best_d:.4}s single {best_s:.4}s",
+                plan.stages.len()
+            );
+        }
     }
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("qv") {
+        let n = std::env::args()
+            .nth(2)
+            .map_or(22, |a| a.parse().expect("qubits"));
+        quantum_volume(n);
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("kernels") {
         let sizes: Vec<usize> = std::env::args()
             .skip(2)

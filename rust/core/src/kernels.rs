@@ -237,13 +237,24 @@ impl Op {
     /// Applies the op to `amps` (length `2^n`). `parallel` spreads the work
     /// over the current rayon pool.
     pub fn apply(&self, amps: &mut [C64], parallel: bool) {
-        self.apply_with(amps, parallel, simd::available());
+        self.apply_with_isa(amps, parallel, simd::isa());
     }
 
     /// [`Op::apply`], with the vectorised kernels (where they exist and fit)
     /// or only the portable ones.
     pub fn apply_with(&self, amps: &mut [C64], parallel: bool, vectorised: bool) {
-        if vectorised && self.apply_vectorised(amps, parallel) {
+        let isa = if vectorised {
+            simd::isa()
+        } else {
+            simd::Isa::Portable
+        };
+        self.apply_with_isa(amps, parallel, isa);
+    }
+
+    /// [`Op::apply`] with the kernels of `isa` at most (which must be
+    /// present on this machine: see [`simd::isa`]).
+    pub fn apply_with_isa(&self, amps: &mut [C64], parallel: bool, isa: simd::Isa) {
+        if self.apply_vectorised(isa, amps, parallel) {
             return;
         }
         match self {
@@ -344,19 +355,30 @@ impl Op {
 }
 
 impl Op {
-    fn apply_vectorised(&self, amps: &mut [C64], parallel: bool) -> bool {
+    /// Applies the op with the vectorised kernels of `isa` at most, in the
+    /// amplitudes' own precision. Returns `false`, touching nothing, when
+    /// none fits (see [`simd::Vectorised`]).
+    pub fn apply_vectorised<A: simd::Vectorised>(
+        &self,
+        isa: simd::Isa,
+        amps: &mut [A],
+        parallel: bool,
+    ) -> bool {
+        if isa == simd::Isa::Portable {
+            return false;
+        }
         let one = C64::new(1.0, 0.0);
         match self {
             Op::Dense1 {
                 target,
                 m,
                 ctrl_mask,
-            } => simd::apply_dense(amps, &[*target], m, *ctrl_mask, parallel),
+            } => A::dense(isa, amps, &[*target], m, *ctrl_mask, parallel),
             Op::DenseK {
                 targets,
                 matrix,
                 ctrl_mask,
-            } => simd::apply_dense(amps, targets, matrix, *ctrl_mask, parallel),
+            } => A::dense(isa, amps, targets, matrix, *ctrl_mask, parallel),
             // diag(1, d): only the target-set half changes; treat the target
             // as one more control.
             Op::Diag1 {
@@ -364,29 +386,29 @@ impl Op {
                 d,
                 ctrl_mask,
             } if d[0] == one => {
-                simd::apply_diagonal(amps, &[], &d[1..], ctrl_mask | (1 << target), parallel)
+                A::diagonal(isa, amps, &[], &d[1..], ctrl_mask | (1 << target), parallel)
             }
             Op::Diag1 {
                 target,
                 d,
                 ctrl_mask,
-            } => simd::apply_diagonal(amps, &[*target], d, *ctrl_mask, parallel),
+            } => A::diagonal(isa, amps, &[*target], d, *ctrl_mask, parallel),
             Op::DiagK {
                 targets,
                 diag,
                 ctrl_mask,
-            } => simd::apply_diagonal(amps, targets, diag, *ctrl_mask, parallel),
+            } => A::diagonal(isa, amps, targets, diag, *ctrl_mask, parallel),
             Op::Flip1 {
                 target,
                 p,
                 ctrl_mask,
-            } => simd::apply_permutation(amps, &[*target], &[1, 0], p, *ctrl_mask, parallel),
+            } => A::permutation(isa, amps, &[*target], &[1, 0], p, *ctrl_mask, parallel),
             Op::PermK {
                 targets,
                 perm,
                 phases,
                 ctrl_mask,
-            } => simd::apply_permutation(amps, targets, perm, phases, *ctrl_mask, parallel),
+            } => A::permutation(isa, amps, targets, perm, phases, *ctrl_mask, parallel),
         }
     }
 }
@@ -612,7 +634,9 @@ where
 mod tests {
     use super::*;
     use crate::gates::GateKind;
+    use crate::simd::Isa;
     use crate::testing::{max_distance, random_state, uniform_stream};
+    use num_complex::Complex32 as C32;
 
     /// Straightforward reference: build the full 2^n matrix of the gate by
     /// looping over basis states, then multiply.
@@ -677,6 +701,50 @@ mod tests {
         }
     }
 
+    /// The f32 kernels against the complex128 result: each output is a sum
+    /// of `dim` products rounded in f32, so it is within
+    /// `(dim + 2) * 2^-24 * sum_c |m_rc| |v_c|` of the exact one, bounded
+    /// here by the largest row sum times the largest amplitude.
+    fn assert_single_precision_close(op: &Op, state: &[C64], want: &[C64], n: usize) {
+        if !simd::available() {
+            return;
+        }
+        let dim = 1usize << op.targets().len();
+        let row_sum = match op {
+            Op::DenseK { matrix, .. } => matrix
+                .chunks(dim)
+                .map(|r| r.iter().map(|z| z.norm()).sum::<f64>())
+                .fold(0.0, f64::max),
+            Op::DiagK { diag: d, .. } | Op::PermK { phases: d, .. } => {
+                d.iter().map(|z| z.norm()).fold(0.0, f64::max)
+            }
+            _ => 1.0,
+        };
+        let scale = state.iter().map(|z| z.norm()).fold(0.0, f64::max);
+        let narrowed: Vec<C32> = state
+            .iter()
+            .map(|z| C32::new(z.re as f32, z.im as f32))
+            .collect();
+        let involved = op.qubit_mask().count_ones() as usize;
+        for parallel in [false, true] {
+            let mut single = narrowed.clone();
+            let fitted = op.apply_vectorised(simd::isa(), &mut single, parallel);
+            // Four lanes need two free qubits; only then must a kernel fit.
+            assert_eq!(fitted, op.targets().len() <= 5 && involved + 2 <= n);
+            if !fitted {
+                continue;
+            }
+            let got: Vec<C64> = single
+                .iter()
+                .map(|z| C64::new(z.re as f64, z.im as f64))
+                .collect();
+            // The rounding of the input itself adds 2^-24 per amplitude.
+            let bound = (dim as f64 + 3.0) * 2f64.powi(-24) * row_sum.max(1.0) * scale;
+            let worst = max_distance(&got, want);
+            assert!(worst <= bound, "{op:?}: off by {worst:e} > {bound:e}");
+        }
+    }
+
     #[test]
     fn vectorised_blocks_match_portable_ones_for_every_width_and_placement() {
         let n = 8;
@@ -730,15 +798,28 @@ mod tests {
                     let state = random_state(n, k as u64 + 10 * placement as u64);
                     let mut portable = state.clone();
                     op.apply_with(&mut portable, false, false);
-                    for parallel in [false, true] {
-                        let mut fast = state.clone();
-                        op.apply_with(&mut fast, parallel, true);
-                        let worst = max_distance(&fast, &portable);
-                        assert!(
-                            worst < 1e-12,
-                            "k={k} targets={targets:?} ctrl={ctrl_mask:b}: {worst:e}"
-                        );
+                    let mut first: Option<Vec<C64>> = None;
+                    for isa in [Isa::Avx2, Isa::Avx512] {
+                        if isa > simd::isa() {
+                            continue;
+                        }
+                        for parallel in [false, true] {
+                            let mut fast = state.clone();
+                            op.apply_with_isa(&mut fast, parallel, isa);
+                            let worst = max_distance(&fast, &portable);
+                            assert!(
+                                worst < 1e-12,
+                                "{isa:?} k={k} targets={targets:?} ctrl={ctrl_mask:b}: {worst:e}"
+                            );
+                            // Every lane runs the same formula: the register
+                            // width and the threads leave the bits alone.
+                            match &first {
+                                None => first = Some(fast),
+                                Some(f) => assert!(f == &fast, "{isa:?} k={k} changed bits"),
+                            }
+                        }
                     }
+                    assert_single_precision_close(&op, &state, &portable, n);
                 }
             }
         }

@@ -19,7 +19,8 @@
 use crate::fusion::FusedOp;
 use crate::kernels::{Op, deposit, insert_masks};
 use crate::precision::Amplitude;
-use num_complex::Complex64 as C64;
+use crate::simd;
+use num_complex::{Complex32 as C32, Complex64 as C64};
 use rayon::prelude::*;
 
 /// Block geometry.
@@ -193,6 +194,8 @@ impl<A> StatePtr<A> {
 }
 
 /// Runs `ops` (renumbered onto the block) block by block; see [`Stage::Blocked`].
+/// Blocks are worked on in complex128 (widened when the state is stored in
+/// single precision).
 pub(crate) fn apply_blocked<A: Amplitude>(
     amps: &mut [A],
     low_bits: usize,
@@ -213,7 +216,51 @@ pub(crate) fn apply_blocked<A: Amplitude>(
         }
         return;
     }
-    for_each_block(amps, low_bits, high, 0, ops, parallel);
+    let work = |buf: &mut [C64]| ops.iter().for_each(|op| op.apply(buf, false));
+    let zero = C64::new(0.0, 0.0);
+    for_each_block(
+        amps,
+        low_bits,
+        high,
+        0,
+        zero,
+        A::widen,
+        A::narrow,
+        work,
+        parallel,
+    );
+}
+
+/// [`apply_blocked`] for a single-precision state with vectorised f32
+/// kernels: blocks stay complex64 and every op runs on them in f32 where a
+/// kernel fits (an op that fits none, wider than 5 qubits or leaving too few
+/// free qubits in the block, is widened on its own).
+pub(crate) fn apply_blocked_single(
+    amps: &mut [C32],
+    low_bits: usize,
+    high: &[usize],
+    ops: &[Op],
+    parallel: bool,
+) {
+    let isa = simd::isa();
+    let work = |block: &mut [C32]| {
+        for op in ops {
+            if !op.apply_vectorised(isa, block, false) {
+                apply_widened_op(block, op, false);
+            }
+        }
+    };
+    if high.is_empty() {
+        let seg = 1usize << low_bits;
+        if parallel {
+            amps.par_chunks_mut(seg).for_each(work);
+        } else {
+            amps.chunks_mut(seg).for_each(work);
+        }
+        return;
+    }
+    let zero = C32::new(0.0, 0.0);
+    for_each_block(amps, low_bits, high, 0, zero, |a| a, |b| b, work, parallel);
 }
 
 /// log2 of the amplitudes in the blocks an op on a single-precision state
@@ -247,25 +294,35 @@ pub(crate) fn apply_widened_op<A: Amplitude>(amps: &mut [A], op: &Op, parallel: 
         map[q] = low_bits + i;
     }
     let inner = op.without_controls(fixed).remap(&map);
+    let zero = C64::new(0.0, 0.0);
+    let work = |buf: &mut [C64]| inner.apply(buf, false);
     for_each_block(
         amps,
         low_bits,
         &high,
         fixed,
-        std::slice::from_ref(&inner),
+        zero,
+        A::widen,
+        A::narrow,
+        work,
         parallel,
     );
 }
 
-/// Calls the ops on every block: `2^high.len()` segments of `2^low_bits`
-/// amplitudes, copied (widened to complex128) into a per-thread buffer and
-/// back. Only blocks whose `fixed` bits are all set are visited.
-fn for_each_block<A: Amplitude>(
+/// Calls `work` on every block: `2^high.len()` segments of `2^low_bits`
+/// amplitudes, copied (through `load`, which may widen them) into a
+/// per-thread buffer and back (through `store`). Only blocks whose `fixed`
+/// bits are all set are visited.
+#[allow(clippy::too_many_arguments)]
+fn for_each_block<A: Amplitude, B: Copy + Send + Sync>(
     amps: &mut [A],
     low_bits: usize,
     high: &[usize],
     fixed: usize,
-    ops: &[Op],
+    zero: B,
+    load: impl Fn(A) -> B + Sync,
+    store: impl Fn(B) -> A + Sync,
+    work: impl Fn(&mut [B]) + Sync,
     parallel: bool,
 ) {
     let seg = 1usize << low_bits;
@@ -282,7 +339,7 @@ fn for_each_block<A: Amplitude>(
         .collect();
     let len = amps.len();
     let state = StatePtr(amps.as_mut_ptr());
-    let body = move |buf: &mut Vec<C64>, b: usize| {
+    let body = |buf: &mut Vec<B>, b: usize| {
         let base = deposit(b, &masks) | fixed;
         for (j, &off) in offsets.iter().enumerate() {
             debug_assert!((base | off) + seg <= len);
@@ -291,21 +348,18 @@ fn for_each_block<A: Amplitude>(
             // block `b` touches it.
             let src = unsafe { std::slice::from_raw_parts(state.at(base | off), seg) };
             for (dst, a) in buf[j * seg..(j + 1) * seg].iter_mut().zip(src) {
-                *dst = a.widen();
+                *dst = load(*a);
             }
         }
-        for op in ops {
-            op.apply(buf, false);
-        }
+        work(buf);
         for (j, &off) in offsets.iter().enumerate() {
             // SAFETY: as above.
             let dst = unsafe { std::slice::from_raw_parts_mut(state.at(base | off), seg) };
             for (a, &z) in dst.iter_mut().zip(&buf[j * seg..(j + 1) * seg]) {
-                *a = A::narrow(z);
+                *a = store(z);
             }
         }
     };
-    let zero = C64::new(0.0, 0.0);
     // A few equal runs of blocks per thread, each with one buffer: rayon's
     // adaptive splitting would allocate (and page in) a fresh buffer for
     // every piece it splits off.

@@ -1,65 +1,123 @@
-//! Hand-vectorised kernels for dense and diagonal blocks, chosen at run time.
+//! Hand-vectorised kernels for dense, diagonal and permutation blocks, in
+//! double and single precision, chosen at run time.
 //!
 //! Complex numbers are stored interleaved (re, im), which compilers do not
-//! vectorise well on their own. Here one 256-bit AVX register holds the same
-//! basis state of two neighbouring amplitude groups, so a `2^k x 2^k` block
-//! runs as `2^k` independent complex multiply-adds per output with no
+//! vectorise well on their own. Here one register holds the *same* basis
+//! state of `2^P` neighbouring amplitude groups ("lanes"), so a `2^k x 2^k`
+//! block runs as `2^k` independent complex multiply-adds per output with no
 //! shuffling across lanes: with `v = (re, im)` and `s = (im, re)`,
-//! `m * v = addsub(re(m) * v, im(m) * s)`.
+//! `m * v = addsub(re(m) * v, im(m) * s)`. Every lane computes the same
+//! formula in the same order, so the bits do not depend on the register
+//! width, the lane grouping or the thread count.
 //!
-//! The two groups of a register are the group at `base` and the one at
-//! `base | stride`, where `stride` is the lowest qubit the op does not touch.
-//! When that is qubit 0 the pair is contiguous and loads as one vector.
+//! The lanes of a register are the groups at `base | o` for the offsets `o`
+//! spanned by the `P` lowest qubits the op does not touch. When those are
+//! qubits `0..P`, a register is one contiguous load; when only the lowest
+//! few are, it is built from contiguous pieces.
 //!
-//! x86-64 with AVX2 and FMA uses these kernels (detected once per process;
-//! `FERROQ_NO_SIMD=1` forces the portable ones, for comparisons). Other
-//! machines use the portable kernels in `kernels.rs`, which the compiler
-//! vectorises for the target (NEON on aarch64) as far as it can.
+//! | kernels | lanes | used for |
+//! | --- | --- | --- |
+//! | AVX-512F, complex128 | 4 | double precision, where AVX-512F is present |
+//! | AVX2 + FMA, complex128 | 2 | double precision otherwise, and ops on states too small for 4 lanes |
+//! | AVX2 + FMA, complex64 | 4 | single precision, computed in f32 like qsim |
+//! | AVX-512VL, complex64 | 4 | the same 256-bit kernels with 32 registers instead of 16 |
+//!
+//! The instruction set is detected once per process. `FERROQ_NO_SIMD=1`
+//! forces the portable kernels and `FERROQ_NO_AVX512=1` stops at AVX2, for
+//! comparisons. Other machines use the portable kernels in `kernels.rs`,
+//! which the compiler vectorises for the target (NEON on aarch64) as far as
+//! it can; single precision there widens blocks to complex128 instead
+//! (`plan::apply_widened_op`).
 
 use crate::kernels::deposit;
-use num_complex::Complex64 as C64;
+use num_complex::{Complex32 as C32, Complex64 as C64};
 use rayon::prelude::*;
 
-/// Whether the vectorised kernels run on this machine.
-pub fn available() -> bool {
+/// The vector instruction set the kernels use. Ordered: each includes the
+/// ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The best instruction set this machine has that the environment allows.
+pub fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
-        static AVX2_FMA: OnceLock<bool> = OnceLock::new();
-        *AVX2_FMA.get_or_init(|| {
-            std::env::var_os("FERROQ_NO_SIMD").is_none_or(|v| v.is_empty() || v == "0")
-                && std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
+        static ISA: OnceLock<Isa> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            if env_flag("FERROQ_NO_SIMD")
+                || !std::is_x86_feature_detected!("avx2")
+                || !std::is_x86_feature_detected!("fma")
+            {
+                Isa::Portable
+            } else if !env_flag("FERROQ_NO_AVX512")
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vl")
+            {
+                Isa::Avx512
+            } else {
+                Isa::Avx2
+            }
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        Isa::Portable
     }
+}
+
+/// Whether any vectorised kernel runs on this machine.
+pub fn available() -> bool {
+    isa() > Isa::Portable
 }
 
 /// Pair-groups handed to one task at least: below this, task overhead
 /// outweighs the arithmetic.
 const MIN_AMPLITUDES_PER_TASK: usize = 1 << 12;
 
+/// Most lanes of any kernel here.
+const MAX_LANES: usize = 4;
+
 /// Where an op's groups lie, as seen by the vectorised kernels. Fixed-size
 /// arrays, not vectors: it is built for every op application, which on a
 /// 10-qubit state or a cache block costs about a microsecond of arithmetic,
 /// and heap allocation here measured as much again.
 struct Layout {
-    /// Deposit masks over the op's qubits plus the pairing qubit.
+    /// Deposit masks over the op's qubits plus the lane qubits.
     mask_buf: [usize; usize::BITS as usize],
     num_masks: usize,
     ctrl_mask: usize,
     /// Offset of each target basis state inside a group.
     offset_buf: [usize; 32],
     num_offsets: usize,
-    /// Distance from a group to its partner in the same register.
-    stride: usize,
-    /// Number of group pairs.
+    /// Offset of each lane's group from the register's base group.
+    lane: [usize; MAX_LANES],
+    lanes: usize,
+    /// How many of the lane qubits are qubits `0, 1, ...`: the register is
+    /// `2^(P - adjacent)` contiguous pieces of `2^adjacent` amplitudes.
+    adjacent: usize,
+    /// Number of registers' worth of groups.
     pairs: usize,
-    /// Consecutive pair indices whose bases are consecutive even addresses
-    /// (when pairing on qubit 0): the kernels deposit once per run.
+    /// Consecutive pair indices whose bases are `LANES` apart (when every
+    /// lane qubit is adjacent): the kernels deposit once per run.
     run: usize,
 }
 
@@ -72,21 +130,41 @@ impl Layout {
     }
 }
 
-/// `None` for ops wider than 5 qubits or with no qubit left to pair on.
-fn layout(len: usize, targets: &[usize], ctrl_mask: usize) -> Option<Layout> {
+/// The layout of an op for registers of `2^lane_bits` lanes; `None` for ops
+/// wider than 5 qubits or with fewer than `lane_bits` qubits left free.
+fn layout(len: usize, targets: &[usize], ctrl_mask: usize, lane_bits: usize) -> Option<Layout> {
     if targets.len() > 5 {
         return None;
     }
     let involved = targets.iter().fold(ctrl_mask, |m, &t| m | (1 << t));
-    let free = !involved & (len - 1);
-    if free == 0 {
+    let mut free = !involved & (len - 1);
+    if (free.count_ones() as usize) < lane_bits {
         return None;
     }
-    let stride = 1usize << free.trailing_zeros();
+    let mut lane_mask = 0usize;
+    for _ in 0..lane_bits {
+        let low = free & free.wrapping_neg();
+        lane_mask |= low;
+        free &= !low;
+    }
+    let lanes = 1usize << lane_bits;
+    let mut lane = [0usize; MAX_LANES];
+    for (l, slot) in lane[..lanes].iter_mut().enumerate() {
+        // Bit i of the lane number on the i-th lowest lane qubit.
+        let mut bits = lane_mask;
+        for i in 0..lane_bits {
+            let low = bits & bits.wrapping_neg();
+            if l >> i & 1 == 1 {
+                *slot |= low;
+            }
+            bits &= !low;
+        }
+    }
+    let adjacent = lane_mask.trailing_ones() as usize;
     // As `kernels::insert_masks`: one mask below each involved bit, ascending.
     let mut mask_buf = [0usize; usize::BITS as usize];
     let mut num_masks = 0;
-    let mut rest = involved | stride;
+    let mut rest = involved | lane_mask;
     while rest != 0 {
         mask_buf[num_masks] = (1usize << rest.trailing_zeros()) - 1;
         num_masks += 1;
@@ -100,8 +178,10 @@ fn layout(len: usize, targets: &[usize], ctrl_mask: usize) -> Option<Layout> {
             .enumerate()
             .fold(0, |acc, (i, &q)| acc | (((j >> i) & 1) << q));
     }
-    let run = if stride == 1 {
-        1usize << (involved.trailing_zeros() - 1)
+    let run = if adjacent == lane_bits {
+        let lowest_involved =
+            (involved.trailing_zeros() as usize).min(len.trailing_zeros() as usize);
+        1usize << (lowest_involved - lane_bits)
     } else {
         1
     };
@@ -113,20 +193,22 @@ fn layout(len: usize, targets: &[usize], ctrl_mask: usize) -> Option<Layout> {
         ctrl_mask,
         offset_buf,
         num_offsets,
-        stride,
+        lane,
+        lanes,
+        adjacent,
     })
 }
 
 /// Runs `kernel` over every pair-group, in chunks, on the current rayon pool
 /// when `parallel`. Chunks are fixed by the sizes alone, never by the thread
 /// count, and groups are disjoint: the bits do not depend on threading.
-fn drive(
-    amps: &mut [C64],
+fn drive<E: Send + Sync>(
+    amps: &mut [E],
     l: &Layout,
     parallel: bool,
-    kernel: impl Fn(*mut C64, std::ops::Range<usize>) + Sync + Send,
+    kernel: impl Fn(*mut E, std::ops::Range<usize>) + Sync + Send,
 ) {
-    let per_pair = 2 * l.num_offsets;
+    let per_pair = l.lanes * l.num_offsets;
     let chunk = (MIN_AMPLITUDES_PER_TASK / per_pair).max(1);
     let ptr = SendPtr(amps.as_mut_ptr());
     let chunks = l.pairs.div_ceil(chunk);
@@ -138,278 +220,718 @@ fn drive(
     }
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr(*mut C64);
+struct SendPtr<E>(*mut E);
+impl<E> Clone for SendPtr<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for SendPtr<E> {}
 // SAFETY: kernels only touch the amplitudes of their own pair-groups, and
 // pair-groups are disjoint.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut C64 {
+unsafe impl<E: Send> Send for SendPtr<E> {}
+unsafe impl<E: Send> Sync for SendPtr<E> {}
+impl<E> SendPtr<E> {
+    fn get(self) -> *mut E {
         self.0
     }
 }
 
-/// The layout for the vectorised kernels, or `None` when none fits: no AVX2,
-/// a block wider than 5 qubits, or no qubit left to pair groups on.
-fn prepare(len: usize, targets: &[usize], ctrl_mask: usize) -> Option<Layout> {
-    if !available() {
-        return None;
+/// Amplitude types with vectorised kernels. Each call returns `false`,
+/// touching nothing, when no kernel of `isa` fits the op on this state (no
+/// vector unit, a block wider than 5 qubits, or too few free qubits to fill
+/// a register's lanes); the caller then uses the portable kernels.
+pub trait Vectorised: Copy + Send + Sync + 'static {
+    /// Applies the dense row-major `matrix` on `targets`, controlled on
+    /// `ctrl_mask`.
+    fn dense(
+        isa: Isa,
+        amps: &mut [Self],
+        targets: &[usize],
+        matrix: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool;
+    /// Multiplies basis state `j` of `targets` by `diag[j]` (where the
+    /// controls are set).
+    fn diagonal(
+        isa: Isa,
+        amps: &mut [Self],
+        targets: &[usize],
+        diag: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool;
+    /// Moves basis state `j` of `targets` to `perm[j]` with factor
+    /// `phases[j]` (where the controls are set).
+    fn permutation(
+        isa: Isa,
+        amps: &mut [Self],
+        targets: &[usize],
+        perm: &[usize],
+        phases: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool;
+}
+
+/// Destination offset of each source offset of a permutation.
+fn destinations(l: &Layout, perm: &[usize]) -> [usize; 32] {
+    let mut dest = [0usize; 32];
+    for (slot, &j) in dest.iter_mut().zip(perm) {
+        *slot = l.offset_buf[j];
     }
-    layout(len, targets, ctrl_mask)
+    dest
 }
 
-/// Applies the dense row-major `matrix` on `targets` (controlled on
-/// `ctrl_mask`). Returns `false`, touching nothing, when no vectorised kernel
-/// fits.
-pub fn apply_dense(
-    amps: &mut [C64],
-    targets: &[usize],
-    matrix: &[C64],
-    ctrl_mask: usize,
-    parallel: bool,
-) -> bool {
-    let Some(l) = prepare(amps.len(), targets, ctrl_mask) else {
-        return false;
-    };
-    #[cfg(target_arch = "x86_64")]
-    {
-        macro_rules! go {
-            ($d:literal) => {
-                drive(amps, &l, parallel, |p, range| {
-                    // SAFETY: AVX2 and FMA are present (`prepare` checked),
-                    // and the range only covers pair-groups of this state.
-                    unsafe {
-                        if l.stride == 1 {
-                            avx2::dense::<$d, true>(p, range, &l, matrix)
-                        } else {
-                            avx2::dense::<$d, false>(p, range, &l, matrix)
-                        }
-                    }
-                })
-            };
-        }
-        match targets.len() {
-            1 => go!(2),
-            2 => go!(4),
-            3 => go!(8),
-            4 => go!(16),
-            _ => go!(32),
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (l, matrix, parallel);
-    true
+fn unit_phases(phases: &[C64]) -> bool {
+    phases.iter().all(|&p| p == C64::new(1.0, 0.0))
 }
 
-/// Multiplies basis state `j` of `targets` by `diag[j]` (where the controls
-/// are set). Returns `false`, touching nothing, when no vectorised kernel fits.
-pub fn apply_diagonal(
-    amps: &mut [C64],
-    targets: &[usize],
-    diag: &[C64],
-    ctrl_mask: usize,
-    parallel: bool,
-) -> bool {
-    let Some(l) = prepare(amps.len(), targets, ctrl_mask) else {
-        return false;
-    };
-    #[cfg(target_arch = "x86_64")]
-    drive(amps, &l, parallel, |p, range| {
-        // SAFETY: as in `apply_dense`.
-        unsafe {
-            if l.stride == 1 {
-                avx2::diagonal::<true>(p, range, &l, diag)
-            } else {
-                avx2::diagonal::<false>(p, range, &l, diag)
-            }
-        }
-    });
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (l, diag, parallel);
-    true
-}
-
-/// Moves basis state `j` of `targets` to `perm[j]` with factor `phases[j]`
-/// (where the controls are set). Returns `false`, touching nothing, when no
-/// vectorised kernel fits.
-pub fn apply_permutation(
-    amps: &mut [C64],
-    targets: &[usize],
-    perm: &[usize],
-    phases: &[C64],
-    ctrl_mask: usize,
-    parallel: bool,
-) -> bool {
-    let Some(l) = prepare(amps.len(), targets, ctrl_mask) else {
-        return false;
-    };
-    #[cfg(target_arch = "x86_64")]
-    {
-        let unit = phases.iter().all(|&p| p == C64::new(1.0, 0.0));
-        let mut dest = [0usize; 32];
-        for (slot, &j) in dest.iter_mut().zip(perm) {
-            *slot = l.offset_buf[j];
-        }
-        drive(amps, &l, parallel, |p, range| {
-            // SAFETY: as in `apply_dense`.
-            unsafe {
-                match (l.stride == 1, unit) {
-                    (true, true) => avx2::permutation::<true, true>(p, range, &l, &dest, phases),
-                    (true, false) => avx2::permutation::<true, false>(p, range, &l, &dest, phases),
-                    (false, true) => avx2::permutation::<false, true>(p, range, &l, &dest, phases),
-                    (false, false) => {
-                        avx2::permutation::<false, false>(p, range, &l, &dest, phases)
-                    }
+/// Runs `$module::$func(p, range, layout, args...)` for the first of the
+/// given kernel modules whose instruction set is allowed and whose layout
+/// fits; evaluates to whether one did.
+macro_rules! first_fit {
+    ($isa:expr, $amps:expr, $targets:expr, $ctrl:expr, $parallel:expr,
+     [$(($min:expr, $module:ident)),*], $func:ident $args:tt) => {{
+        #[allow(unused_mut)]
+        let mut done = false;
+        #[cfg(target_arch = "x86_64")]
+        {
+            $(
+                if !done && $isa >= $min
+                    && let Some(l) = layout($amps.len(), $targets, $ctrl, $module::LANE_BITS)
+                {
+                    drive($amps, &l, $parallel, |p, range| {
+                        // SAFETY: the module's instruction set is present
+                        // (`isa()` detected it), and the range only covers
+                        // pair-groups of this state, which no other task
+                        // touches.
+                        unsafe { first_fit!(@call $module, $func, p, range, &l, $args) }
+                    });
+                    done = true;
                 }
-            }
-        });
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (l, phases, perm, parallel);
-    true
+            )*
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = ($isa, &$amps, $targets, $ctrl, $parallel, &$args);
+        done
+    }};
+    (@call $module:ident, $func:ident, $p:ident, $range:ident, $l:expr, ($($arg:expr),*)) => {
+        $module::$func($p, $range, $l, $($arg),*)
+    };
 }
 
+impl Vectorised for C64 {
+    fn dense(
+        isa: Isa,
+        amps: &mut [C64],
+        targets: &[usize],
+        matrix: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool {
+        first_fit!(
+            isa,
+            amps,
+            targets,
+            ctrl_mask,
+            parallel,
+            [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)],
+            dense(matrix)
+        )
+    }
+    fn diagonal(
+        isa: Isa,
+        amps: &mut [C64],
+        targets: &[usize],
+        diag: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool {
+        first_fit!(
+            isa,
+            amps,
+            targets,
+            ctrl_mask,
+            parallel,
+            [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)],
+            diagonal(diag)
+        )
+    }
+    fn permutation(
+        isa: Isa,
+        amps: &mut [C64],
+        targets: &[usize],
+        perm: &[usize],
+        phases: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool {
+        let unit = unit_phases(phases);
+        first_fit!(
+            isa,
+            amps,
+            targets,
+            ctrl_mask,
+            parallel,
+            [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)],
+            permutation(perm, phases, unit)
+        )
+    }
+}
+
+/// Coefficients rounded to complex64 once per op application, not once per
+/// use in the inner loop (`N` covers a 5-qubit matrix).
+fn narrowed<const N: usize>(src: &[C64]) -> [C32; N] {
+    let mut out = [C32::new(0.0, 0.0); N];
+    for (o, z) in out.iter_mut().zip(src) {
+        *o = C32::new(z.re as f32, z.im as f32);
+    }
+    out
+}
+
+impl Vectorised for C32 {
+    fn dense(
+        isa: Isa,
+        amps: &mut [C32],
+        targets: &[usize],
+        matrix: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool {
+        if isa < Isa::Avx2 || targets.len() > 5 {
+            return false;
+        }
+        let m = narrowed::<1024>(matrix);
+        first_fit!(
+            isa,
+            amps,
+            targets,
+            ctrl_mask,
+            parallel,
+            [(Isa::Avx512, avx512_f32), (Isa::Avx2, avx2_f32)],
+            dense(&m)
+        )
+    }
+    fn diagonal(
+        isa: Isa,
+        amps: &mut [C32],
+        targets: &[usize],
+        diag: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool {
+        if isa < Isa::Avx2 || targets.len() > 5 {
+            return false;
+        }
+        let d = narrowed::<32>(diag);
+        first_fit!(
+            isa,
+            amps,
+            targets,
+            ctrl_mask,
+            parallel,
+            [(Isa::Avx512, avx512_f32), (Isa::Avx2, avx2_f32)],
+            diagonal(&d)
+        )
+    }
+    fn permutation(
+        isa: Isa,
+        amps: &mut [C32],
+        targets: &[usize],
+        perm: &[usize],
+        phases: &[C64],
+        ctrl_mask: usize,
+        parallel: bool,
+    ) -> bool {
+        if isa < Isa::Avx2 || targets.len() > 5 {
+            return false;
+        }
+        let unit = unit_phases(phases);
+        let ph = narrowed::<32>(phases);
+        first_fit!(
+            isa,
+            amps,
+            targets,
+            ctrl_mask,
+            parallel,
+            [(Isa::Avx512, avx512_f32), (Isa::Avx2, avx2_f32)],
+            permutation(perm, &ph, unit)
+        )
+    }
+}
+
+/// Runs `$body` with `$base` bound to the base address of every pair-group
+/// in `$range` (bases `LANES` apart within a run when `$full`). A macro, not
+/// a closure, so that the body is compiled with the calling function's
+/// target features.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{C64, Layout, deposit};
-    use std::arch::x86_64::*;
-
-    /// Amplitude `a` and `a + stride` as one register (low lane first).
-    #[inline(always)]
-    unsafe fn load<const ADJ: bool>(p: *const C64, a: usize, stride: usize) -> __m256d {
-        unsafe {
-            if ADJ {
-                _mm256_loadu_pd(p.add(a) as *const f64)
-            } else {
-                _mm256_loadu2_m128d(p.add(a + stride) as *const f64, p.add(a) as *const f64)
-            }
-        }
-    }
-
-    /// Runs `$body` with `$base` bound to the base address of every
-    /// pair-group in `$range`. A macro, not a closure, so that the body is
-    /// compiled with the calling function's target features.
-    macro_rules! for_each_base {
-        ($adj:expr, $range:expr, $l:expr, |$base:ident| $body:block) => {{
-            let (range, l) = ($range, $l);
-            if $adj && l.run > 1 {
-                let mut g = range.start;
-                while g < range.end {
-                    let first = deposit(g, l.masks()) | l.ctrl_mask;
-                    let len = (l.run - (g & (l.run - 1))).min(range.end - g);
-                    for j in 0..len {
-                        let $base = first + 2 * j;
-                        $body
-                    }
-                    g += len;
-                }
-            } else {
-                for g in range {
-                    let $base = deposit(g, l.masks()) | l.ctrl_mask;
+macro_rules! for_each_base {
+    ($full:expr, $range:expr, $l:expr, |$base:ident| $body:block) => {{
+        let (range, l) = ($range, $l);
+        if $full && l.run > 1 {
+            let mut g = range.start;
+            while g < range.end {
+                let first = deposit(g, l.masks()) | l.ctrl_mask;
+                let len = (l.run - (g & (l.run - 1))).min(range.end - g);
+                for j in 0..len {
+                    let $base = first + LANES * j;
                     $body
                 }
+                g += len;
             }
-        }};
-    }
+        } else {
+            for g in range {
+                let $base = deposit(g, l.masks()) | l.ctrl_mask;
+                $body
+            }
+        }
+    }};
+}
 
-    #[inline(always)]
-    unsafe fn store<const ADJ: bool>(p: *mut C64, a: usize, stride: usize, v: __m256d) {
+/// Calls `$func::<D, A>(args)` for the layout's width `D` and lane
+/// adjacency `A` (monomorphised: the inner loops unroll over `D`).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_shape {
+    ($func:ident, $l:expr, $args:tt) => {
+        match ($l.num_offsets, $l.adjacent) {
+            (1, 0) => by_shape!(@call $func, 1, 0, $args),
+            (1, 1) => by_shape!(@call $func, 1, 1, $args),
+            (1, _) => by_shape!(@call $func, 1, 2, $args),
+            (2, 0) => by_shape!(@call $func, 2, 0, $args),
+            (2, 1) => by_shape!(@call $func, 2, 1, $args),
+            (2, _) => by_shape!(@call $func, 2, 2, $args),
+            (4, 0) => by_shape!(@call $func, 4, 0, $args),
+            (4, 1) => by_shape!(@call $func, 4, 1, $args),
+            (4, _) => by_shape!(@call $func, 4, 2, $args),
+            (8, 0) => by_shape!(@call $func, 8, 0, $args),
+            (8, 1) => by_shape!(@call $func, 8, 1, $args),
+            (8, _) => by_shape!(@call $func, 8, 2, $args),
+            (16, 0) => by_shape!(@call $func, 16, 0, $args),
+            (16, 1) => by_shape!(@call $func, 16, 1, $args),
+            (16, _) => by_shape!(@call $func, 16, 2, $args),
+            (_, 0) => by_shape!(@call $func, 32, 0, $args),
+            (_, 1) => by_shape!(@call $func, 32, 1, $args),
+            (_, _) => by_shape!(@call $func, 32, 2, $args),
+        }
+    };
+    (@call $func:ident, $d:literal, $a:literal, ($($arg:expr),*)) => {
+        $func::<$d, $a>($($arg),*)
+    };
+}
+
+/// The kernels of one instruction set and precision, written once over a
+/// module's vector primitives: `V` (a register), `E` (an amplitude),
+/// `LANE_BITS`, `zero`, `splat`, `mul`, `fmadd`, `swap` (re <-> im),
+/// `addsub` (even lanes `a - b`, odd `a + b`), `fmaddsub`, and
+/// `load::<A>` / `store::<A>` of a register whose lanes have `A` adjacent
+/// qubits.
+#[cfg(target_arch = "x86_64")]
+macro_rules! vector_kernels {
+    ($feature:literal) => {
+        const LANES: usize = 1 << LANE_BITS;
+
+        /// # Safety
+        /// The module's instruction set is available; `range` holds
+        /// pair-groups of `l` that lie inside the state at `p` and that no
+        /// other thread touches; `m` holds the `D x D` matrix.
+        pub(super) unsafe fn dense(p: *mut E, range: Range<usize>, l: &Layout, m: &[E]) {
+            // SAFETY: (caller).
+            unsafe { by_shape!(dense_k, l, (p, range, l, m)) }
+        }
+
+        #[target_feature(enable = $feature)]
+        unsafe fn dense_k<const D: usize, const A: usize>(
+            p: *mut E,
+            range: Range<usize>,
+            l: &Layout,
+            m: &[E],
+        ) {
+            let offsets: &[usize; D] = l.offsets().try_into().expect("D offsets");
+            let m = &m[..D * D];
+            for_each_base!(A >= LANE_BITS, range, l, |base| {
+                let mut v = [zero(); D];
+                let mut s = [zero(); D];
+                for c in 0..D {
+                    // SAFETY: (caller) the group's amplitudes are in the state.
+                    v[c] = unsafe { load::<A>(p, base | offsets[c], l) };
+                    s[c] = swap(v[c]);
+                }
+                for (r, &off) in offsets.iter().enumerate() {
+                    let row = r * D;
+                    let mut a = mul(splat(m[row].re), v[0]);
+                    let mut b = mul(splat(m[row].im), s[0]);
+                    for c in 1..D {
+                        a = fmadd(splat(m[row + c].re), v[c], a);
+                        b = fmadd(splat(m[row + c].im), s[c], b);
+                    }
+                    // SAFETY: as for the loads.
+                    unsafe { store::<A>(p, base | off, l, addsub(a, b)) };
+                }
+            });
+        }
+
+        /// # Safety
+        /// As for [`dense`], with `d` holding the diagonal.
+        pub(super) unsafe fn diagonal(p: *mut E, range: Range<usize>, l: &Layout, d: &[E]) {
+            // SAFETY: (caller).
+            unsafe { by_shape!(diagonal_k, l, (p, range, l, d)) }
+        }
+
+        #[target_feature(enable = $feature)]
+        unsafe fn diagonal_k<const D: usize, const A: usize>(
+            p: *mut E,
+            range: Range<usize>,
+            l: &Layout,
+            d: &[E],
+        ) {
+            let offsets: &[usize; D] = l.offsets().try_into().expect("D offsets");
+            for_each_base!(A >= LANE_BITS, range, l, |base| {
+                for (&off, z) in offsets.iter().zip(d) {
+                    // SAFETY: (caller) the group's amplitudes are in the state.
+                    unsafe {
+                        let v = load::<A>(p, base | off, l);
+                        let b = mul(splat(z.im), swap(v));
+                        store::<A>(p, base | off, l, fmaddsub(splat(z.re), v, b));
+                    }
+                }
+            });
+        }
+
+        /// # Safety
+        /// As for [`dense`]; `perm` maps each target basis state to its
+        /// destination, a permutation, and `phases` holds its factors.
+        pub(super) unsafe fn permutation(
+            p: *mut E,
+            range: Range<usize>,
+            l: &Layout,
+            perm: &[usize],
+            phases: &[E],
+            unit: bool,
+        ) {
+            let dest = destinations(l, perm);
+            // SAFETY: (caller).
+            unsafe {
+                if unit {
+                    by_shape!(permutation_k, l, (p, range.clone(), l, &dest, phases, true))
+                } else {
+                    by_shape!(
+                        permutation_k,
+                        l,
+                        (p, range.clone(), l, &dest, phases, false)
+                    )
+                }
+            }
+        }
+
+        #[target_feature(enable = $feature)]
+        unsafe fn permutation_k<const D: usize, const A: usize>(
+            p: *mut E,
+            range: Range<usize>,
+            l: &Layout,
+            dest: &[usize; 32],
+            phases: &[E],
+            unit: bool,
+        ) {
+            let offsets: &[usize; D] = l.offsets().try_into().expect("D offsets");
+            let mut v = [zero(); D];
+            for_each_base!(A >= LANE_BITS, range, l, |base| {
+                for (j, &off) in offsets.iter().enumerate() {
+                    // SAFETY: (caller) the group's amplitudes are in the state.
+                    v[j] = unsafe { load::<A>(p, base | off, l) };
+                }
+                for j in 0..D {
+                    let out = if unit {
+                        v[j]
+                    } else {
+                        let b = mul(splat(phases[j].im), swap(v[j]));
+                        fmaddsub(splat(phases[j].re), v[j], b)
+                    };
+                    // SAFETY: as for the loads.
+                    unsafe { store::<A>(p, base | dest[j], l, out) };
+                }
+            });
+        }
+    };
+}
+
+/// Complex128, two lanes in a 256-bit register.
+#[cfg(target_arch = "x86_64")]
+mod avx2_f64 {
+    use super::{C64 as E, Layout, deposit, destinations};
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    pub(super) const LANE_BITS: usize = 1;
+    type V = __m256d;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn zero() -> V {
+        _mm256_setzero_pd()
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn splat(x: f64) -> V {
+        _mm256_set1_pd(x)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn mul(a: V, b: V) -> V {
+        _mm256_mul_pd(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        _mm256_fmadd_pd(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn fmaddsub(a: V, b: V, c: V) -> V {
+        _mm256_fmaddsub_pd(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn addsub(a: V, b: V) -> V {
+        _mm256_addsub_pd(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn swap(v: V) -> V {
+        _mm256_permute_pd(v, 0b0101)
+    }
+    /// # Safety
+    /// Every lane's amplitude `a + l.lane[i]` is inside the state at `p`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load<const A: usize>(p: *const E, a: usize, l: &Layout) -> V {
         unsafe {
-            if ADJ {
+            if A >= 1 {
+                _mm256_loadu_pd(p.add(a) as *const f64)
+            } else {
+                _mm256_loadu2_m128d(p.add(a + l.lane[1]) as *const f64, p.add(a) as *const f64)
+            }
+        }
+    }
+    /// # Safety
+    /// As for [`load`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store<const A: usize>(p: *mut E, a: usize, l: &Layout, v: V) {
+        unsafe {
+            if A >= 1 {
                 _mm256_storeu_pd(p.add(a) as *mut f64, v)
             } else {
-                _mm256_storeu2_m128d(p.add(a + stride) as *mut f64, p.add(a) as *mut f64, v)
+                _mm256_storeu2_m128d(p.add(a + l.lane[1]) as *mut f64, p.add(a) as *mut f64, v)
             }
         }
     }
 
+    vector_kernels!("avx2,fma");
+}
+
+/// Complex128, four lanes in a 512-bit register.
+#[cfg(target_arch = "x86_64")]
+mod avx512_f64 {
+    use super::{C64 as E, Layout, deposit, destinations};
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    pub(super) const LANE_BITS: usize = 2;
+    type V = __m512d;
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn zero() -> V {
+        _mm512_setzero_pd()
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn splat(x: f64) -> V {
+        _mm512_set1_pd(x)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn mul(a: V, b: V) -> V {
+        _mm512_mul_pd(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        _mm512_fmadd_pd(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn fmaddsub(a: V, b: V, c: V) -> V {
+        _mm512_fmaddsub_pd(a, b, c)
+    }
+    /// AVX-512 has no addsub: `a * 1 -/+ b` rounds exactly as `a -/+ b`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn addsub(a: V, b: V) -> V {
+        _mm512_fmaddsub_pd(a, _mm512_set1_pd(1.0), b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn swap(v: V) -> V {
+        _mm512_permute_pd(v, 0b0101_0101)
+    }
     /// # Safety
-    /// AVX2 and FMA are available; `range` holds pair-groups of `l` that lie
-    /// inside the state at `p` and that no other thread touches.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dense<const D: usize, const ADJ: bool>(
-        p: *mut C64,
-        range: std::ops::Range<usize>,
-        l: &Layout,
-        m: &[C64],
-    ) {
-        let offsets: &[usize; D] = l.offsets().try_into().expect("D offsets");
-        let m = &m[..D * D];
-        for_each_base!(ADJ, range, l, |base| {
-            let mut v = [_mm256_setzero_pd(); D];
-            let mut s = [_mm256_setzero_pd(); D];
-            for c in 0..D {
-                // SAFETY: (caller) the group's amplitudes are in the state.
-                v[c] = unsafe { load::<ADJ>(p, base | offsets[c], l.stride) };
-                s[c] = _mm256_permute_pd(v[c], 0b0101);
-            }
-            for (r, &off) in offsets.iter().enumerate() {
-                let row = r * D;
-                let mut a = _mm256_mul_pd(_mm256_set1_pd(m[row].re), v[0]);
-                let mut b = _mm256_mul_pd(_mm256_set1_pd(m[row].im), s[0]);
-                for c in 1..D {
-                    a = _mm256_fmadd_pd(_mm256_set1_pd(m[row + c].re), v[c], a);
-                    b = _mm256_fmadd_pd(_mm256_set1_pd(m[row + c].im), s[c], b);
+    /// Every lane's amplitude `a + l.lane[i]` is inside the state at `p`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn load<const A: usize>(p: *const E, a: usize, l: &Layout) -> V {
+        unsafe {
+            let at = |i: usize| p.add(a + l.lane[i]) as *const f64;
+            match A {
+                0 => {
+                    let lo = _mm256_loadu2_m128d(at(1), at(0));
+                    let hi = _mm256_loadu2_m128d(at(3), at(2));
+                    _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1)
                 }
-                // SAFETY: as for the loads.
-                unsafe { store::<ADJ>(p, base | off, l.stride, _mm256_addsub_pd(a, b)) };
+                1 => _mm512_insertf64x4(
+                    _mm512_castpd256_pd512(_mm256_loadu_pd(at(0))),
+                    _mm256_loadu_pd(at(2)),
+                    1,
+                ),
+                _ => _mm512_loadu_pd(at(0)),
             }
-        });
+        }
+    }
+    /// # Safety
+    /// As for [`load`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn store<const A: usize>(p: *mut E, a: usize, l: &Layout, v: V) {
+        unsafe {
+            let at = |i: usize| p.add(a + l.lane[i]) as *mut f64;
+            match A {
+                0 => {
+                    let (lo, hi) = (_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+                    _mm256_storeu2_m128d(at(1), at(0), lo);
+                    _mm256_storeu2_m128d(at(3), at(2), hi);
+                }
+                1 => {
+                    _mm256_storeu_pd(at(0), _mm512_castpd512_pd256(v));
+                    _mm256_storeu_pd(at(2), _mm512_extractf64x4_pd(v, 1));
+                }
+                _ => _mm512_storeu_pd(at(0), v),
+            }
+        }
     }
 
-    /// # Safety
-    /// As for [`dense`].
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn diagonal<const ADJ: bool>(
-        p: *mut C64,
-        range: std::ops::Range<usize>,
-        l: &Layout,
-        d: &[C64],
-    ) {
-        for_each_base!(ADJ, range, l, |base| {
-            for (&off, z) in l.offsets().iter().zip(d) {
-                // SAFETY: (caller) the group's amplitudes are in the state.
-                unsafe {
-                    let v = load::<ADJ>(p, base | off, l.stride);
-                    let s = _mm256_permute_pd(v, 0b0101);
-                    let b = _mm256_mul_pd(_mm256_set1_pd(z.im), s);
-                    let out = _mm256_fmaddsub_pd(_mm256_set1_pd(z.re), v, b);
-                    store::<ADJ>(p, base | off, l.stride, out);
+    vector_kernels!("avx512f,avx2,fma");
+}
+
+/// Complex64 in 256-bit registers of four lanes, computed in f32: the
+/// primitives and kernels for the instruction set `$feature`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! f32_in_256_bits {
+    ($feature:literal) => {
+        pub(super) const LANE_BITS: usize = 2;
+        type V = __m256;
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn zero() -> V {
+            _mm256_setzero_ps()
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn splat(x: f32) -> V {
+            _mm256_set1_ps(x)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn mul(a: V, b: V) -> V {
+            _mm256_mul_ps(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn fmadd(a: V, b: V, c: V) -> V {
+            _mm256_fmadd_ps(a, b, c)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn fmaddsub(a: V, b: V, c: V) -> V {
+            _mm256_fmaddsub_ps(a, b, c)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn addsub(a: V, b: V) -> V {
+            _mm256_addsub_ps(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn swap(v: V) -> V {
+            _mm256_permute_ps(v, 0b1011_0001)
+        }
+        /// # Safety
+        /// Every lane's amplitude `a + l.lane[i]` is inside the state at `p`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn load<const A: usize>(p: *const E, a: usize, l: &Layout) -> V {
+            unsafe {
+                let at = |i: usize| p.add(a + l.lane[i]);
+                match A {
+                    0 => {
+                        // One complex64 is one 8-byte double's worth of bits.
+                        let lo =
+                            _mm_loadh_pd(_mm_load_sd(at(0) as *const f64), at(1) as *const f64);
+                        let hi =
+                            _mm_loadh_pd(_mm_load_sd(at(2) as *const f64), at(3) as *const f64);
+                        _mm256_castpd_ps(_mm256_set_m128d(hi, lo))
+                    }
+                    1 => _mm256_loadu2_m128(at(2) as *const f32, at(0) as *const f32),
+                    _ => _mm256_loadu_ps(at(0) as *const f32),
                 }
             }
-        });
-    }
+        }
+        /// # Safety
+        /// As for [`load`].
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn store<const A: usize>(p: *mut E, a: usize, l: &Layout, v: V) {
+            unsafe {
+                let at = |i: usize| p.add(a + l.lane[i]);
+                match A {
+                    0 => {
+                        let v = _mm256_castps_pd(v);
+                        let (lo, hi) = (_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+                        _mm_storel_pd(at(0) as *mut f64, lo);
+                        _mm_storeh_pd(at(1) as *mut f64, lo);
+                        _mm_storel_pd(at(2) as *mut f64, hi);
+                        _mm_storeh_pd(at(3) as *mut f64, hi);
+                    }
+                    1 => _mm256_storeu2_m128(at(2) as *mut f32, at(0) as *mut f32, v),
+                    _ => _mm256_storeu_ps(at(0) as *mut f32, v),
+                }
+            }
+        }
 
-    /// # Safety
-    /// As for [`dense`]; `dest` holds the destination offset of each source
-    /// offset, a permutation of `l.offsets`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn permutation<const ADJ: bool, const UNIT: bool>(
-        p: *mut C64,
-        range: std::ops::Range<usize>,
-        l: &Layout,
-        dest: &[usize],
-        phases: &[C64],
-    ) {
-        let d = l.num_offsets;
-        let mut v = [_mm256_setzero_pd(); 32];
-        for_each_base!(ADJ, range, l, |base| {
-            for (j, &off) in l.offsets().iter().enumerate() {
-                // SAFETY: (caller) the group's amplitudes are in the state.
-                v[j] = unsafe { load::<ADJ>(p, base | off, l.stride) };
-            }
-            for j in 0..d {
-                let out = if UNIT {
-                    v[j]
-                } else {
-                    let s = _mm256_permute_pd(v[j], 0b0101);
-                    let b = _mm256_mul_pd(_mm256_set1_pd(phases[j].im), s);
-                    _mm256_fmaddsub_pd(_mm256_set1_pd(phases[j].re), v[j], b)
-                };
-                // SAFETY: as for the loads.
-                unsafe { store::<ADJ>(p, base | dest[j], l.stride, out) };
-            }
-        });
-    }
+        vector_kernels!($feature);
+    };
+}
+
+/// Complex64, four lanes in a 256-bit register, computed in f32.
+#[cfg(target_arch = "x86_64")]
+mod avx2_f32 {
+    use super::{C32 as E, Layout, deposit, destinations};
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    f32_in_256_bits!("avx2,fma");
+}
+
+/// As [`avx2_f32`], compiled for AVX-512VL: the same 256-bit instructions,
+/// with 32 registers instead of 16, so that a 4- or 5-qubit block's
+/// amplitudes stay in registers instead of spilling to the stack.
+#[cfg(target_arch = "x86_64")]
+mod avx512_f32 {
+    use super::{C32 as E, Layout, deposit, destinations};
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    f32_in_256_bits!("avx512f,avx512vl,avx2,fma");
 }

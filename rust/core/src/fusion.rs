@@ -58,12 +58,28 @@ impl Default for FusionConfig {
     }
 }
 
+/// Cost of a dense block on `k` qubits, in complex multiply-adds per
+/// amplitude: `2^k` up to 3 qubits; from 4 on, a block's amplitudes no longer
+/// fit in the vector registers and the kernels cost more than their
+/// arithmetic (`cargo run --release -p ferroq-benches --bin tune -- kernels`,
+/// relative to 2 qubits: 3 qubits 1.6x, 4 qubits 3.2x, 5 qubits 9x, in
+/// double and single precision alike). Without this, fusion built 4-qubit
+/// blocks out of two-qubit gates that cost more than the gates apart.
+fn dense_muls(k: usize) -> f64 {
+    match k {
+        0..=3 => (1usize << k) as f64,
+        4 => 20.0,
+        5 => 68.0,
+        _ => (1usize << k) as f64 * 2f64.powi(k as i32 - 3),
+    }
+}
+
 /// Complex multiplies per touched amplitude of `op` as compiled.
 fn muls_per_amplitude(op: &Op) -> f64 {
     let one = C64::new(1.0, 0.0);
     match op {
         Op::Dense1 { .. } => 2.0,
-        Op::DenseK { targets, .. } => (1usize << targets.len()) as f64,
+        Op::DenseK { targets, .. } => dense_muls(targets.len()),
         Op::Diag1 { d, .. } if d[0] == one => 0.5,
         Op::Diag1 { .. } | Op::DiagK { .. } => 1.0,
         Op::Flip1 { p, .. } if *p == [one; 2] => 0.0,
@@ -78,11 +94,7 @@ fn op_cost(op: &Op, cfg: &FusionConfig) -> f64 {
 }
 
 fn block_cost(width: usize, diagonal: bool, cfg: &FusionConfig) -> f64 {
-    let muls = if diagonal {
-        1.0
-    } else {
-        (1usize << width) as f64
-    };
+    let muls = if diagonal { 1.0 } else { dense_muls(width) };
     cfg.pass_cost + cfg.mul_cost * muls
 }
 

@@ -548,6 +548,57 @@ fn outcome_of(index: u64, measures: &[(usize, usize)], out: &mut [u64]) {
     }
 }
 
+/// The measurement map of a sampled circuit, ready to turn many basis-state
+/// indices into clbit records. Up to 64 clbits, a table per byte of the
+/// index gives that byte's clbits at once: a 20-qubit index costs three
+/// lookups instead of twenty bit moves (which were a quarter of the time of
+/// 10^6 shots from 20 qubits).
+struct OutcomeMap<'a> {
+    measures: &'a [(usize, usize)],
+    /// `tables[b][v]`: the clbits set by byte `b` of an index being `v`.
+    tables: Vec<[u64; 256]>,
+}
+
+impl<'a> OutcomeMap<'a> {
+    fn new(measures: &'a [(usize, usize)], words: usize) -> OutcomeMap<'a> {
+        let mut tables = Vec::new();
+        if words == 1 {
+            // A clbit written twice keeps the later measurement, as in
+            // `outcome_of`: only that one may set it.
+            let mut last_writer = std::collections::HashMap::new();
+            for (i, &(_, c)) in measures.iter().enumerate() {
+                last_writer.insert(c, i);
+            }
+            let highest = measures.iter().map(|&(q, _)| q).max().unwrap_or(0);
+            tables = vec![[0u64; 256]; highest / 8 + 1];
+            for (i, &(q, c)) in measures.iter().enumerate() {
+                if last_writer[&c] != i {
+                    continue;
+                }
+                let table = &mut tables[q / 8];
+                for (v, entry) in table.iter_mut().enumerate() {
+                    if v >> (q % 8) & 1 == 1 {
+                        *entry |= 1 << c;
+                    }
+                }
+            }
+        }
+        OutcomeMap { measures, tables }
+    }
+
+    fn write(&self, index: u64, out: &mut [u64]) {
+        if self.tables.is_empty() {
+            outcome_of(index, self.measures, out);
+            return;
+        }
+        out[0] = self
+            .tables
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (b, t)| acc | t[(index >> (8 * b)) as usize & 0xff]);
+    }
+}
+
 /// Counts distinct records (`words` u64 each) in `records`, each weighted
 /// by `weights[i]` (or 1), returned in ascending order.
 fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec<u64>, Vec<u64>) {
@@ -766,8 +817,8 @@ fn run_circuit_in<A: Amplitude>(
             }
             if circuit.num_clbits() > 0 {
                 let mut rng = rng::rng_from_seed(seed);
-                let total = state::norm_sqr(&amps, mode.kernels);
-                let mut samples = sample::sample_sorted(&amps, total, shots, &mut rng);
+                let mut samples = sample::sample_sorted(&amps, shots, &mut rng, mode.kernels);
+                let outcomes = OutcomeMap::new(&measures, words);
                 // Sorted samples group equal basis states: count runs, then
                 // map each distinct state through the measurement map.
                 let mut distinct = Vec::new();
@@ -782,7 +833,7 @@ fn run_circuit_in<A: Amplitude>(
                 }
                 let mut records = vec![0u64; distinct.len() * words];
                 for (i, &s) in distinct.iter().enumerate() {
-                    outcome_of(s, &measures, &mut records[i * words..(i + 1) * words]);
+                    outcomes.write(s, &mut records[i * words..(i + 1) * words]);
                 }
                 (result.count_keys, result.count_values) =
                     count_records(&records, words, Some(&weights));
@@ -790,7 +841,7 @@ fn run_circuit_in<A: Amplitude>(
                     sample::shuffle(&mut samples, &mut rng);
                     let mut memory = vec![0u64; shots * words];
                     for (i, &s) in samples.iter().enumerate() {
-                        outcome_of(s, &measures, &mut memory[i * words..(i + 1) * words]);
+                        outcomes.write(s, &mut memory[i * words..(i + 1) * words]);
                     }
                     result.memory = Some(memory);
                 }
@@ -1098,6 +1149,33 @@ fn final_state<A: Amplitude>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn outcome_tables_agree_with_the_bit_by_bit_map() {
+        let mut next = crate::testing::uniform_stream(5);
+        let mut pick = |bound: usize| (next() * bound as f64) as usize % bound;
+        for case in 0..200 {
+            let qubits = 1 + case % 40;
+            let clbits = 1 + pick(if case % 3 == 0 { 130 } else { 64 });
+            let words = words_for(clbits);
+            // Random maps: qubits measured twice, clbits written twice (the
+            // later write wins), some clbits never written.
+            let measures: Vec<(usize, usize)> = (0..1 + pick(2 * qubits))
+                .map(|_| (pick(qubits), pick(clbits)))
+                .collect();
+            let map = OutcomeMap::new(&measures, words);
+            assert_eq!(map.tables.is_empty(), words > 1);
+            for _ in 0..50 {
+                let index = (pick(1 << 20) as u64) << pick(qubits.saturating_sub(19).max(1))
+                    | pick(1 << 20) as u64;
+                let index = index & ((1u64 << qubits) - 1);
+                let (mut want, mut got) = (vec![0u64; words], vec![7u64; words]);
+                outcome_of(index, &measures, &mut want);
+                map.write(index, &mut got);
+                assert_eq!(got, want, "{measures:?} index {index:b}");
+            }
+        }
+    }
 
     #[test]
     fn shots_that_cannot_fit_are_refused_before_running() {

@@ -4,43 +4,103 @@
 //! (u_k = S_k / S_{shots+1} with S_k the running sum of exponentials), then
 //! one pass over the amplitudes turns them into outcomes: no sort, no binary
 //! search, no probability array beside the state.
+//!
+//! That pass runs in parallel: the amplitudes are cut into chunks of a fixed
+//! size, the chunks' probability sums are taken at once, their prefix sums
+//! say which run of the sorted uniforms falls in each chunk, and each chunk
+//! then turns its own run into outcomes. The chunk size never depends on the
+//! thread count, so neither do the samples.
 
 use crate::precision::Amplitude;
 use crate::rng::{self, SimRng};
+use rayon::prelude::*;
+
+/// Amplitudes per chunk of the parallel pass: large enough that a chunk's
+/// task overhead vanishes, small enough to spread a 2^16-amplitude state.
+const CHUNK: usize = 1 << 14;
 
 /// Basis-state indices of `shots` samples from `|amps|^2`, in ascending
-/// order. `total` is the squared norm (sampling is relative to it).
+/// order. Sampling is relative to the squared norm (the chunks' total).
+/// `parallel` spreads the pass over the current rayon pool; the samples are
+/// the same either way.
 pub fn sample_sorted<A: Amplitude>(
     amps: &[A],
-    total: f64,
     shots: usize,
     rng: &mut SimRng,
+    parallel: bool,
 ) -> Vec<u64> {
-    let Some(last_nonzero) = amps.iter().rposition(|a| a.probability() > 0.0) else {
+    let chunk_sum = |c: &[A]| c.iter().map(|a| a.probability()).sum::<f64>();
+    let sums: Vec<f64> = if parallel {
+        amps.par_chunks(CHUNK).map(chunk_sum).collect()
+    } else {
+        amps.chunks(CHUNK).map(chunk_sum).collect()
+    };
+    // prefix[c]: probability before chunk c, summed in chunk order.
+    let mut prefix = Vec::with_capacity(sums.len() + 1);
+    let mut running = 0.0;
+    prefix.push(0.0);
+    for &s in &sums {
+        running += s;
+        prefix.push(running);
+    }
+    let Some(last_chunk) = sums.iter().rposition(|&s| s > 0.0) else {
         return vec![0; shots];
     };
-    let mut spacings = Vec::with_capacity(shots);
+    let total = prefix[last_chunk + 1];
+
+    let mut uniforms = Vec::with_capacity(shots);
     let mut running = 0.0;
     for _ in 0..shots {
         running += rng::exponential(rng);
-        spacings.push(running);
+        uniforms.push(running);
     }
-    let end = running + rng::exponential(rng);
-    let scale = total / end;
+    let scale = total / (running + rng::exponential(rng));
+    uniforms.iter_mut().for_each(|u| *u *= scale);
 
-    let mut out = Vec::with_capacity(shots);
-    let mut index = 0usize;
-    let mut cumulative = amps[0].probability();
-    for s in spacings {
-        let u = s * scale;
-        // A zero-probability state never satisfies `u < cumulative` on
-        // arrival, so it is never chosen; the clamp keeps rounding at the top
-        // end from running past the last possible outcome.
-        while u >= cumulative && index < last_nonzero {
-            index += 1;
-            cumulative += amps[index].probability();
+    // Chunk c takes the uniforms in [prefix[c], prefix[c + 1]); the last
+    // chunk with any probability also takes those that rounding put above
+    // the total. A chunk with none takes none.
+    let starts: Vec<usize> = (0..=last_chunk)
+        .map(|c| uniforms.partition_point(|&u| u < prefix[c]))
+        .chain(std::iter::once(shots))
+        .collect();
+    let mut out = vec![0u64; shots];
+    let mut pieces: Vec<(usize, &mut [u64])> = Vec::with_capacity(last_chunk + 1);
+    let mut rest: &mut [u64] = &mut out;
+    for c in 0..=last_chunk {
+        let (piece, tail) = rest.split_at_mut(starts[c + 1] - starts[c]);
+        pieces.push((c, piece));
+        rest = tail;
+    }
+    let walk = |(c, piece): (usize, &mut [u64])| {
+        if piece.is_empty() {
+            return;
         }
-        out.push(index as u64);
+        let first = c * CHUNK;
+        let chunk = &amps[first..(first + CHUNK).min(amps.len())];
+        // The clamp keeps rounding at the chunk's top end from running past
+        // its last possible outcome; a zero-probability state never satisfies
+        // `u < cumulative` on arrival, so it is never chosen.
+        let last_nonzero = chunk
+            .iter()
+            .rposition(|a| a.probability() > 0.0)
+            .expect("a chunk given uniforms has probability");
+        let mut index = 0usize;
+        // Summed in the same order as the chunk's sum, so the chunk's end is
+        // exactly prefix[c + 1].
+        let mut local = chunk[0].probability();
+        for (slot, &u) in piece.iter_mut().zip(&uniforms[starts[c]..starts[c + 1]]) {
+            while u >= prefix[c] + local && index < last_nonzero {
+                index += 1;
+                local += chunk[index].probability();
+            }
+            *slot = (first + index) as u64;
+        }
+    };
+    if parallel {
+        pieces.into_par_iter().for_each(walk);
+    } else {
+        pieces.into_iter().for_each(walk);
     }
     out
 }
@@ -67,7 +127,7 @@ mod tests {
             .collect();
         let mut r = rng::rng_from_seed(11);
         let shots = 200_000;
-        let s = sample_sorted(&amps, 1.0, shots, &mut r);
+        let s = sample_sorted(&amps, shots, &mut r, false);
         assert!(s.windows(2).all(|w| w[0] <= w[1]));
         let mut counts = [0usize; 4];
         s.iter().for_each(|&i| counts[i as usize] += 1);
@@ -80,10 +140,46 @@ mod tests {
     }
 
     #[test]
+    fn the_parallel_pass_gives_the_samples_of_the_serial_one() {
+        // 2^17 amplitudes: eight chunks, two of them without probability
+        // (never sampled), the last one too (uniforms rounded past the total
+        // stay in the last chunk that has any).
+        let n = 17;
+        let mut amps = crate::testing::random_state(n, 4);
+        for c in [2usize, 5, 7] {
+            amps[c * CHUNK..(c + 1) * CHUNK].fill(C64::new(0.0, 0.0));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let shots = 300_000;
+        let serial = sample_sorted(&amps, shots, &mut rng::rng_from_seed(8), false);
+        let par = pool.install(|| sample_sorted(&amps, shots, &mut rng::rng_from_seed(8), true));
+        assert!(par == serial);
+        assert!(serial.windows(2).all(|w| w[0] <= w[1]));
+        // Every chunk gets its share, within five standard deviations.
+        let total: f64 = amps.iter().map(|a| a.norm_sqr()).sum();
+        for c in 0..1 << (n - 14) {
+            let p = amps[c * CHUNK..(c + 1) * CHUNK]
+                .iter()
+                .map(|a| a.norm_sqr())
+                .sum::<f64>()
+                / total;
+            let got = serial.iter().filter(|&&s| s as usize / CHUNK == c).count() as f64;
+            let sd = (shots as f64 * p * (1.0 - p)).sqrt();
+            assert!(
+                (got - p * shots as f64).abs() <= 5.0 * sd + 1e-9,
+                "chunk {c}: {got} vs p={p}"
+            );
+        }
+    }
+
+    #[test]
     fn a_basis_state_always_gives_itself() {
         let mut amps = vec![C64::new(0.0, 0.0); 8];
         amps[5] = C64::new(0.0, -1.0);
-        let s = sample_sorted(&amps, 1.0, 1000, &mut rng::rng_from_seed(3));
+        let s = sample_sorted(&amps, 1000, &mut rng::rng_from_seed(3), true);
         assert!(s.iter().all(|&i| i == 5));
     }
 }

@@ -24,9 +24,11 @@ Workloads (``--only`` picks some by name):
             (numpy scaling the same number of bytes in place, read + write, on every
             core).
 
-Precision: every simulator runs complex128 except qsim, which only has complex64, and
-ferroq32, which is ferroq with precision="single" (complex64 storage); the ratio column
-is always against ferroq in double precision.
+Precision: every simulator runs complex128 except qsim, which only has complex64 (qsim,
+qsim3 and qsim2 fuse gates into blocks of up to 4, 3 and 2 qubits: its best setting
+depends on the circuit), and ferroq32, which is ferroq with precision="single"
+(complex64 storage and f32 arithmetic). "vs ferroq" is against ferroq in double
+precision; "vs ferroq32", printed when ferroq32 runs, against ferroq32.
 
   python benches/perf.py --threads 2 --reps 3
 """
@@ -248,11 +250,11 @@ def make_qulacs(threads: int) -> dict[str, Callable[..., Runner]]:
     return {"sv": sv, "batch": batch, "sample": sample}
 
 
-def make_qsim(threads: int) -> dict[str, Callable[..., Runner]]:
+def make_qsim(threads: int, fusion: int = 4) -> dict[str, Callable[..., Runner]]:
     import cirq
     import qsimcirq
 
-    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=threads, max_fused_gate_size=4))
+    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=threads, max_fused_gate_size=fusion))
 
     def build(ops: list[Op], n: int, measure: bool) -> Any:
         qs = cirq.LineQubit.range(n)
@@ -322,9 +324,13 @@ MAKERS = {
     "aer": make_aer,
     "qulacs": make_qulacs,
     "qsim": make_qsim,
+    # qsim's best fusion width depends on the circuit (3 on quantum volume, where
+    # 4-qubit blocks cost more arithmetic than they save): all three contend.
+    "qsim3": functools.partial(make_qsim, fusion=3),
+    "qsim2": functools.partial(make_qsim, fusion=2),
 }
 # Simulators that store complex64 (agreement is checked to single-precision rounding).
-SINGLE = {"ferroq32", "qsim"}
+SINGLE = {"ferroq32", "qsim", "qsim3", "qsim2"}
 
 
 # --------------------------------------------------------------------------- checking
@@ -341,7 +347,7 @@ def check_agreement(sims: dict[str, dict[str, Callable[..., Runner]]]) -> None:
         want = np.asarray(sims["ferroq"]["sv"](ops, n)())
         for name, m in sims.items():
             got = np.asarray(m["sv"](ops, n)(), dtype=np.complex128).ravel()
-            if name == "qsim":  # cirq's LineQubit(0) is the most significant bit
+            if name.startswith("qsim"):  # cirq's LineQubit(0) is the most significant bit
                 got = got.reshape([2] * n).transpose(list(reversed(range(n)))).ravel()
             err = 1.0 - abs(np.vdot(want, got))
             tol = 1e-5 if name in SINGLE else 1e-10
@@ -366,13 +372,17 @@ def compare(title: str, fns: dict[str, Runner], reps: int, per: tuple[str, float
         for s in names[rep % len(names) :] + names[: rep % len(names)]:
             times[s].append(timed(fns[s]))
     base = statistics.median(times["ferroq"])
+    # Single-precision peers are also compared with ferroq in single precision.
+    base32 = statistics.median(times["ferroq32"]) if "ferroq32" in times else None
     print(f"\n{title}")
     unit = f"{per[0]:>14}" if per else ""
-    print(f"  {'simulator':<10} {'median s':>10} {'min':>10} {'max':>10} {'vs ferroq':>10} {unit}")
+    col32 = f" {'vs ferroq32':>11}" if base32 else ""
+    print(f"  {'simulator':<10} {'median s':>10} {'min':>10} {'max':>10} {'vs ferroq':>10}{col32} {unit}")
     for s, ts in times.items():
         med = statistics.median(ts)
         extra = f" {per[1] / med:14.4g}" if per else ""
-        print(f"  {s:<10} {med:10.4f} {min(ts):10.4f} {max(ts):10.4f} {med / base:10.2f}{extra}")
+        r32 = f" {med / base32:11.2f}" if base32 else ""
+        print(f"  {s:<10} {med:10.4f} {min(ts):10.4f} {max(ts):10.4f} {med / base:10.2f}{r32}{extra}")
 
 
 def bandwidth_probe(n: int, threads: int, reps: int) -> float:

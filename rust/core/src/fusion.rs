@@ -62,14 +62,14 @@ impl Default for FusionConfig {
 /// amplitude: `2^k` up to 3 qubits; from 4 on, a block's amplitudes no longer
 /// fit in the vector registers and the kernels cost more than their
 /// arithmetic (`cargo run --release -p ferroq-benches --bin tune -- kernels`,
-/// relative to 2 qubits: 3 qubits 1.6x, 4 qubits 3.2x, 5 qubits 9x, in
+/// relative to 2 qubits: 3 qubits 1.4x, 4 qubits 2.9x, 5 qubits 6.7x, in
 /// double and single precision alike). Without this, fusion built 4-qubit
 /// blocks out of two-qubit gates that cost more than the gates apart.
 fn dense_muls(k: usize) -> f64 {
     match k {
         0..=3 => (1usize << k) as f64,
         4 => 20.0,
-        5 => 68.0,
+        5 => 48.0,
         _ => (1usize << k) as f64 * 2f64.powi(k as i32 - 3),
     }
 }

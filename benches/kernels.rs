@@ -1,6 +1,7 @@
 //! Kernel benches: one gate of each structure over a 20-qubit state, on low
 //! and high target qubits, single-threaded and on every core, with the
-//! vectorised kernels and with the portable ones; the fused blocks (dense and
+//! vectorised kernels (AVX-512 and AVX2 where the machine has both, and the
+//! f32 kernels on a complex64 state) and with the portable ones; the fused blocks (dense and
 //! diagonal on 2 to 5 qubits); plus a whole 20-qubit random layered circuit
 //! (fused and not) and a batch of 1000 ten-qubit circuits.
 //!
@@ -9,7 +10,9 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ferroq_benches::layered_circuit;
 use ferroq_core::kernels::Op;
-use ferroq_core::{Circuit, Complex64, GateKind, Precision, RunOptions, parallel, simd, state};
+use ferroq_core::{
+    Circuit, Complex32, Complex64, GateKind, Precision, RunOptions, parallel, simd, state,
+};
 use std::hint::black_box;
 
 const N: usize = 20;
@@ -61,6 +64,8 @@ fn kernels(c: &mut Criterion) {
         ));
     }
     let mut amps = state::ground_state(N).unwrap();
+    let mut single = vec![Complex32::new(0.0, 0.0); 1 << N];
+    single[0].re = 1.0;
     for (name, op) in &ops {
         for (label, t) in [("1t", 1), ("all", threads)] {
             let pool = parallel::pool(t);
@@ -71,6 +76,15 @@ fn kernels(c: &mut Criterion) {
         if simd::available() {
             group.bench_function(BenchmarkId::new(name, "1t_portable"), |b| {
                 b.iter(|| op.apply_with(black_box(&mut amps), false, false))
+            });
+            if simd::isa() == simd::Isa::Avx512 {
+                group.bench_function(BenchmarkId::new(name, "1t_avx2"), |b| {
+                    b.iter(|| op.apply_with_isa(black_box(&mut amps), false, simd::Isa::Avx2))
+                });
+            }
+            // Single precision: the f32 kernels on a complex64 state.
+            group.bench_function(BenchmarkId::new(name, "1t_single"), |b| {
+                b.iter(|| op.apply_vectorised(simd::isa(), black_box(&mut single), false))
             });
         }
     }

@@ -146,14 +146,36 @@ fn quantum_volume(n: usize) {
         "quantum volume n={n}, {} blocks, {threads} threads",
         ops.len()
     );
+    // TUNE_FUSE=k tries only fusion width k at the default multiply cost.
+    let only: Option<usize> = std::env::var("TUNE_FUSE")
+        .ok()
+        .map(|v| v.parse().expect("width"));
     for max_qubits in [2, 3, 4, 5] {
         for mul_cost in [0.125, 0.25, 0.5] {
+            if only.is_some_and(|k| k != max_qubits || mul_cost != 0.25) {
+                continue;
+            }
             let f = FusionConfig {
                 max_qubits,
                 pass_cost: 1.0,
                 mul_cost,
             };
-            let plan = Plan::new(n, fuse(ops.clone(), &f), &BlockConfig::default());
+            // TUNE_BLOCK=bits,high tries another block geometry ("off": none).
+            let blocking = match std::env::var("TUNE_BLOCK").ok().as_deref() {
+                None => BlockConfig::default(),
+                Some("off") => BlockConfig::OFF,
+                Some(spec) => {
+                    let v: Vec<usize> = spec
+                        .split(',')
+                        .map(|x| x.parse().expect("bits,high"))
+                        .collect();
+                    BlockConfig {
+                        block_bits: v[0],
+                        max_high: v[1],
+                    }
+                }
+            };
+            let plan = Plan::new(n, fuse(ops.clone(), &f), &blocking);
             let widths: Vec<usize> = (1..=5)
                 .map(|k| {
                     plan.stages

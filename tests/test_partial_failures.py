@@ -154,3 +154,7 @@ class TestQiskit:
         alone = backend.run([ok, ok, ok], shots=SHOTS, seed_simulator=SEED).result()
         assert result.get_counts(0) == alone.get_counts(0)
         assert result.get_counts(2) == alone.get_counts(2)
+        # With nothing to return, the partial result says so, as Aer does.
+        none = backend.run([broken, broken], shots=SHOTS).result(partial=True)
+        assert [e.success for e in none.results] == [False, False]
+        assert none.success is False and none.status == "ERROR"

@@ -372,7 +372,11 @@ def _to_qiskit_result(
             "job_id": job.job_id(),
             "qobj_id": job.job_id(),
             "success": not missing,
-            "status": "PARTIAL COMPLETED" if missing else "COMPLETED",
+            # As Aer: "PARTIAL COMPLETED" when some experiments have data, "ERROR"
+            # when none has.
+            "status": ("ERROR" if len(missing) >= len(experiments) else "PARTIAL COMPLETED")
+            if missing
+            else "COMPLETED",
             "date": datetime.datetime.now().astimezone().isoformat(),
             "header": {"backend_name": backend.name},
             "results": experiments,

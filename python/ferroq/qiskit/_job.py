@@ -83,7 +83,8 @@ class FerroqJob(JobV1):
         and ``result()`` raises :class:`FerroqJobError` naming the failed
         experiment, while ``result(partial=True)`` returns every experiment, those
         that failed marked ``success=False`` with their own error as ``status``
-        (the result's ``status`` is then ``"PARTIAL COMPLETED"``)."""
+        (the result's ``status`` is then ``"PARTIAL COMPLETED"``, or ``"ERROR"``
+        when every experiment failed)."""
         del refresh
         if self._result is not None:
             return self._result
@@ -145,7 +146,8 @@ class FerroqJobSet(FerroqJob):
     the same ``seed_simulator``. ``result(partial=True)`` of a failed or cancelled
     set returns every experiment anyway, those without data marked
     ``success=False`` with their chunk's error as ``status`` (the result's own
-    ``status`` is then ``"PARTIAL COMPLETED"``, as Aer reports). ``jobs()`` gives
+    ``status`` is then ``"PARTIAL COMPLETED"``, or ``"ERROR"`` when no experiment
+    has data, as Aer reports). ``jobs()`` gives
     one :class:`FerroqJob` per chunk.
     """
 

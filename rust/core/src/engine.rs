@@ -195,11 +195,12 @@ struct SaveSpec {
 
 /// Bytes a save's value takes, for a state of `num_qubits`.
 fn save_bytes(spec: &SaveSpec, num_qubits: usize) -> u128 {
-    let pow2 = |k: usize| if k >= 120 { u128::MAX } else { 1u128 << k };
     match &spec.kind {
-        SaveKind::Statevector => pow2(num_qubits).saturating_mul(16),
+        // Counted as complex128 whatever the run's precision: an upper bound.
+        SaveKind::Statevector => state::state_bytes(num_qubits, Precision::Double),
+        // One f64 per outcome: half a complex128 each.
         SaveKind::Probabilities | SaveKind::ProbabilitiesDict => {
-            pow2(spec.qubits.len()).saturating_mul(8)
+            state::state_bytes(spec.qubits.len(), Precision::Double) / 2
         }
         SaveKind::Amplitudes(indices) => 16 * indices.len() as u128,
         SaveKind::ExpectationValue(_) => 16,

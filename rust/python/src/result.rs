@@ -44,6 +44,28 @@ fn state_from_numpy(array: &Bound<'_, PyAny>) -> PyResult<StateVector> {
 }
 
 impl PyExperiment {
+    /// Each shot's record through `format`, in shot order; `None` when
+    /// memory was not kept, and no rows for a circuit without clbits.
+    fn memory_rows(
+        &self,
+        mut format: impl FnMut(&[u64]) -> String,
+    ) -> PyResult<Option<Vec<String>>> {
+        guard(|| {
+            let Some(memory) = self.inner.memory.as_ref() else {
+                return Ok(None);
+            };
+            if self.inner.num_clbits == 0 {
+                return Ok(Some(Vec::new()));
+            }
+            Ok(Some(
+                memory
+                    .chunks_exact(self.inner.words)
+                    .map(&mut format)
+                    .collect(),
+            ))
+        })
+    }
+
     pub fn new(mut inner: ExperimentResult) -> Self {
         let state = inner.statevector.take();
         PyExperiment {
@@ -347,23 +369,10 @@ impl PyExperiment {
 
     /// As `memory()`, each shot as Python's `hex()` of its outcome.
     fn memory_hex(&self) -> PyResult<Option<Vec<String>>> {
-        guard(|| {
-            let Some(memory) = self.inner.memory.as_ref() else {
-                return Ok(None);
-            };
-            if self.inner.num_clbits == 0 {
-                return Ok(Some(Vec::new()));
-            }
-            let mut text = String::new();
-            Ok(Some(
-                memory
-                    .chunks_exact(self.inner.words)
-                    .map(|r| {
-                        write_hex(r, &mut text);
-                        text.clone()
-                    })
-                    .collect(),
-            ))
+        let mut text = String::new();
+        self.memory_rows(|r| {
+            write_hex(r, &mut text);
+            text.clone()
         })
     }
 
@@ -415,20 +424,7 @@ impl PyExperiment {
 
     /// Bitstrings in shot order, or `None` when memory was not kept.
     fn memory(&self) -> PyResult<Option<Vec<String>>> {
-        guard(|| {
-            let Some(memory) = self.inner.memory.as_ref() else {
-                return Ok(None);
-            };
-            if self.inner.num_clbits == 0 {
-                return Ok(Some(Vec::new()));
-            }
-            Ok(Some(
-                memory
-                    .chunks_exact(self.inner.words)
-                    .map(|r| self.bits(r))
-                    .collect(),
-            ))
-        })
+        self.memory_rows(|r| self.bits(r))
     }
 
     /// The final state as a read-only complex128 array (complex64 when run in

@@ -8,6 +8,7 @@ use crate::kernels::Op;
 use crate::parallel;
 use crate::plan::{BlockConfig, Plan};
 use crate::precision::{Amplitude, Precision, StateVector};
+use crate::simd;
 use crate::rng::{self, SimRng};
 use crate::sample;
 use crate::state;
@@ -669,9 +670,12 @@ fn apply_plan<A: Amplitude>(
     mode: Mode,
     monitor: &dyn Monitor,
 ) -> Result<u64> {
-    if A::PRECISION != Precision::Double && amps.len() <= 1 << BlockConfig::default().block_bits {
-        // A state that fits in one cache block is widened once for the whole
-        // plan instead of once per stage.
+    if A::PRECISION != Precision::Double
+        && !simd::available()
+        && amps.len() <= 1 << BlockConfig::default().block_bits
+    {
+        // Without f32 kernels, a state that fits in one cache block is
+        // widened once for the whole plan instead of once per stage.
         let mut wide: Vec<C64> = amps.iter().map(|a| a.widen()).collect();
         let reported = apply_plan(plan, &mut wide, mode, monitor);
         for (a, &z) in amps.iter_mut().zip(&wide) {

@@ -22,7 +22,8 @@
 //! | AVX-512F, complex128 | 4 | double precision, where AVX-512F is present |
 //! | AVX2 + FMA, complex128 | 2 | double precision otherwise, and ops on states too small for 4 lanes |
 //! | AVX2 + FMA, complex64 | 4 | single precision, computed in f32 like qsim |
-//! | AVX-512VL, complex64 | 4 | the same 256-bit kernels with 32 registers instead of 16 |
+//! | AVX-512F, complex64 | 8 | single precision where AVX-512F is present and 3 qubits are free |
+//! | AVX-512VL, complex64 | 4 | the 4-lane f32 kernels with 32 registers instead of 16, for ops leaving 2 free qubits |
 //!
 //! The instruction set is detected once per process. `FERROQ_NO_SIMD=1`
 //! forces the portable kernels and `FERROQ_NO_AVX512=1` stops at AVX2, for
@@ -96,7 +97,7 @@ pub fn available() -> bool {
 const MIN_AMPLITUDES_PER_TASK: usize = 1 << 12;
 
 /// Most lanes of any kernel here.
-const MAX_LANES: usize = 4;
+const MAX_LANES: usize = 8;
 
 /// Where an op's groups lie, as seen by the vectorised kernels. Fixed-size
 /// arrays, not vectors: it is built for every op application, which on a
@@ -412,7 +413,11 @@ impl Vectorised for C32 {
             targets,
             ctrl_mask,
             parallel,
-            [(Isa::Avx512, avx512_f32), (Isa::Avx2, avx2_f32)],
+            [
+                (Isa::Avx512, avx512_f32x8),
+                (Isa::Avx512, avx512_f32),
+                (Isa::Avx2, avx2_f32)
+            ],
             dense(&m)
         )
     }
@@ -434,7 +439,11 @@ impl Vectorised for C32 {
             targets,
             ctrl_mask,
             parallel,
-            [(Isa::Avx512, avx512_f32), (Isa::Avx2, avx2_f32)],
+            [
+                (Isa::Avx512, avx512_f32x8),
+                (Isa::Avx512, avx512_f32),
+                (Isa::Avx2, avx2_f32)
+            ],
             diagonal(&d)
         )
     }
@@ -458,7 +467,11 @@ impl Vectorised for C32 {
             targets,
             ctrl_mask,
             parallel,
-            [(Isa::Avx512, avx512_f32), (Isa::Avx2, avx2_f32)],
+            [
+                (Isa::Avx512, avx512_f32x8),
+                (Isa::Avx512, avx512_f32),
+                (Isa::Avx2, avx2_f32)
+            ],
             permutation(perm, &ph, unit)
         )
     }
@@ -500,22 +513,28 @@ macro_rules! by_shape {
         match ($l.num_offsets, $l.adjacent) {
             (1, 0) => by_shape!(@call $func, 1, 0, $args),
             (1, 1) => by_shape!(@call $func, 1, 1, $args),
-            (1, _) => by_shape!(@call $func, 1, 2, $args),
+            (1, 2) => by_shape!(@call $func, 1, 2, $args),
+            (1, _) => by_shape!(@call $func, 1, 3, $args),
             (2, 0) => by_shape!(@call $func, 2, 0, $args),
             (2, 1) => by_shape!(@call $func, 2, 1, $args),
-            (2, _) => by_shape!(@call $func, 2, 2, $args),
+            (2, 2) => by_shape!(@call $func, 2, 2, $args),
+            (2, _) => by_shape!(@call $func, 2, 3, $args),
             (4, 0) => by_shape!(@call $func, 4, 0, $args),
             (4, 1) => by_shape!(@call $func, 4, 1, $args),
-            (4, _) => by_shape!(@call $func, 4, 2, $args),
+            (4, 2) => by_shape!(@call $func, 4, 2, $args),
+            (4, _) => by_shape!(@call $func, 4, 3, $args),
             (8, 0) => by_shape!(@call $func, 8, 0, $args),
             (8, 1) => by_shape!(@call $func, 8, 1, $args),
-            (8, _) => by_shape!(@call $func, 8, 2, $args),
+            (8, 2) => by_shape!(@call $func, 8, 2, $args),
+            (8, _) => by_shape!(@call $func, 8, 3, $args),
             (16, 0) => by_shape!(@call $func, 16, 0, $args),
             (16, 1) => by_shape!(@call $func, 16, 1, $args),
-            (16, _) => by_shape!(@call $func, 16, 2, $args),
+            (16, 2) => by_shape!(@call $func, 16, 2, $args),
+            (16, _) => by_shape!(@call $func, 16, 3, $args),
             (_, 0) => by_shape!(@call $func, 32, 0, $args),
             (_, 1) => by_shape!(@call $func, 32, 1, $args),
-            (_, _) => by_shape!(@call $func, 32, 2, $args),
+            (_, 2) => by_shape!(@call $func, 32, 2, $args),
+            (_, _) => by_shape!(@call $func, 32, 3, $args),
         }
     };
     (@call $func:ident, $d:literal, $a:literal, ($($arg:expr),*)) => {
@@ -940,4 +959,131 @@ mod avx512_f32 {
     use std::ops::Range;
 
     f32_in_256_bits!("avx512f,avx512vl,avx2,fma");
+}
+
+/// Complex64, eight lanes in a 512-bit register, computed in f32 (needs
+/// three free qubits; [`avx512_f32`] takes the ops that leave fewer).
+#[cfg(target_arch = "x86_64")]
+mod avx512_f32x8 {
+    use super::{C32 as E, Layout, deposit, destinations};
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    pub(super) const LANE_BITS: usize = 3;
+    type V = __m512;
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn zero() -> V {
+        _mm512_setzero_ps()
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn splat(x: f32) -> V {
+        _mm512_set1_ps(x)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn mul(a: V, b: V) -> V {
+        _mm512_mul_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn fmaddsub(a: V, b: V, c: V) -> V {
+        _mm512_fmaddsub_ps(a, b, c)
+    }
+    /// As in [`super::avx512_f64`]: `a * 1 -/+ b` rounds as `a -/+ b`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn addsub(a: V, b: V) -> V {
+        _mm512_fmaddsub_ps(a, _mm512_set1_ps(1.0), b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn swap(v: V) -> V {
+        _mm512_permute_ps(v, 0b1011_0001)
+    }
+    /// Lanes `first..first + 4` as one 256-bit register (one complex64 is a
+    /// double's worth of bits).
+    ///
+    /// # Safety
+    /// As for [`load`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn load_quarter<const A: usize>(
+        at: impl Fn(usize) -> *const f64,
+        first: usize,
+    ) -> __m256d {
+        unsafe {
+            match A {
+                0 => {
+                    let lo = _mm_loadh_pd(_mm_load_sd(at(first)), at(first + 1));
+                    let hi = _mm_loadh_pd(_mm_load_sd(at(first + 2)), at(first + 3));
+                    _mm256_set_m128d(hi, lo)
+                }
+                1 => _mm256_loadu2_m128d(at(first + 2), at(first)),
+                _ => _mm256_loadu_pd(at(first)),
+            }
+        }
+    }
+    /// # Safety
+    /// Every lane's amplitude `a + l.lane[i]` is inside the state at `p`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn load<const A: usize>(p: *const E, a: usize, l: &Layout) -> V {
+        unsafe {
+            let at = |i: usize| p.add(a + l.lane[i]) as *const f64;
+            if A >= 3 {
+                return _mm512_loadu_ps(at(0) as *const f32);
+            }
+            let lo = load_quarter::<A>(at, 0);
+            let hi = load_quarter::<A>(at, 4);
+            _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1))
+        }
+    }
+    /// # Safety
+    /// As for [`load`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn store_quarter<const A: usize>(
+        at: impl Fn(usize) -> *mut f64,
+        first: usize,
+        v: __m256d,
+    ) {
+        unsafe {
+            match A {
+                0 => {
+                    let (lo, hi) = (_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+                    _mm_storel_pd(at(first), lo);
+                    _mm_storeh_pd(at(first + 1), lo);
+                    _mm_storel_pd(at(first + 2), hi);
+                    _mm_storeh_pd(at(first + 3), hi);
+                }
+                1 => _mm256_storeu2_m128d(at(first + 2), at(first), v),
+                _ => _mm256_storeu_pd(at(first), v),
+            }
+        }
+    }
+    /// # Safety
+    /// As for [`load`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn store<const A: usize>(p: *mut E, a: usize, l: &Layout, v: V) {
+        unsafe {
+            let at = |i: usize| p.add(a + l.lane[i]) as *mut f64;
+            if A >= 3 {
+                return _mm512_storeu_ps(at(0) as *mut f32, v);
+            }
+            let v = _mm512_castps_pd(v);
+            store_quarter::<A>(at, 0, _mm512_castpd512_pd256(v));
+            store_quarter::<A>(at, 4, _mm512_extractf64x4_pd(v, 1));
+        }
+    }
+
+    vector_kernels!("avx512f,avx2,fma");
 }

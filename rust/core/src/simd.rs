@@ -25,12 +25,16 @@
 //! | AVX-512F, complex64 | 8 | single precision where AVX-512F is present and 3 qubits are free |
 //! | AVX-512VL, complex64 | 4 | the 4-lane f32 kernels with 32 registers instead of 16, for ops leaving 2 free qubits |
 //!
+//! | NEON, complex128 | 1 | double precision on aarch64 |
+//! | NEON, complex64 | 2 | single precision on aarch64, in f32 |
+//!
 //! The instruction set is detected once per process. `FERROQ_NO_SIMD=1`
 //! forces the portable kernels and `FERROQ_NO_AVX512=1` stops at AVX2, for
 //! comparisons. Other machines use the portable kernels in `kernels.rs`,
-//! which the compiler vectorises for the target (NEON on aarch64) as far as
-//! it can; single precision there widens blocks to complex128 instead
-//! (`plan::apply_widened_op`).
+//! which the compiler vectorises for the target as far as it can; single
+//! precision there widens blocks to complex128 instead
+//! (`plan::apply_widened_op`). The NEON kernels are tested under qemu-user
+//! (`.ci/run`), not timed: no aarch64 machine was at hand.
 
 use crate::kernels::deposit;
 use num_complex::{Complex32 as C32, Complex64 as C64};
@@ -41,6 +45,8 @@ use rayon::prelude::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
     Portable,
+    /// aarch64's 128-bit vectors (always present there).
+    Neon,
     Avx2,
     Avx512,
 }
@@ -49,6 +55,7 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
+            Isa::Neon => "neon",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
         }
@@ -81,7 +88,15 @@ pub fn isa() -> Isa {
             }
         })
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        if env_flag("FERROQ_NO_SIMD") {
+            Isa::Portable
+        } else {
+            Isa::Neon
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         Isa::Portable
     }
@@ -296,30 +311,37 @@ fn unit_phases(phases: &[C64]) -> bool {
 /// fits; evaluates to whether one did.
 macro_rules! first_fit {
     ($isa:expr, $amps:expr, $targets:expr, $ctrl:expr, $parallel:expr,
-     [$(($min:expr, $module:ident)),*], $func:ident $args:tt) => {{
+     x86: [$(($min:expr, $module:ident)),*], arm: [$(($amin:expr, $amodule:ident)),*],
+     $func:ident $args:tt) => {{
         #[allow(unused_mut)]
         let mut done = false;
         #[cfg(target_arch = "x86_64")]
         {
-            $(
-                if !done && $isa >= $min
-                    && let Some(l) = layout($amps.len(), $targets, $ctrl, $module::LANE_BITS)
-                {
-                    drive($amps, &l, $parallel, |p, range| {
-                        // SAFETY: the module's instruction set is present
-                        // (`isa()` detected it), and the range only covers
-                        // pair-groups of this state, which no other task
-                        // touches.
-                        unsafe { first_fit!(@call $module, $func, p, range, &l, $args) }
-                    });
-                    done = true;
-                }
-            )*
+            $(first_fit!(@try done, $isa, $min, $module, $amps, $targets, $ctrl, $parallel, $func, $args);)*
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        {
+            $(first_fit!(@try done, $isa, $amin, $amodule, $amps, $targets, $ctrl, $parallel, $func, $args);)*
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = ($isa, &$amps, $targets, $ctrl, $parallel, &$args);
         done
     }};
+    (@try $done:ident, $isa:expr, $min:expr, $module:ident, $amps:expr, $targets:expr,
+     $ctrl:expr, $parallel:expr, $func:ident, $args:tt) => {
+        if !$done
+            && $isa >= $min
+            && let Some(l) = layout($amps.len(), $targets, $ctrl, $module::LANE_BITS)
+        {
+            drive($amps, &l, $parallel, |p, range| {
+                // SAFETY: the module's instruction set is present (`isa()`
+                // detected it), and the range only covers pair-groups of this
+                // state, which no other task touches.
+                unsafe { first_fit!(@call $module, $func, p, range, &l, $args) }
+            });
+            $done = true;
+        }
+    };
     (@call $module:ident, $func:ident, $p:ident, $range:ident, $l:expr, ($($arg:expr),*)) => {
         $module::$func($p, $range, $l, $($arg),*)
     };
@@ -340,7 +362,7 @@ impl Vectorised for C64 {
             targets,
             ctrl_mask,
             parallel,
-            [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)],
+            x86: [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)], arm: [(Isa::Neon, neon_f64)],
             dense(matrix)
         )
     }
@@ -358,7 +380,7 @@ impl Vectorised for C64 {
             targets,
             ctrl_mask,
             parallel,
-            [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)],
+            x86: [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)], arm: [(Isa::Neon, neon_f64)],
             diagonal(diag)
         )
     }
@@ -378,7 +400,7 @@ impl Vectorised for C64 {
             targets,
             ctrl_mask,
             parallel,
-            [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)],
+            x86: [(Isa::Avx512, avx512_f64), (Isa::Avx2, avx2_f64)], arm: [(Isa::Neon, neon_f64)],
             permutation(perm, phases, unit)
         )
     }
@@ -403,7 +425,7 @@ impl Vectorised for C32 {
         ctrl_mask: usize,
         parallel: bool,
     ) -> bool {
-        if isa < Isa::Avx2 || targets.len() > 5 {
+        if isa == Isa::Portable || targets.len() > 5 {
             return false;
         }
         let m = narrowed::<1024>(matrix);
@@ -413,11 +435,12 @@ impl Vectorised for C32 {
             targets,
             ctrl_mask,
             parallel,
-            [
+            x86: [
                 (Isa::Avx512, avx512_f32x8),
                 (Isa::Avx512, avx512_f32),
                 (Isa::Avx2, avx2_f32)
             ],
+            arm: [(Isa::Neon, neon_f32)],
             dense(&m)
         )
     }
@@ -429,7 +452,7 @@ impl Vectorised for C32 {
         ctrl_mask: usize,
         parallel: bool,
     ) -> bool {
-        if isa < Isa::Avx2 || targets.len() > 5 {
+        if isa == Isa::Portable || targets.len() > 5 {
             return false;
         }
         let d = narrowed::<32>(diag);
@@ -439,11 +462,12 @@ impl Vectorised for C32 {
             targets,
             ctrl_mask,
             parallel,
-            [
+            x86: [
                 (Isa::Avx512, avx512_f32x8),
                 (Isa::Avx512, avx512_f32),
                 (Isa::Avx2, avx2_f32)
             ],
+            arm: [(Isa::Neon, neon_f32)],
             diagonal(&d)
         )
     }
@@ -456,7 +480,7 @@ impl Vectorised for C32 {
         ctrl_mask: usize,
         parallel: bool,
     ) -> bool {
-        if isa < Isa::Avx2 || targets.len() > 5 {
+        if isa == Isa::Portable || targets.len() > 5 {
             return false;
         }
         let unit = unit_phases(phases);
@@ -467,11 +491,12 @@ impl Vectorised for C32 {
             targets,
             ctrl_mask,
             parallel,
-            [
+            x86: [
                 (Isa::Avx512, avx512_f32x8),
                 (Isa::Avx512, avx512_f32),
                 (Isa::Avx2, avx2_f32)
             ],
+            arm: [(Isa::Neon, neon_f32)],
             permutation(perm, &ph, unit)
         )
     }
@@ -481,7 +506,7 @@ impl Vectorised for C32 {
 /// in `$range` (bases `LANES` apart within a run when `$full`). A macro, not
 /// a closure, so that the body is compiled with the calling function's
 /// target features.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 macro_rules! for_each_base {
     ($full:expr, $range:expr, $l:expr, |$base:ident| $body:block) => {{
         let (range, l) = ($range, $l);
@@ -507,7 +532,7 @@ macro_rules! for_each_base {
 
 /// Calls `$func::<D, A>(args)` for the layout's width `D` and lane
 /// adjacency `A` (monomorphised: the inner loops unroll over `D`).
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 macro_rules! by_shape {
     ($func:ident, $l:expr, $args:tt) => {
         match ($l.num_offsets, $l.adjacent) {
@@ -548,7 +573,7 @@ macro_rules! by_shape {
 /// `addsub` (even lanes `a - b`, odd `a + b`), `fmaddsub`, and
 /// `load::<A>` / `store::<A>` of a register whose lanes have `A` adjacent
 /// qubits.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 macro_rules! vector_kernels {
     ($feature:literal) => {
         const LANES: usize = 1 << LANE_BITS;
@@ -1086,4 +1111,163 @@ mod avx512_f32x8 {
     }
 
     vector_kernels!("avx512f,avx2,fma");
+}
+
+/// Complex128, one per 128-bit NEON register (no lanes to pair: every group
+/// is its own register).
+#[cfg(target_arch = "aarch64")]
+mod neon_f64 {
+    use super::{C64 as E, Layout, deposit, destinations};
+    use std::arch::aarch64::*;
+    use std::ops::Range;
+
+    pub(super) const LANE_BITS: usize = 0;
+    type V = float64x2_t;
+    /// Multiplies the real part by -1: what AVX's addsub does with its sign.
+    const SIGN: [f64; 2] = [-1.0, 1.0];
+
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn zero() -> V {
+        vdupq_n_f64(0.0)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn splat(x: f64) -> V {
+        vdupq_n_f64(x)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn mul(a: V, b: V) -> V {
+        vmulq_f64(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        vfmaq_f64(c, a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn sign() -> V {
+        // SAFETY: two f64s.
+        unsafe { vld1q_f64(SIGN.as_ptr()) }
+    }
+    /// `a * b - c` in the real part, `a * b + c` in the imaginary part.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn fmaddsub(a: V, b: V, c: V) -> V {
+        vfmaq_f64(vmulq_f64(c, sign()), a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn addsub(a: V, b: V) -> V {
+        vaddq_f64(a, vmulq_f64(b, sign()))
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn swap(v: V) -> V {
+        vextq_f64::<1>(v, v)
+    }
+    /// # Safety
+    /// The amplitude at `a` is inside the state at `p`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn load<const A: usize>(p: *const E, a: usize, _: &Layout) -> V {
+        unsafe { vld1q_f64(p.add(a) as *const f64) }
+    }
+    /// # Safety
+    /// As for [`load`].
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn store<const A: usize>(p: *mut E, a: usize, _: &Layout, v: V) {
+        unsafe { vst1q_f64(p.add(a) as *mut f64, v) }
+    }
+
+    vector_kernels!("neon");
+}
+
+/// Complex64, two lanes in a 128-bit NEON register, computed in f32.
+#[cfg(target_arch = "aarch64")]
+mod neon_f32 {
+    use super::{C32 as E, Layout, deposit, destinations};
+    use std::arch::aarch64::*;
+    use std::ops::Range;
+
+    pub(super) const LANE_BITS: usize = 1;
+    type V = float32x4_t;
+    const SIGN: [f32; 4] = [-1.0, 1.0, -1.0, 1.0];
+
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn zero() -> V {
+        vdupq_n_f32(0.0)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn splat(x: f32) -> V {
+        vdupq_n_f32(x)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn mul(a: V, b: V) -> V {
+        vmulq_f32(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        vfmaq_f32(c, a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn sign() -> V {
+        // SAFETY: four f32s.
+        unsafe { vld1q_f32(SIGN.as_ptr()) }
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn fmaddsub(a: V, b: V, c: V) -> V {
+        vfmaq_f32(vmulq_f32(c, sign()), a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn addsub(a: V, b: V) -> V {
+        vaddq_f32(a, vmulq_f32(b, sign()))
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn swap(v: V) -> V {
+        vrev64q_f32(v)
+    }
+    /// # Safety
+    /// Both lanes' amplitudes `a + l.lane[i]` are inside the state at `p`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn load<const A: usize>(p: *const E, a: usize, l: &Layout) -> V {
+        unsafe {
+            if A >= 1 {
+                vld1q_f32(p.add(a) as *const f32)
+            } else {
+                vcombine_f32(
+                    vld1_f32(p.add(a) as *const f32),
+                    vld1_f32(p.add(a + l.lane[1]) as *const f32),
+                )
+            }
+        }
+    }
+    /// # Safety
+    /// As for [`load`].
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn store<const A: usize>(p: *mut E, a: usize, l: &Layout, v: V) {
+        unsafe {
+            if A >= 1 {
+                vst1q_f32(p.add(a) as *mut f32, v)
+            } else {
+                vst1_f32(p.add(a) as *mut f32, vget_low_f32(v));
+                vst1_f32(p.add(a + l.lane[1]) as *mut f32, vget_high_f32(v));
+            }
+        }
+    }
+
+    vector_kernels!("neon");
 }

@@ -136,16 +136,18 @@ fn quantum_volume_ops(n: usize, depth: usize) -> Vec<(Op, u64)> {
     ops
 }
 
-/// Times a quantum volume circuit for each fusion width and multiply cost,
+/// Times a quantum volume circuit (or, with `TUNE_LAYERS`, a layered one) for
+/// each fusion width and multiply cost,
 /// in double and single precision.
 fn quantum_volume(n: usize) {
     let threads = parallel::default_threads();
     let pool = parallel::pool(threads);
-    let ops = quantum_volume_ops(n, n);
-    println!(
-        "quantum volume n={n}, {} blocks, {threads} threads",
-        ops.len()
-    );
+    // TUNE_LAYERS=k: a random layered circuit of k layers instead.
+    let ops = match std::env::var("TUNE_LAYERS").ok() {
+        Some(k) => layered_ops(n, k.parse().expect("layers")),
+        None => quantum_volume_ops(n, n),
+    };
+    println!("n={n}, {} ops, {threads} threads", ops.len());
     // TUNE_FUSE=k tries only fusion width k at the default multiply cost.
     let only: Option<usize> = std::env::var("TUNE_FUSE")
         .ok()

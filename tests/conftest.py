@@ -17,6 +17,12 @@ import sys
 import pytest
 from hypothesis import HealthCheck, settings
 
+# States that fit in half the CPU's last-level cache run unblocked by default. The
+# suite's 16-20 qubit circuits are there to exercise the cache-blocked stages, so
+# blocking stays on for every state here (read once, at the first fused run);
+# test_fusion.py checks the automatic choice in a subprocess.
+os.environ.setdefault("FERROQ_CACHE_BYTES", "0")
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # make ``reference`` / ``helpers`` importable in any import mode
     sys.path.insert(0, _HERE)

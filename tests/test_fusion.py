@@ -143,3 +143,39 @@ def test_counts_array_refuses_more_than_64_clbits():
     assert result.get_counts() == {"0" * 65: 4}
     with pytest.raises(ValueError, match="64 clbits"):
         result.get_counts_array()
+
+
+_STATE_SCRIPT = """
+import random, sys
+import numpy as np
+import ferroq
+n = 18
+rng = random.Random(4)
+c = ferroq.Circuit(n)
+for layer in range(8):
+    for q in range(n):
+        c.rx(rng.uniform(0, 6.3), q).rz(rng.uniform(0, 6.3), q)
+    for q in range(layer % 2, n - 1, 2):
+        c.cx(q, q + 1)
+np.save(sys.argv[1], ferroq.statevector(c, precision=sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_states_below_the_cache_run_unblocked_with_the_same_result(tmp_path, precision):
+    # An 18-qubit state (4 MiB) fits in half of most last-level caches, so by default
+    # its fused plan runs without cache blocking; FERROQ_CACHE_BYTES=0 forces the
+    # blocked stages. Each setting is read once per process: one subprocess each.
+    states = {}
+    for label, cache in [("auto", None), ("blocked", "0")]:
+        env = {k: v for k, v in os.environ.items() if k != "FERROQ_CACHE_BYTES"}
+        if cache is not None:
+            env["FERROQ_CACHE_BYTES"] = cache
+        out = tmp_path / f"{label}.npy"
+        subprocess.run(
+            [sys.executable, "-c", _STATE_SCRIPT, str(out), precision], env=env, check=True, timeout=120
+        )
+        states[label] = np.load(out)
+    atol = FUSION_ATOL if precision == "double" else 1e-5
+    np.testing.assert_allclose(states["auto"], states["blocked"], rtol=0, atol=atol)
+    assert abs(np.linalg.norm(states["auto"]) - 1) < 1e-5

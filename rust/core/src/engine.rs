@@ -644,11 +644,12 @@ fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec
     (keys, values)
 }
 
-/// Fuses and blocks each segment of ops for a state of `num_qubits`, or
-/// keeps them one sweep each when fusion is off.
-fn plan_ops(num_qubits: usize, segments: Vec<Vec<Op>>, fusion: bool) -> Plan {
+/// Fuses and blocks each segment of ops for a state of `num_qubits` in
+/// `precision`, or keeps them one sweep each when fusion is off.
+fn plan_ops(num_qubits: usize, precision: Precision, segments: Vec<Vec<Op>>, fusion: bool) -> Plan {
     let (fusion_cfg, block_cfg) = if fusion {
-        (FusionConfig::default(), BlockConfig::default())
+        let bytes = state::state_bytes(num_qubits, precision);
+        (FusionConfig::default(), BlockConfig::for_state(bytes))
     } else {
         (FusionConfig::OFF, BlockConfig::OFF)
     };
@@ -814,7 +815,7 @@ fn run_circuit_in<A: Amplitude>(
             measures,
             saves,
         } => {
-            let plan = plan_ops(n, segments, opts.fusion);
+            let plan = plan_ops(n, A::PRECISION, segments, opts.fusion);
             reported += apply_plan(&plan, &mut amps, mode, monitor)?;
             for spec in &saves {
                 let value = compute_save(spec, &amps, phase, mode.kernels)?;
@@ -870,7 +871,7 @@ fn run_circuit_in<A: Amplitude>(
                     spec.label
                 )));
             }
-            let plan = plan_ops(n, prefix, opts.fusion);
+            let plan = plan_ops(n, A::PRECISION, prefix, opts.fusion);
             reported += apply_plan(&plan, &mut amps, mode, monitor)?;
             type ShotOutcome<A> = (Vec<u64>, Option<Vec<A>>, Vec<SavedValue>);
             let shot = |s: usize, last: bool| -> Result<ShotOutcome<A>> {
@@ -1140,7 +1141,7 @@ fn final_state<A: Amplitude>(
         gate_progress: false,
     };
     apply_plan(
-        &plan_ops(n, segments, fusion),
+        &plan_ops(n, A::PRECISION, segments, fusion),
         &mut amps,
         mode,
         &Unmonitored,

@@ -428,21 +428,50 @@ impl Vectorised for C32 {
         if isa == Isa::Portable || targets.len() > 5 {
             return false;
         }
-        let m = narrowed::<1024>(matrix);
-        first_fit!(
-            isa,
-            amps,
-            targets,
-            ctrl_mask,
-            parallel,
-            x86: [
-                (Isa::Avx512, avx512_f32x8),
-                (Isa::Avx512, avx512_f32),
-                (Isa::Avx2, avx2_f32)
-            ],
-            arm: [(Isa::Neon, neon_f32)],
-            dense(&m)
-        )
+        // Rounded into a buffer the size of the matrix: a 5-qubit one is 8 KiB,
+        // which would cost a 1-qubit gate on a small state more than the gate.
+        match targets.len() {
+            0 | 1 => dense_single(
+                isa,
+                amps,
+                targets,
+                &narrowed::<4>(matrix),
+                ctrl_mask,
+                parallel,
+            ),
+            2 => dense_single(
+                isa,
+                amps,
+                targets,
+                &narrowed::<16>(matrix),
+                ctrl_mask,
+                parallel,
+            ),
+            3 => dense_single(
+                isa,
+                amps,
+                targets,
+                &narrowed::<64>(matrix),
+                ctrl_mask,
+                parallel,
+            ),
+            4 => dense_single(
+                isa,
+                amps,
+                targets,
+                &narrowed::<256>(matrix),
+                ctrl_mask,
+                parallel,
+            ),
+            _ => dense_single(
+                isa,
+                amps,
+                targets,
+                &narrowed::<1024>(matrix),
+                ctrl_mask,
+                parallel,
+            ),
+        }
     }
     fn diagonal(
         isa: Isa,
@@ -706,6 +735,66 @@ macro_rules! vector_kernels {
     };
 }
 
+/// [`Vectorised::dense`] for complex64 with the matrix already rounded.
+fn dense_single(
+    isa: Isa,
+    amps: &mut [C32],
+    targets: &[usize],
+    m: &[C32],
+    ctrl_mask: usize,
+    parallel: bool,
+) -> bool {
+    first_fit!(
+        isa,
+        amps,
+        targets,
+        ctrl_mask,
+        parallel,
+        x86: [
+            (Isa::Avx512, avx512_f32x8),
+            (Isa::Avx512, avx512_f32),
+            (Isa::Avx2, avx2_f32)
+        ],
+        arm: [(Isa::Neon, neon_f32)],
+        dense(m)
+    )
+}
+
+/// A module's element-wise primitives, one intrinsic each: `zero`, `splat`,
+/// `mul`, `fmadd` (`a * b + c`) and `fmaddsub` (`a * b -/+ c`, real part
+/// first).
+#[cfg(target_arch = "x86_64")]
+macro_rules! elementwise {
+    ($feature:literal, $scalar:ty, $zero:ident, $set1:ident, $mul:ident, $fmadd:ident,
+     $fmaddsub:ident) => {
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn zero() -> V {
+            $zero()
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn splat(x: $scalar) -> V {
+            $set1(x)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn mul(a: V, b: V) -> V {
+            $mul(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn fmadd(a: V, b: V, c: V) -> V {
+            $fmadd(a, b, c)
+        }
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn fmaddsub(a: V, b: V, c: V) -> V {
+            $fmaddsub(a, b, c)
+        }
+    };
+}
+
 /// Complex128, two lanes in a 256-bit register.
 #[cfg(target_arch = "x86_64")]
 mod avx2_f64 {
@@ -716,31 +805,15 @@ mod avx2_f64 {
     pub(super) const LANE_BITS: usize = 1;
     type V = __m256d;
 
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn zero() -> V {
-        _mm256_setzero_pd()
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn splat(x: f64) -> V {
-        _mm256_set1_pd(x)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn mul(a: V, b: V) -> V {
-        _mm256_mul_pd(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn fmadd(a: V, b: V, c: V) -> V {
-        _mm256_fmadd_pd(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn fmaddsub(a: V, b: V, c: V) -> V {
-        _mm256_fmaddsub_pd(a, b, c)
-    }
+    elementwise!(
+        "avx2,fma",
+        f64,
+        _mm256_setzero_pd,
+        _mm256_set1_pd,
+        _mm256_mul_pd,
+        _mm256_fmadd_pd,
+        _mm256_fmaddsub_pd
+    );
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn addsub(a: V, b: V) -> V {
@@ -791,31 +864,15 @@ mod avx512_f64 {
     pub(super) const LANE_BITS: usize = 2;
     type V = __m512d;
 
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn zero() -> V {
-        _mm512_setzero_pd()
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn splat(x: f64) -> V {
-        _mm512_set1_pd(x)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn mul(a: V, b: V) -> V {
-        _mm512_mul_pd(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn fmadd(a: V, b: V, c: V) -> V {
-        _mm512_fmadd_pd(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn fmaddsub(a: V, b: V, c: V) -> V {
-        _mm512_fmaddsub_pd(a, b, c)
-    }
+    elementwise!(
+        "avx512f,avx2,fma",
+        f64,
+        _mm512_setzero_pd,
+        _mm512_set1_pd,
+        _mm512_mul_pd,
+        _mm512_fmadd_pd,
+        _mm512_fmaddsub_pd
+    );
     /// AVX-512 has no addsub: `a * 1 -/+ b` rounds exactly as `a -/+ b`.
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma")]
@@ -882,31 +939,15 @@ macro_rules! f32_in_256_bits {
         pub(super) const LANE_BITS: usize = 2;
         type V = __m256;
 
-        #[inline]
-        #[target_feature(enable = $feature)]
-        fn zero() -> V {
-            _mm256_setzero_ps()
-        }
-        #[inline]
-        #[target_feature(enable = $feature)]
-        fn splat(x: f32) -> V {
-            _mm256_set1_ps(x)
-        }
-        #[inline]
-        #[target_feature(enable = $feature)]
-        fn mul(a: V, b: V) -> V {
-            _mm256_mul_ps(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = $feature)]
-        fn fmadd(a: V, b: V, c: V) -> V {
-            _mm256_fmadd_ps(a, b, c)
-        }
-        #[inline]
-        #[target_feature(enable = $feature)]
-        fn fmaddsub(a: V, b: V, c: V) -> V {
-            _mm256_fmaddsub_ps(a, b, c)
-        }
+        elementwise!(
+            $feature,
+            f32,
+            _mm256_setzero_ps,
+            _mm256_set1_ps,
+            _mm256_mul_ps,
+            _mm256_fmadd_ps,
+            _mm256_fmaddsub_ps
+        );
         #[inline]
         #[target_feature(enable = $feature)]
         fn addsub(a: V, b: V) -> V {
@@ -997,31 +1038,15 @@ mod avx512_f32x8 {
     pub(super) const LANE_BITS: usize = 3;
     type V = __m512;
 
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn zero() -> V {
-        _mm512_setzero_ps()
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn splat(x: f32) -> V {
-        _mm512_set1_ps(x)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn mul(a: V, b: V) -> V {
-        _mm512_mul_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn fmadd(a: V, b: V, c: V) -> V {
-        _mm512_fmadd_ps(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn fmaddsub(a: V, b: V, c: V) -> V {
-        _mm512_fmaddsub_ps(a, b, c)
-    }
+    elementwise!(
+        "avx512f,avx2,fma",
+        f32,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_mul_ps,
+        _mm512_fmadd_ps,
+        _mm512_fmaddsub_ps
+    );
     /// As in [`super::avx512_f64`]: `a * 1 -/+ b` rounds as `a -/+ b`.
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma")]

@@ -7,6 +7,7 @@ import doctest
 import importlib.util
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -85,7 +86,7 @@ def test_workload_parameters(alone):
     assert workloads["layered"]["params"]["qubits"] == 12
     assert workloads["layered_single"]["contenders"]["ferroq_single"]["fidelity"] > 1 - 1e-6
     assert workloads["batch"]["params"] == {"circuits": 200, "qubits": 10, "layers": 20, "shots": 1000}
-    assert workloads["batch"]["contenders"]["ferroq"]["circuits"] == 200
+    check_batch_size(workloads["batch"]["contenders"]["ferroq"], total=200)
     assert workloads["sampling"]["params"] == {"qubits": 12, "shots": 100_000}
     sweep = workloads["sweep"]
     assert sweep["params"]["bytes"] == 16 << 12
@@ -93,6 +94,53 @@ def test_workload_parameters(alone):
     assert sweep["contenders"]["ferroq"]["vs_probe"] is not None
     assert "bandwidth probe" in text
     assert "no peer to check" in text
+
+
+def check_batch_size(entry, total):
+    # How many circuits fit the time budget depends on the machine's speed (a
+    # loaded CI runner times fewer), so only the bookkeeping is checked here.
+    size = entry["circuits"]
+    assert _bench._MIN_CIRCUITS <= size <= total
+    assert entry["per_circuit_s"] == pytest.approx(entry["median_s"] / size)
+    if size < total:
+        assert (
+            entry["note"]
+            == f"timed on the first {size} of the {total} circuits (time budget); ratio per circuit"
+        )
+    else:
+        assert entry["note"] is None
+
+
+def test_a_batch_too_slow_for_the_budget_is_timed_on_a_prefix(monkeypatch):
+    """A peer taking 10 ms a circuit cannot run 200 in the 0.5 s budget: it is timed on
+    about 50 (at least 20) and its ratio is per circuit."""
+    seen = []
+
+    def slow_peer(threads):
+        def batch(circuits, n, shots, seed):
+            def run():
+                seen.append(len(circuits))
+                time.sleep(0.01 * len(circuits))
+                return [{"0" * n: shots} for _ in circuits]
+
+            return run
+
+        return _bench._Contender("aer", statevector=None, batch=batch, sample=None)
+
+    monkeypatch.setitem(_bench._PEER_MODULES, "aer", "numpy")  # "installed"
+    monkeypatch.setitem(_bench._MAKERS, "aer", slow_peer)
+    report, text, _ = bench(peers=["aer"], qubits=6, reps=1)
+    batch = report["workloads"]["batch"]
+    entry = batch["contenders"]["aer"]
+    check_batch_size(entry, total=200)
+    assert (
+        entry["circuits"] <= 50
+        and seen[:2] == [_bench._WARM_CIRCUITS] * 2
+        and set(seen[2:]) == {entry["circuits"]}
+    )
+    ferroq_per_circuit = batch["contenders"]["ferroq"]["per_circuit_s"]
+    assert entry["ratio"] == pytest.approx(entry["per_circuit_s"] / ferroq_per_circuit)
+    assert "timed on the first" in text
 
 
 def test_unknown_peer_is_refused_before_anything_runs():

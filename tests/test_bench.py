@@ -9,6 +9,7 @@ import io
 import json
 import time
 
+import ferroq
 import numpy as np
 import pytest
 from ferroq import _bench
@@ -42,7 +43,7 @@ def alone():
 
 
 def test_report_without_peers(alone):
-    report, _, messages = alone
+    report, text, messages = alone
     assert set(report) >= {"settings", "machine", "skipped", "workloads", "agreement", "elapsed_s"}
     assert report["settings"] == {
         "quick": True,
@@ -56,6 +57,10 @@ def test_report_without_peers(alone):
     machine = report["machine"]
     for key in ("cpu_count", "usable_cpus", "ferroq", "numpy", "python", "peers"):
         assert key in machine
+    reported = {k: v for k, v in machine["ferroq_engine"].items() if k != "available_memory"}
+    now = ferroq.engine_info()._replace(available_memory=0)._asdict()  # free memory: read at each call
+    assert reported == {k: v for k, v in now.items() if k != "available_memory"}
+    assert f"ferroq engine: {machine['ferroq_engine']['instruction_set']} kernels, cache blocking" in text
     assert machine["peers"] == {}
     assert machine["numpy"] == np.__version__
     assert list(report["workloads"]) == WORKLOADS

@@ -23,7 +23,7 @@ from ferroq._job import (
 from ferroq._jobset import ExecutorJob, JobSet
 from ferroq._progress import ProgressEvent, wait_for_progress
 from ferroq._result import ExperimentResult, Result
-from ferroq._simulator import Simulator, statevector
+from ferroq._simulator import EngineInfo, Simulator, engine_info, statevector
 from ferroq._store import StoredJob, jobs, retrieve_job
 from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError
 
@@ -34,6 +34,7 @@ __all__ = [
     "GATES",
     "JOB_FINAL_STATES",
     "Circuit",
+    "EngineInfo",
     "ExecutorJob",
     "ExperimentResult",
     "Instruction",
@@ -49,6 +50,7 @@ __all__ = [
     "StoredJob",
     "__version__",
     "as_completed",
+    "engine_info",
     "exceptions",
     "jobs",
     "qasm2",

@@ -691,6 +691,7 @@ def run_bench(
                 "cpu_count": os.cpu_count(),
                 "usable_cpus": _usable_cpus(),
                 "last_level_cache_bytes": _last_level_cache(),
+                "ferroq_engine": ferroq.engine_info()._asdict(),
                 "processor": platform.processor() or platform.machine(),
                 "platform": platform.platform(),
                 "python": platform.python_version(),
@@ -737,6 +738,14 @@ def _print_header(settings: _Settings, report: dict[str, Any]) -> None:
         f"({machine['usable_cpus']} usable), {settings.threads} threads per contender",
         file=out,
     )
+    engine = machine["ferroq_engine"]
+    cache = engine["cache_bytes"]
+    blocking = (
+        "cache blocking at every size (cache size unknown)"
+        if cache is None
+        else f"cache blocking for states over {_bytes(cache // 2)} (half the {_bytes(cache)} cache)"
+    )
+    print(f"  ferroq engine: {engine['instruction_set']} kernels, {blocking}", file=out)
     for name, version in machine["peers"].items():
         print(f"  peer {name}: {version}", file=out)
     for name, why in report["skipped"].items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -331,6 +331,43 @@ def _record(store: str, job: Job | JobSet) -> None:
     except BaseException:
         job.cancel()
         raise
+
+
+class EngineInfo(NamedTuple):
+    """What the engine chose for this machine and process (see :func:`engine_info`)."""
+
+    #: The vector kernels in use: ``"avx512"``, ``"avx2"``, ``"neon"`` or
+    #: ``"portable"``. ``FERROQ_NO_AVX512=1`` stops at AVX2 and ``FERROQ_NO_SIMD=1``
+    #: forces the portable kernels; both are read once, at the first simulation.
+    instruction_set: str
+    #: Bytes of the last-level cache: states within half of it run without cache
+    #: blocking. ``FERROQ_CACHE_BYTES`` overrides it; ``None`` when unknown (or set
+    #: to 0), and then every large enough state is blocked.
+    cache_bytes: int | None
+    #: Threads a run uses when ``max_parallel_threads`` is not given.
+    default_threads: int
+    #: Bytes of memory the engine counts as available at the time of the call:
+    #: the default limit on a state's size.
+    available_memory: int
+
+
+def engine_info() -> EngineInfo:
+    """The instruction set, cache size, thread count and memory limit the engine
+    works with here: the settings to quote beside a benchmark.
+
+    >>> import ferroq
+    >>> info = ferroq.engine_info()
+    >>> info.instruction_set in ("avx512", "avx2", "neon", "portable")
+    True
+    >>> info.default_threads >= 1 and info.available_memory > 0
+    True
+    """
+    return EngineInfo(
+        instruction_set=_core.instruction_set(),
+        cache_bytes=_core.cache_bytes(),
+        default_threads=_core.default_threads(),
+        available_memory=_core.available_memory(),
+    )
 
 
 def statevector(

@@ -240,6 +240,21 @@ fn default_threads() -> usize {
     ferroq_core::parallel::default_threads()
 }
 
+/// The vector instruction set the kernels use in this process: `"avx512"`,
+/// `"avx2"`, `"neon"` or `"portable"` (after `FERROQ_NO_SIMD` and
+/// `FERROQ_NO_AVX512`).
+#[pyfunction]
+fn instruction_set() -> &'static str {
+    ferroq_core::simd::isa().name()
+}
+
+/// Bytes of the last-level cache the engine sizes cache blocking by
+/// (`FERROQ_CACHE_BYTES` when set), or None when unknown.
+#[pyfunction]
+fn cache_bytes() -> Option<u64> {
+    ferroq_core::plan::last_level_cache_bytes()
+}
+
 /// Fault injection for the reliability tests: `"next_job"` makes the next job a
 /// worker runs panic; `"here"` panics in this call, inside the entry-point guard.
 #[pyfunction]
@@ -284,6 +299,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add_function(wrap_pyfunction!(available_memory, m)?)?;
     m.add_function(wrap_pyfunction!(parse_qasm2, m)?)?;
+    m.add_function(wrap_pyfunction!(instruction_set, m)?)?;
+    m.add_function(wrap_pyfunction!(cache_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(inject_fault, m)?)?;
     m.add_function(wrap_pyfunction!(qiskit_capi_available, m)?)?;
     Ok(())

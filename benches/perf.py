@@ -431,6 +431,8 @@ def main() -> None:
             pass
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}")
     print("# " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    engine = ferroq.engine_info()
+    print(f"# ferroq kernels {engine.instruction_set}, cache for blocking {engine.cache_bytes} bytes")
     check_agreement(sims)
     rng = random.Random(args.seed)
 

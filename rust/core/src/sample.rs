@@ -78,24 +78,8 @@ pub fn sample_sorted<A: Amplitude>(
         }
         let first = c * CHUNK;
         let chunk = &amps[first..(first + CHUNK).min(amps.len())];
-        // The clamp keeps rounding at the chunk's top end from running past
-        // its last possible outcome; a zero-probability state never satisfies
-        // `u < cumulative` on arrival, so it is never chosen.
-        let last_nonzero = chunk
-            .iter()
-            .rposition(|a| a.probability() > 0.0)
-            .expect("a chunk given uniforms has probability");
-        let mut index = 0usize;
-        // Summed in the same order as the chunk's sum, so the chunk's end is
-        // exactly prefix[c + 1].
-        let mut local = chunk[0].probability();
-        for (slot, &u) in piece.iter_mut().zip(&uniforms[starts[c]..starts[c + 1]]) {
-            while u >= prefix[c] + local && index < last_nonzero {
-                index += 1;
-                local += chunk[index].probability();
-            }
-            *slot = (first + index) as u64;
-        }
+        let run = &uniforms[starts[c]..starts[c + 1]];
+        walk_chunk(chunk, first as u64, prefix[c], run, piece);
     };
     if parallel {
         pieces.into_par_iter().for_each(walk);
@@ -103,6 +87,45 @@ pub fn sample_sorted<A: Amplitude>(
         pieces.into_iter().for_each(walk);
     }
     out
+}
+
+/// Turns `uniforms` (sorted, each at least `before`, the probability of the
+/// chunks ahead of this one) into outcomes `base + index` in `chunk`. A
+/// uniform that rounding put at or above the chunk's end gets the chunk's
+/// last outcome with probability; a zero-probability state is never chosen,
+/// since `u < cumulative` cannot turn true on arriving at one. One read of
+/// the chunk at most: the last outcome with probability is looked for only
+/// if the walk runs off the chunk's end.
+fn walk_chunk<A: Amplitude>(
+    chunk: &[A],
+    base: u64,
+    before: f64,
+    uniforms: &[f64],
+    out: &mut [u64],
+) {
+    let mut index = 0usize;
+    // Summed in the same order as the chunk's sum, so the chunk's end is
+    // exactly the next chunk's `before`.
+    let mut local = chunk[0].probability();
+    let mut past_the_end = None;
+    for (slot, &u) in out.iter_mut().zip(uniforms) {
+        while u >= before + local && index + 1 < chunk.len() {
+            index += 1;
+            local += chunk[index].probability();
+        }
+        let outcome = if chunk[index].probability() > 0.0 {
+            index
+        } else {
+            // Only at the chunk's end, after trailing zero-probability states.
+            *past_the_end.get_or_insert_with(|| {
+                chunk
+                    .iter()
+                    .rposition(|a| a.probability() > 0.0)
+                    .expect("a chunk given uniforms has probability")
+            })
+        };
+        *slot = base + outcome as u64;
+    }
 }
 
 /// Fisher-Yates shuffle: turns sorted samples into an i.i.d. shot sequence.
@@ -173,6 +196,23 @@ mod tests {
                 "chunk {c}: {got} vs p={p}"
             );
         }
+    }
+
+    #[test]
+    fn uniforms_rounded_past_the_end_get_the_last_state_with_probability() {
+        // p = [0, 0.25, 0.75, 0, 0]: the walk skips zero states at either end,
+        // and uniforms at or above the total (rounding) land on outcome 2.
+        let amps: Vec<C64> = [0.0f64, 0.25, 0.75, 0.0, 0.0]
+            .iter()
+            .map(|p| C64::new(p.sqrt(), 0.0))
+            .collect();
+        let uniforms = [0.0, 0.1, 0.2499, 0.25, 0.9, 0.99999, 1.0, 1.0 + 1e-15, 3.0];
+        let mut out = [0u64; 9];
+        walk_chunk(&amps, 100, 0.0, &uniforms, &mut out);
+        assert_eq!(out, [101, 101, 101, 102, 102, 102, 102, 102, 102]);
+        // Offset by the chunks before it.
+        walk_chunk(&amps, 100, 0.5, &[0.5, 0.74, 0.76, 2.0], &mut out[..4]);
+        assert_eq!(out[..4], [101, 101, 102, 102]);
     }
 
     #[test]

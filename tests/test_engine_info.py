@@ -1,6 +1,7 @@
 """ferroq.engine_info(): what the engine chose, checked against the machine's own
-description of itself (/proc/cpuinfo, the platform) and against the environment
-variables that override the choice, each in a fresh process (they are read once)."""
+description of itself (numpy's CPU feature detection or /proc/cpuinfo, and the
+platform) and against the environment variables that override the choice, each in
+a fresh process (they are read once)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ ISAS = ("avx512", "avx2", "neon", "portable")
 
 
 def cpu_flags() -> set[str] | None:
+    """The x86 features this process may use, from numpy's own run-time dispatch
+    (which, like ferroq, checks that the OS saves the wider registers), else from
+    /proc/cpuinfo; lower case, as in /proc/cpuinfo."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        pass
+    else:
+        names = {"AVX2": "avx2", "FMA3": "fma", "AVX512F": "avx512f", "AVX512VL": "avx512vl"}
+        if set(names) <= set(__cpu_features__):
+            return {flag for name, flag in names.items() if __cpu_features__[name]}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -57,6 +57,7 @@ def test_report_without_peers(alone):
     machine = report["machine"]
     for key in ("cpu_count", "usable_cpus", "ferroq", "numpy", "python", "peers"):
         assert key in machine
+    assert machine["last_level_cache_bytes"] == ferroq._core.system_cache_bytes()
     reported = {k: v for k, v in machine["ferroq_engine"].items() if k != "available_memory"}
     now = ferroq.engine_info()._replace(available_memory=0)._asdict()  # free memory: read at each call
     assert reported == {k: v for k, v in now.items() if k != "available_memory"}

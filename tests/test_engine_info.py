@@ -102,3 +102,25 @@ def test_the_cache_size_can_be_overridden():
     found = info_in_subprocess()["cache_bytes"]
     if os.path.isdir("/sys/devices/system/cpu/cpu0/cache"):  # Linux describes its caches there
         assert found is not None and found >= 1 << 16
+
+
+def sysfs_largest_cache() -> int | None:
+    """The reference: the largest cache sysfs lists for CPU 0."""
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    sizes = []
+    try:
+        for entry in os.scandir(root):
+            if entry.name.startswith("index"):
+                with open(os.path.join(entry.path, "size")) as f:
+                    text = f.read().strip().upper()
+                scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+                sizes.append(int(text.rstrip("KMG")) * scale)
+    except (OSError, ValueError):
+        return None
+    return max(sizes, default=None)
+
+
+def test_the_machine_cache_ignores_the_override():
+    # conftest.py's FERROQ_CACHE_BYTES=0 hides the cache from blocking, not from this.
+    assert _core.cache_bytes() is None
+    assert _core.system_cache_bytes() == sysfs_largest_cache()

@@ -584,22 +584,6 @@ def _versions(names: Sequence[str]) -> dict[str, str]:
     return versions
 
 
-def _last_level_cache() -> int | None:
-    """Bytes of the largest CPU cache (Linux sysfs), or None where unknown."""
-    sizes = []
-    try:
-        for index in os.scandir("/sys/devices/system/cpu/cpu0/cache"):
-            if not index.name.startswith("index"):
-                continue
-            with open(os.path.join(index.path, "size")) as f:
-                text = f.read().strip().upper()
-            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-            sizes.append(int(text.rstrip("KMG")) * scale)
-    except (OSError, ValueError):
-        return None
-    return max(sizes) if sizes else None
-
-
 def _usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -647,6 +631,7 @@ def run_bench(
         the sweep; ``None`` when not timed or wrong), ``ok`` and ``note``.
     """
     import ferroq
+    from ferroq import _core
 
     if not isinstance(quick, (bool, np.bool_)):
         raise TypeError(f"quick must be a bool, not {type(quick).__name__}")
@@ -690,7 +675,7 @@ def run_bench(
             "machine": {
                 "cpu_count": os.cpu_count(),
                 "usable_cpus": _usable_cpus(),
-                "last_level_cache_bytes": _last_level_cache(),
+                "last_level_cache_bytes": _core.system_cache_bytes(),
                 "ferroq_engine": ferroq.engine_info()._asdict(),
                 "processor": platform.processor() or platform.machine(),
                 "platform": platform.platform(),

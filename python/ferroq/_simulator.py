@@ -338,11 +338,12 @@ class EngineInfo(NamedTuple):
 
     #: The vector kernels in use: ``"avx512"``, ``"avx2"``, ``"neon"`` or
     #: ``"portable"``. ``FERROQ_NO_AVX512=1`` stops at AVX2 and ``FERROQ_NO_SIMD=1``
-    #: forces the portable kernels; both are read once, at the first simulation.
+    #: forces the portable kernels; both are read once per process, when first needed.
     instruction_set: str
     #: Bytes of the last-level cache: states within half of it run without cache
-    #: blocking. ``FERROQ_CACHE_BYTES`` overrides it; ``None`` when unknown (or set
-    #: to 0), and then every large enough state is blocked.
+    #: blocking. ``FERROQ_CACHE_BYTES`` overrides it (read once per process);
+    #: ``None`` when unknown (or set to 0), and then every large enough state is
+    #: blocked.
     cache_bytes: int | None
     #: Threads a run uses when ``max_parallel_threads`` is not given.
     default_threads: int

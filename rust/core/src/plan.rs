@@ -64,19 +64,21 @@ impl BlockConfig {
     };
 }
 
-/// Bytes of the largest CPU cache, read once: `FERROQ_CACHE_BYTES` when set
-/// (0 or unparsable: unknown, so states are always blocked), else Linux's
-/// sysfs entry of the highest cache level of CPU 0; `None` elsewhere.
+/// Bytes of the largest CPU cache as blocking sees it, read once:
+/// `FERROQ_CACHE_BYTES` when set (0 or unparsable: unknown, so states are
+/// always blocked), else [`system_last_level_cache_bytes`].
 pub fn last_level_cache_bytes() -> Option<u64> {
     use std::sync::OnceLock;
     static CACHE: OnceLock<Option<u64>> = OnceLock::new();
     *CACHE.get_or_init(|| match std::env::var("FERROQ_CACHE_BYTES") {
         Ok(v) => v.trim().parse().ok().filter(|&b| b > 0),
-        Err(_) => sysfs_last_level_cache(),
+        Err(_) => system_last_level_cache_bytes(),
     })
 }
 
-fn sysfs_last_level_cache() -> Option<u64> {
+/// Bytes of the highest-level cache of CPU 0, from Linux's sysfs; `None`
+/// elsewhere or when unreadable.
+pub fn system_last_level_cache_bytes() -> Option<u64> {
     let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok();
     dir.filter_map(|entry| {

@@ -795,6 +795,51 @@ macro_rules! elementwise {
     };
 }
 
+/// The NEON modules' element-wise primitives: those of [`elementwise!`],
+/// plus `addsub` (`a -/+ b`). NEON has no add-subtract, so both multiply by
+/// `SIGN` (-1 in real parts, +1 in imaginary ones), which the module defines.
+#[cfg(target_arch = "aarch64")]
+macro_rules! neon_elementwise {
+    ($scalar:ty, $dup:ident, $load:ident, $mul:ident, $fma:ident, $add:ident) => {
+        #[inline]
+        #[target_feature(enable = "neon")]
+        fn zero() -> V {
+            $dup(0.0)
+        }
+        #[inline]
+        #[target_feature(enable = "neon")]
+        fn splat(x: $scalar) -> V {
+            $dup(x)
+        }
+        #[inline]
+        #[target_feature(enable = "neon")]
+        fn mul(a: V, b: V) -> V {
+            $mul(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "neon")]
+        fn fmadd(a: V, b: V, c: V) -> V {
+            $fma(c, a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "neon")]
+        fn sign() -> V {
+            // SAFETY: SIGN fills one register.
+            unsafe { $load(SIGN.as_ptr()) }
+        }
+        #[inline]
+        #[target_feature(enable = "neon")]
+        fn fmaddsub(a: V, b: V, c: V) -> V {
+            $fma($mul(c, sign()), a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "neon")]
+        fn addsub(a: V, b: V) -> V {
+            $add(a, $mul(b, sign()))
+        }
+    };
+}
+
 /// Complex128, two lanes in a 256-bit register.
 #[cfg(target_arch = "x86_64")]
 mod avx2_f64 {
@@ -1151,43 +1196,8 @@ mod neon_f64 {
     /// Multiplies the real part by -1: what AVX's addsub does with its sign.
     const SIGN: [f64; 2] = [-1.0, 1.0];
 
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn zero() -> V {
-        vdupq_n_f64(0.0)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn splat(x: f64) -> V {
-        vdupq_n_f64(x)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn mul(a: V, b: V) -> V {
-        vmulq_f64(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn fmadd(a: V, b: V, c: V) -> V {
-        vfmaq_f64(c, a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn sign() -> V {
-        // SAFETY: two f64s.
-        unsafe { vld1q_f64(SIGN.as_ptr()) }
-    }
-    /// `a * b - c` in the real part, `a * b + c` in the imaginary part.
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn fmaddsub(a: V, b: V, c: V) -> V {
-        vfmaq_f64(vmulq_f64(c, sign()), a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn addsub(a: V, b: V) -> V {
-        vaddq_f64(a, vmulq_f64(b, sign()))
-    }
+    neon_elementwise!(f64, vdupq_n_f64, vld1q_f64, vmulq_f64, vfmaq_f64, vaddq_f64);
+
     #[inline]
     #[target_feature(enable = "neon")]
     fn swap(v: V) -> V {
@@ -1222,42 +1232,8 @@ mod neon_f32 {
     type V = float32x4_t;
     const SIGN: [f32; 4] = [-1.0, 1.0, -1.0, 1.0];
 
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn zero() -> V {
-        vdupq_n_f32(0.0)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn splat(x: f32) -> V {
-        vdupq_n_f32(x)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn mul(a: V, b: V) -> V {
-        vmulq_f32(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn fmadd(a: V, b: V, c: V) -> V {
-        vfmaq_f32(c, a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn sign() -> V {
-        // SAFETY: four f32s.
-        unsafe { vld1q_f32(SIGN.as_ptr()) }
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn fmaddsub(a: V, b: V, c: V) -> V {
-        vfmaq_f32(vmulq_f32(c, sign()), a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "neon")]
-    fn addsub(a: V, b: V) -> V {
-        vaddq_f32(a, vmulq_f32(b, sign()))
-    }
+    neon_elementwise!(f32, vdupq_n_f32, vld1q_f32, vmulq_f32, vfmaq_f32, vaddq_f32);
+
     #[inline]
     #[target_feature(enable = "neon")]
     fn swap(v: V) -> V {

@@ -255,6 +255,13 @@ fn cache_bytes() -> Option<u64> {
     ferroq_core::plan::last_level_cache_bytes()
 }
 
+/// Bytes of the machine's last-level cache (Linux sysfs), whatever
+/// `FERROQ_CACHE_BYTES` says, or None when unknown.
+#[pyfunction]
+fn system_cache_bytes() -> Option<u64> {
+    ferroq_core::plan::system_last_level_cache_bytes()
+}
+
 /// Fault injection for the reliability tests: `"next_job"` makes the next job a
 /// worker runs panic; `"here"` panics in this call, inside the entry-point guard.
 #[pyfunction]
@@ -301,6 +308,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_qasm2, m)?)?;
     m.add_function(wrap_pyfunction!(instruction_set, m)?)?;
     m.add_function(wrap_pyfunction!(cache_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(system_cache_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(inject_fault, m)?)?;
     m.add_function(wrap_pyfunction!(qiskit_capi_available, m)?)?;
     Ok(())

@@ -244,3 +244,28 @@ def job_rank(status) -> int:
     from ferroq import JOB_FINAL_STATES, JobStatus
 
     return 4 if status in JOB_FINAL_STATES else list(JobStatus).index(status)
+
+
+# ---------------------------------------------------------------------------
+# Wall-clock bounds
+# ---------------------------------------------------------------------------
+
+#: Upper bound, in seconds, of a "did not hang" check: far above any scheduling delay
+#: of a loaded two-core machine, far below what the tests' long jobs take (tens of
+#: seconds to minutes), so a wait that missed its wake-up still fails.
+HANG_S = 5.0
+
+
+def assert_prompt(elapsed: float, instead: float | None = None, what: str = "the call") -> None:
+    """``elapsed`` is a prompt return, not a hang: below :data:`HANG_S`, and below half
+    of ``instead``, the time the call would take if it missed its wake-up (a poll
+    interval or a timeout). Never a tight window: speed is measured in ``benches/``."""
+    bound = HANG_S if instead is None else min(HANG_S, instead / 2)
+    assert elapsed < bound, f"{what} took {elapsed:.3f} s (bound {bound} s): it did not return promptly"
+
+
+def assert_waited(elapsed: float, timeout: float, what: str = "the wait") -> None:
+    """A wait with ``timeout`` returned at its timeout: never early (1% clock slack),
+    and without hanging after it."""
+    assert elapsed >= timeout * 0.99 - 1e-3, f"{what} returned after {elapsed:.3f} s, before its {timeout} s"
+    assert elapsed < timeout + HANG_S, f"{what} took {elapsed:.3f} s with a {timeout} s timeout: it hung"

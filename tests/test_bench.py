@@ -3,7 +3,6 @@ Timings are never asserted: only that they exist and are positive."""
 
 from __future__ import annotations
 
-import doctest
 import importlib.util
 import io
 import json
@@ -266,9 +265,3 @@ def test_with_an_installed_peer():
         check_timed(record["contenders"][peer])
         assert peer in text.split(f"\n{name}: ")[1].split("\n\n")[0]
     assert f"Correctness: {peer} reached ferroq's final state" in text
-
-
-def test_docstring_examples():
-    failures, tried = doctest.testmod(_bench, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0
-    assert tried > 0

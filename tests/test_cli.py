@@ -348,6 +348,20 @@ def test_version_and_help():
         assert command in done.stdout
 
 
+def test_the_version_is_the_installed_distributions_and_the_crates():
+    """One version everywhere: the package metadata pip installed, ``ferroq.__version__``
+    (from the extension) and the workspace's Cargo.toml."""
+    import importlib.metadata
+    import re
+
+    assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?(a|b|rc|dev)\d*)?", ferroq.__version__), ferroq.__version__
+    assert importlib.metadata.version("ferroq") == ferroq.__version__
+    cargo = pathlib.Path(__file__).resolve().parent.parent / "Cargo.toml"
+    if cargo.exists():  # a source checkout
+        (declared,) = re.findall(r'(?m)^version = "([^"]+)"', cargo.read_text())
+        assert declared == ferroq.__version__
+
+
 def test_the_console_script_is_installed():
     script = pathlib.Path(sys.executable).parent / "ferroq"
     if not script.exists():

@@ -42,7 +42,7 @@ from ferroq.exceptions import (
     OptionTypeError,
     SimulationMemoryError,
 )
-from helpers import build, h_layers, job_rank
+from helpers import assert_prompt, assert_waited, build, h_layers, job_rank
 
 QUEUED, RUNNING, DONE = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE
 CANCELLED, ERROR = JobStatus.CANCELLED, JobStatus.ERROR
@@ -444,7 +444,7 @@ def test_cancel_mid_batch(request, sim, batch, expected, executor, cancel_at_tea
     start = time.monotonic()
     assert job.cancel() is True
     assert job.status() is CANCELLED
-    assert time.monotonic() - start < 1.0
+    assert_prompt(time.monotonic() - start, what="cancel()")
     assert job.cancelled() and job.in_final_state() and not job.done()
     assert all(c.status() is CANCELLED for c in job.jobs())
     assert job.cancel() is False
@@ -461,8 +461,8 @@ def test_cancel_mid_batch(request, sim, batch, expected, executor, cancel_at_tea
     after = sim.run(batch[:40], executor=executor, max_job_size=10).result(timeout=60)
     assert_same(after, expected, range(40))
     if stops_running:
-        # One chunk alone is about 4 s of work.
-        assert time.monotonic() - start < 2.5
+        # One chunk alone is about 4 s of work: none of them ran on.
+        assert_prompt(time.monotonic() - start, instead=5, what="a batch after cancelled chunks")
 
 
 def test_cancel_local_chunks(sim, cancel_at_teardown):
@@ -475,7 +475,7 @@ def test_cancel_local_chunks(sim, cancel_at_teardown):
     # ferroq's own workers are free again at once.
     start = time.monotonic()
     sim.run(ferroq.Circuit(1, 1).measure(0, 0)).result(timeout=10)
-    assert time.monotonic() - start < 1.0
+    assert_prompt(time.monotonic() - start, what="a job after cancelled chunks")
 
 
 # ---------------------------------------------------------------------------
@@ -601,7 +601,7 @@ def test_one_total_timeout(sim, executor, cancel_at_teardown):
     with pytest.raises(JobTimeoutError, match="Timeout while waiting for job") as info:
         job.result(timeout=0.3)
     assert isinstance(info.value, concurrent.futures.TimeoutError)
-    assert 0.3 <= time.monotonic() - start < 0.8
+    assert_waited(time.monotonic() - start, 0.3)
     assert not job.in_final_state()  # a timeout leaves the set running
     for call in (lambda: job.exception(timeout=0.1), lambda: job.result(timeout=0, partial=True)):
         with pytest.raises(JobTimeoutError):
@@ -611,7 +611,7 @@ def test_one_total_timeout(sim, executor, cancel_at_teardown):
     start = time.monotonic()
     with pytest.raises(JobTimeoutError, match=f"Timeout while waiting for job {job.job_id()}"):
         job.wait_for_final_state(timeout=0.3, wait=0.1, callback=lambda *a: calls.append(a))
-    assert 0.3 <= time.monotonic() - start < 0.8
+    assert_waited(time.monotonic() - start, 0.3)
     assert 2 <= len(calls) <= 4
     assert all(jid == job.job_id() and s in (QUEUED, RUNNING) and j is job for jid, s, j in calls)
     with pytest.raises(ValueError):
@@ -622,7 +622,7 @@ def test_wait_for_final_state_returns_when_the_last_chunk_ends(sim, batch):
     job = sim.run(batch, max_job_size=50)
     start = time.monotonic()
     job.wait_for_final_state(timeout=60)  # default wait=5 only paces callbacks
-    assert time.monotonic() - start < 2.0
+    assert_prompt(time.monotonic() - start, instead=5, what="wait_for_final_state()")
     assert job.status() is DONE
 
 
@@ -669,7 +669,7 @@ def test_ctrl_c_interrupts_a_blocking_wait(sim, default_sigint, cancel_at_teardo
         latency = time.monotonic() - sent["at"]
     finally:
         timer.join()
-    assert latency < 0.5, latency
+    assert_prompt(latency, what="Ctrl-C in a blocking wait")
     assert not job.in_final_state()
 
 

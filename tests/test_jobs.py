@@ -37,8 +37,8 @@ from ferroq.exceptions import (
     SimulationMemoryError,
     UnknownOptionError,
 )
+from helpers import assert_prompt, assert_waited, job_rank
 from helpers import h_layers as layers
-from helpers import job_rank
 
 # ---------------------------------------------------------------------------
 # Circuits and helpers
@@ -272,7 +272,7 @@ def test_running_job(submit):
     start = time.monotonic()
     with pytest.raises(JobError, match="RUNNING"):
         pickle.dumps(job)
-    assert time.monotonic() - start < 0.5, "pickling a running job must fail promptly, not wait"
+    assert_prompt(time.monotonic() - start, what="pickling a running job")
     with pytest.raises(JobTimeoutError):
         job.result(timeout=0.01)
     assert_predicates(job, RUNNING)
@@ -301,7 +301,7 @@ def test_done_job(sim):
     start = time.monotonic()
     assert job.wait_for_final_state(timeout=0) is None
     assert job.wait_for_final_state() is None
-    assert time.monotonic() - start < 0.5
+    assert_prompt(time.monotonic() - start, what="waiting on a finished job")
     with pytest.raises(JobError):
         job.submit()
     assert result.job_id == job.job_id()
@@ -442,7 +442,7 @@ def test_cancel_running_wide_job_is_prompt(submit):
     start = time.monotonic()
     assert job.cancel() is True
     assert job.status() is CANCELLED
-    assert time.monotonic() - start < 1.0
+    assert_prompt(time.monotonic() - start, what="cancel()")
     assert job.cancel() is False
     with pytest.raises(JobCancelledError):
         job.result(timeout=5)
@@ -457,7 +457,7 @@ def test_cancel_frees_the_workers(submit, occupy):
     start = time.monotonic()
     assert all(b.cancel() for b in blockers)
     waiting.result(timeout=10)
-    assert time.monotonic() - start < 1.0
+    assert_prompt(time.monotonic() - start, what="the queued job behind cancelled blockers")
 
 
 def test_cancel_of_finished_jobs_returns_false(sim, submit):
@@ -526,7 +526,7 @@ def test_timeout_leaves_the_job_running(submit, method):
     with pytest.raises(JobTimeoutError) as err:
         getattr(job, method)(timeout=0.2)
     elapsed = time.monotonic() - start
-    assert 0.18 <= elapsed < 0.7, elapsed
+    assert_waited(elapsed, 0.2)
     assert isinstance(err.value, concurrent.futures.TimeoutError)
     assert isinstance(err.value, TimeoutError)
     assert job.job_id() in str(err.value)
@@ -548,7 +548,7 @@ def test_zero_and_negative_timeouts_do_not_block(submit, timeout):
         job.result(timeout=timeout)
     with pytest.raises(JobTimeoutError):
         job.wait_for_final_state(timeout=timeout)
-    assert time.monotonic() - start < 0.3
+    assert_prompt(time.monotonic() - start, what="a wait with a zero or negative timeout")
 
 
 def test_nan_timeout_is_rejected(submit):
@@ -569,7 +569,7 @@ def test_wait_for_final_state_on_a_long_job_calls_back_then_times_out(submit):
         job.wait_for_final_state(timeout=0.3, wait=0.1, callback=callback)
     elapsed = time.monotonic() - start
     assert str(err.value) == f"Timeout while waiting for job {job.job_id()}."
-    assert 0.28 <= elapsed < 0.8, elapsed
+    assert_waited(elapsed, 0.3)
     assert 2 <= len(calls) <= 4, calls
     for _, (job_id, status, who) in calls:
         assert job_id == job.job_id()
@@ -596,14 +596,14 @@ def test_wait_for_final_state_returns_as_soon_as_the_job_ends(submit):
     job.wait_for_final_state(wait=5, callback=lambda *a: calls.append(a))
     elapsed = time.monotonic() - start
     assert job.status() is DONE
-    assert elapsed < 1.5, elapsed
+    assert_prompt(elapsed, instead=5, what="wait_for_final_state(wait=5)")
     assert len(calls) <= 1
     assert all(status not in JOB_FINAL_STATES for _, status, _ in calls)
     # Without callback or timeout.
     job = submit(medium_circuit(), shots=1, max_parallel_threads=1)
     start = time.monotonic()
     assert job.wait_for_final_state() is None
-    assert time.monotonic() - start < 1.5
+    assert_prompt(time.monotonic() - start, what="wait_for_final_state()")
     assert job.status() is DONE
 
 
@@ -612,7 +612,7 @@ def test_wait_for_final_state_returns_promptly_on_cancel(submit):
     threading.Timer(0.1, job.cancel).start()
     start = time.monotonic()
     job.wait_for_final_state(timeout=10, wait=5, callback=lambda *a: None)
-    assert time.monotonic() - start < 1.0
+    assert_prompt(time.monotonic() - start, instead=5, what="wait_for_final_state(wait=5) on cancel")
     assert job.status() is CANCELLED
 
 
@@ -726,7 +726,7 @@ def test_as_completed_yields_in_completion_order_and_times_out(submit):
     elapsed = time.monotonic() - start
     assert got == [fast, med]  # finished first, then as they end; no duplicates
     assert isinstance(err.value, concurrent.futures.TimeoutError)
-    assert 1.95 <= elapsed < 3.0
+    assert_waited(elapsed, 2.0)
     assert slow.status() is RUNNING
 
 
@@ -747,7 +747,7 @@ def test_wait_all_completed(sim, submit):
     start = time.monotonic()
     done, not_done = ferroq.wait([*jobs, slow], timeout=0.3, return_when=ferroq.ALL_COMPLETED)
     elapsed = time.monotonic() - start
-    assert 0.28 <= elapsed < 0.8
+    assert_waited(elapsed, 0.3)
     assert done == set(jobs) and not_done == {slow}
     assert slow.status() is RUNNING
     result = ferroq.wait([])
@@ -759,7 +759,7 @@ def test_wait_first_completed(submit):
     med = submit(medium_circuit(), shots=1, max_parallel_threads=1)
     start = time.monotonic()
     done, not_done = ferroq.wait([slow, med], timeout=20, return_when=ferroq.FIRST_COMPLETED)
-    assert time.monotonic() - start < 2.0
+    assert_prompt(time.monotonic() - start, what="wait(FIRST_COMPLETED)")
     assert done == {med} and not_done == {slow}
     # A cancel also completes a job.
     threading.Timer(0.1, slow.cancel).start()
@@ -770,7 +770,7 @@ def test_wait_first_completed(submit):
     start = time.monotonic()
     done, not_done = ferroq.wait([other], timeout=0.2, return_when=ferroq.FIRST_COMPLETED)
     assert done == set() and not_done == {other}
-    assert 0.18 <= time.monotonic() - start < 0.7
+    assert_waited(time.monotonic() - start, 0.2)
 
 
 def test_wait_first_exception(submit):
@@ -778,7 +778,7 @@ def test_wait_first_exception(submit):
     bad = submit(error_circuit(), **ERROR_OPTS)
     start = time.monotonic()
     done, not_done = ferroq.wait([slow, bad], timeout=20, return_when=ferroq.FIRST_EXCEPTION)
-    assert time.monotonic() - start < 2.0
+    assert_prompt(time.monotonic() - start, what="wait(FIRST_EXCEPTION)")
     assert done == {bad} and not_done == {slow}
     # As concurrent.futures: neither a success nor a cancellation counts as an exception.
     ok = submit(bell(), shots=1)
@@ -787,7 +787,7 @@ def test_wait_first_exception(submit):
     ok.result(timeout=10)
     start = time.monotonic()
     done, not_done = ferroq.wait([slow, ok, cancelled], timeout=0.3, return_when=ferroq.FIRST_EXCEPTION)
-    assert 0.28 <= time.monotonic() - start < 0.8
+    assert_waited(time.monotonic() - start, 0.3)
     assert done == {ok, cancelled} and not_done == {slow}
     # No exception and all end: same as ALL_COMPLETED.
     done, not_done = ferroq.wait([ok, cancelled], return_when=ferroq.FIRST_EXCEPTION)
@@ -888,20 +888,21 @@ def test_simulation_and_waits_do_not_hold_the_gil(submit):
         a = time.monotonic()
         time.sleep(0.3)
         count, gap = ticks_between(a, time.monotonic())
-        assert count >= 10 and gap < 0.2, (count, gap)
+        assert count >= 5, (count, gap)  # about 30 while the GIL is free
         # The main thread blocks in result() while the simulation runs.
         a = time.monotonic()
         with pytest.raises(JobTimeoutError):
             job.result(timeout=0.5)
         b = time.monotonic()
-        assert 0.48 <= b - a < 1.0
+        assert_waited(b - a, 0.5)
+        # Ticks all through the wait (a held GIL would allow one or two).
         count, gap = ticks_between(a, b)
-        assert count >= 15 and gap < 0.2, (count, gap)
+        assert count >= 5 and gap < 0.45, (count, gap)
         # A short timeout is honoured to within tens of milliseconds.
         a = time.monotonic()
         with pytest.raises(JobTimeoutError):
             job.result(timeout=0.1)
-        assert 0.09 <= time.monotonic() - a < 0.35
+        assert_waited(time.monotonic() - a, 0.1)
         assert job.status() is RUNNING
     finally:
         stop.set()
@@ -943,7 +944,7 @@ def test_ctrl_c_interrupts_a_blocking_wait(submit, default_sigint, call, capsys)
         latency = time.monotonic() - sent["at"]
     finally:
         timer.join()
-    assert latency < 0.5, latency
+    assert_prompt(latency, what="Ctrl-C in a blocking wait")
     # Interrupting the wait does not touch the job.
     assert job.status() is RUNNING
     assert job.cancel() is True
@@ -1053,7 +1054,7 @@ def test_pickling_an_unfinished_job_fails_promptly(submit, occupy):
     start = time.monotonic()
     with pytest.raises(JobError, match="QUEUED"):
         pickle.dumps(queued)
-    assert time.monotonic() - start < 0.5
+    assert_prompt(time.monotonic() - start, what="pickling a queued job")
     assert queued.status() is QUEUED  # not cancelled, not waited for
 
 

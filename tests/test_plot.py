@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 import sys
 
@@ -13,7 +12,6 @@ pytest.importorskip("matplotlib")
 
 import ferroq
 import matplotlib.image
-from ferroq import _plot
 from ferroq._plot import plot_histogram, plot_probabilities
 from matplotlib.figure import Figure
 
@@ -335,9 +333,3 @@ def test_no_pyplot_state_is_touched():
     plot_histogram({"0": 1})
     plot_probabilities([1.0, 0.0])
     assert ("matplotlib.pyplot" in sys.modules) == before
-
-
-def test_docstring_examples():
-    failures, tried = doctest.testmod(_plot, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0
-    assert tried > 0

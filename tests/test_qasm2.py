@@ -342,13 +342,3 @@ def test_mutated_programs_never_crash(name, edits):
         elif i < len(text):
             text[i] = piece
     _parse_or_qasm_error("".join(text))
-
-
-def test_module_docstring_examples():
-    import doctest
-
-    import ferroq.qasm2
-
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    failures, tried = doctest.testmod(ferroq.qasm2, optionflags=flags)
-    assert failures == 0 and tried > 0

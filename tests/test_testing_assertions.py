@@ -4,8 +4,6 @@ rate they claim and the power to see a 5-point shift at 10,000 shots."""
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import math
 import subprocess
 import sys
@@ -27,7 +25,6 @@ from ferroq.testing import (
     run_many,
 )
 from ferroq.testing._stats import chi2_sf, gammaincc, goodness_of_fit_statistics
-from hypothesis import settings
 
 scipy_stats = pytest.importorskip("scipy.stats")
 scipy_special = pytest.importorskip("scipy.special")
@@ -47,33 +44,6 @@ def binomial_band(trials: int, p: float, confidence: float = 0.999) -> tuple[int
 # ---------------------------------------------------------------------------
 # Documentation and imports
 # ---------------------------------------------------------------------------
-
-MODULES = [
-    "ferroq.testing",
-    "ferroq.testing._assertions",
-    "ferroq.testing._run",
-    "ferroq.testing._stats",
-    "ferroq.testing.strategies",
-]
-
-
-@pytest.fixture
-def few_examples():
-    """The docstrings' @given examples with 10 examples each (they document, not test)."""
-    previous = settings.get_current_profile_name()
-    settings.register_profile(
-        "ferroq-testing-doctest", parent=settings.get_profile(previous), max_examples=10
-    )
-    settings.load_profile("ferroq-testing-doctest")
-    yield
-    settings.load_profile(previous)
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name, few_examples):
-    module = importlib.import_module(name)
-    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0 and tried > 0
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

@@ -165,7 +165,8 @@ def test_observables_work_with_save_expectation_value(observable, _):
 
 @requires_qiskit
 @CHECKED
-@given(qiskit_circuits(num_qubits=range(1, 4), depth=range(0, 5)))
+# Deferred: the decorator runs at import, where qiskit may be missing (the test skips).
+@given(st.deferred(lambda: qiskit_circuits(num_qubits=range(1, 4), depth=range(0, 5))))
 def test_qiskit_circuits_match_qiskit_statevector(qc):
     from ferroq.qiskit import to_ferroq
     from qiskit.quantum_info import Statevector
@@ -176,7 +177,13 @@ def test_qiskit_circuits_match_qiskit_statevector(qc):
 
 @requires_qiskit
 @CHECKED
-@given(qiskit_circuits(num_qubits=range(2, 5), depth=range(1, 4), measure="mid", reset=True, registers=True))
+@given(
+    st.deferred(
+        lambda: qiskit_circuits(
+            num_qubits=range(2, 5), depth=range(1, 4), measure="mid", reset=True, registers=True
+        )
+    )
+)
 def test_qiskit_circuits_with_registers_and_mid_circuit_measurement(qc):
     from ferroq.qiskit import to_ferroq
 

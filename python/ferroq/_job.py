@@ -309,8 +309,8 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         >>> bad = ferroq.Circuit(1).save_statevector().x(0)  # a save must come last
         >>> job = ferroq.Simulator().run([good, bad, good], shots=10, seed=1)
         >>> part = job.result(partial=True)
-        >>> job.status().name, job.error_message()
-        ('ERROR', 'circuit 1: ...')
+        >>> job.status().name, job.error_message().startswith("circuit 1: ")
+        ('ERROR', True)
         >>> part.get_counts(0), sorted(part.missing)
         ({'1': 10}, [1])
         """

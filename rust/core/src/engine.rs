@@ -1413,7 +1413,8 @@ pub(crate) mod tests {
             run(&[c], &RunOptions::default()).map_err(|e| e.root().clone()),
             Err(Error::StateTooLarge { .. })
         ));
-        assert!(t.elapsed().as_secs_f64() < 1.0);
+        // Refused before any allocation: no 16 TiB zeroing (a generous "did not hang").
+        assert!(t.elapsed().as_secs_f64() < 10.0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod circuit;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod fusion;
 pub mod gates;

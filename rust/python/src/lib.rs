@@ -264,7 +264,9 @@ fn system_cache_bytes() -> Option<u64> {
 
 /// Fault injection for the reliability tests: `"next_job"` makes the next job a
 /// worker runs panic; `"here"` panics in this call, inside the entry-point guard.
-#[pyfunction]
+/// Compiled only with the `fault-injection` feature (test builds).
+#[cfg(feature = "fault-injection")]
+#[pyfunction(name = "_inject_fault")]
 fn inject_fault(kind: &str) -> PyResult<()> {
     guard(|| match kind {
         "next_job" => {
@@ -309,7 +311,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(instruction_set, m)?)?;
     m.add_function(wrap_pyfunction!(cache_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(system_cache_bytes, m)?)?;
-    m.add_function(wrap_pyfunction!(inject_fault, m)?)?;
+    // A private attribute, not in `__all__`: test builds only.
+    #[cfg(feature = "fault-injection")]
+    m.setattr("_inject_fault", wrap_pyfunction!(inject_fault, m)?)?;
     m.add_function(wrap_pyfunction!(qiskit_capi_available, m)?)?;
     Ok(())
 }

@@ -56,6 +56,27 @@ def qiskit():
     return pytest.importorskip("qiskit")
 
 
+@pytest.fixture(scope="session")
+def dask_client():
+    """A local Dask cluster (two single-threaded worker processes) shared by the
+    whole session; skips where ``distributed`` is not installed."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
 @pytest.fixture
 def sim():
     import ferroq

@@ -122,23 +122,6 @@ def expected(sim, batch) -> ferroq.Result:
     return job.result(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def _spawn_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     # Not fork: this process runs ferroq's and Dask's threads.
     return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
@@ -681,7 +664,7 @@ def test_done_callbacks_and_await(sim, batch, expected, dask_client):
     wait_until(lambda: fired, 5, "the callback")
     time.sleep(0.1)
     assert len(fired) == 1 and fired[0][0] is job
-    assert fired[0][1].name == "ferroq-jobset-callbacks"
+    assert fired[0][1].name == "ferroq-notifier"  # the one notifier thread, for every job kind
     late: list[JobSet] = []
     job.add_done_callback(late.append)  # an ended set calls back at once
     assert late == [job]

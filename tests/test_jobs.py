@@ -1068,16 +1068,18 @@ def test_blocking_run(sim):
     assert job.status() is DONE  # final as soon as run returns
     assert job._async is False
     assert job.progress() == 1.0
+    # The job is final when run returns: every timeout is met at once, silently
+    # (as BasicProviderJob), for a job and a job set alike.
+    job_set = sim.run([bell()] * 3, shots=20, seed=3, blocking=True, max_job_size=2)
+    assert job_set.status() is DONE
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = job.result()  # no timeout: no warning
+        result = job.result()
         job.wait_for_final_state(timeout=0)
-    with pytest.warns(UserWarning, match="timeout") as record:
-        again = job.result(timeout=0.5)
-    assert again is result
-    assert record[0].filename == __file__  # points at the caller
-    with pytest.warns(UserWarning):
+        assert job.result(timeout=0.5) is result
         assert job.exception(timeout=0.5) is None
+        assert job_set.result(timeout=0.5).get_counts(0) == result.get_counts()
+        assert job_set.exception(timeout=0) is None
     assert job.cancel() is False
     with pytest.raises(JobError):
         job.submit()

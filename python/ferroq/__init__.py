@@ -9,17 +9,17 @@
 
 from ferroq import exceptions, qasm2
 from ferroq._circuit import GATES, Circuit, Instruction
-from ferroq._core import __version__
-from ferroq._job import (
+from ferroq._contract import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
     FIRST_EXCEPTION,
     JOB_FINAL_STATES,
-    Job,
     JobStatus,
     as_completed,
     wait,
 )
+from ferroq._core import __version__
+from ferroq._job import Job
 from ferroq._jobset import ExecutorJob, JobSet
 from ferroq._progress import ProgressEvent, wait_for_progress
 from ferroq._result import ExperimentResult, Result

@@ -22,20 +22,26 @@ import pickle
 import secrets
 import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ferroq import _core
+from ferroq._contract import Backend
+from ferroq._dask import dask_starts
 from ferroq._job import Job
-from ferroq._jobset import _POLL, ChunkOutput, ExecutorJob, JobSet, dask_starts
+from ferroq._jobset import (
+    ChunkOutput,
+    ExecutorJob,
+    JobSet,
+    register_in_process,
+    unregister_in_process,
+)
 from ferroq.exceptions import FerroqError, JobCancelledError, OptionTypeError, SimulationMemoryError
 
 if TYPE_CHECKING:
     from ferroq._circuit import Circuit
-    from ferroq._simulator import Simulator
 
 __all__ = ["check_executor", "submit_set", "worker_threads"]
 
@@ -129,21 +135,9 @@ def worker_threads(slots: Slots, host: str | None = None, own_slots: int | None 
     return max(1, _core.default_threads() // sharing)
 
 
-# ----------------------------------------------------- in-process cancellation
-_inproc_lock = threading.Lock()
-_inproc_jobs: dict[str, _core.Job] = {}
-_inproc_cancelled: set[str] = set()
-
-
-def cancel_in_process(token: str) -> None:
-    """Stops the chunk with this token if it runs in this process (thread pools get
-    tokens); if its task has not registered yet, it stops as soon as it does."""
-    with _inproc_lock:
-        native = _inproc_jobs.get(token)
-        if native is None:
-            _inproc_cancelled.add(token)
-            return
-    native.cancel()
+#: How often a Dask task looks whether the client released it (a look at the
+#: worker's own state, nothing sent over the network).
+_RELEASE_POLL = 0.05
 
 
 def _dask_context() -> tuple[Any, Any]:
@@ -224,12 +218,9 @@ def _run_chunk(
     natives = _unpack(circuits) if isinstance(circuits, bytes) else [c._native for c in circuits]
     native = _core.submit(natives, first_index=first_index, **opts)
     if token is not None:
-        with _inproc_lock:
-            _inproc_jobs[token] = native
-            if token in _inproc_cancelled:
-                native.cancel()
+        register_in_process(token, native)
     try:
-        while not native.wait(_POLL if released is not None else None):
+        while not native.wait(_RELEASE_POLL if released is not None else None):
             if released is not None and released():
                 native.cancel()
     except BaseException:
@@ -237,15 +228,20 @@ def _run_chunk(
         raise
     finally:
         if token is not None:
-            with _inproc_lock:
-                _inproc_jobs.pop(token, None)
-                _inproc_cancelled.discard(token)
+            unregister_in_process(token)
+    wall = time.perf_counter() - start
     taken = native.take_result()
-    if taken is None:
-        error = native.error()
-        raise error if error is not None else JobCancelledError("the chunk was cancelled")
-    seed, experiments = taken
-    return ChunkOutput(seed, experiments, threads, time.perf_counter() - start, label, _core.__version__)
+    if taken is not None:
+        seed, experiments = taken
+        return ChunkOutput(seed, experiments, threads, wall, label, _core.__version__)
+    # Some circuits failed: ship the others with each failure (a failing circuit
+    # costs only itself, as in a local run).
+    partial = native.take_partial()
+    if partial is not None:
+        seed, experiments, failed = partial
+        return ChunkOutput(seed, experiments, threads, wall, label, _core.__version__, tuple(failed))
+    error = native.error()
+    raise error if error is not None else JobCancelledError("the chunk was cancelled")
 
 
 # --------------------------------------------------------------- submission
@@ -255,7 +251,7 @@ def _local_options(engine: dict[str, Any]) -> dict[str, Any]:
 
 
 def submit_set(
-    backend: Simulator,
+    backend: Backend,
     circuits: list[Circuit],
     opts: dict[str, Any],
     *,
@@ -297,7 +293,7 @@ def submit_set(
 
 
 def _submit_local(
-    backend: Simulator,
+    backend: Backend,
     circuits: list[Circuit],
     bounds: list[tuple[int, int]],
     engine: dict[str, Any],

@@ -7,27 +7,32 @@ its timeout on a monotonic clock, and lets Ctrl-C through within 50 ms.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import datetime
-import enum
-import logging
-import os
 import threading
-import time
 import uuid
-import warnings
-from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ferroq import _core
+from ferroq._contract import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    JOB_FINAL_STATES,
+    STATUS_BY_INDEX,
+    Backend,
+    DoneAndNotDone,
+    FutureSurface,
+    JobStatus,
+    as_completed,
+    settled_handle,
+    wait,
+)
 from ferroq._result import Result
-from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError
+from ferroq.exceptions import JobCancelledError, JobError
 
 if TYPE_CHECKING:
     from ferroq._circuit import Circuit
-    from ferroq._jobset import JobSet
-    from ferroq._simulator import Simulator
 
 __all__ = [
     "ALL_COMPLETED",
@@ -40,131 +45,6 @@ __all__ = [
     "as_completed",
     "wait",
 ]
-
-_log = logging.getLogger("ferroq")
-
-
-class JobStatus(enum.Enum):
-    """A job's state: Qiskit's members and values, in Qiskit's order."""
-
-    INITIALIZING = "job is being initialized"
-    QUEUED = "job is queued"
-    VALIDATING = "job is being validated"
-    RUNNING = "job is actively running"
-    CANCELLED = "job has been cancelled"
-    DONE = "job has successfully run"
-    ERROR = "job incurred error"
-
-
-#: The states a job never leaves.
-JOB_FINAL_STATES = (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.ERROR)
-# Index i is the Rust state with discriminant i.
-_STATUS_BY_INDEX = list(JobStatus)
-
-FIRST_COMPLETED = concurrent.futures.FIRST_COMPLETED
-FIRST_EXCEPTION = concurrent.futures.FIRST_EXCEPTION
-ALL_COMPLETED = concurrent.futures.ALL_COMPLETED
-
-
-class _Callbacks:
-    """Runs done-callbacks on one daemon thread that sleeps in Rust until some
-    job ends, so no thread is parked per job and no callback runs on a worker."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[int, tuple[Job, list[Callable[[Job], object]]]] = {}
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-
-    def add(self, job: Job, fn: Callable[[Job], object]) -> None:
-        with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's thread is not here
-                self._pid, self._thread, self._pending = os.getpid(), None, {}
-            if not job.in_final_state():
-                self._pending.setdefault(id(job), (job, []))[1].append(fn)
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="ferroq-callbacks", daemon=True)
-                    self._thread.start()
-                return
-        _call(fn, job)
-
-    def _run(self) -> None:
-        while True:
-            seen = _core.completions()
-            with self._lock:
-                ready = [k for k, (job, _) in self._pending.items() if job.in_final_state()]
-                fired = [self._pending.pop(k) for k in ready]
-            for job, fns in fired:
-                for fn in fns:
-                    _call(fn, job)
-            with self._lock:
-                if not self._pending:
-                    self._thread = None
-                    return
-            _core.wait_completions(seen, 1.0)
-
-
-def _call(fn: Callable[[Job], object], job: Job) -> None:
-    try:
-        fn(job)
-    except Exception:
-        _log.exception("done-callback %r of job %s raised", fn, job.job_id())
-
-
-_callbacks = _Callbacks()
-
-
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + max(0.0, timeout)
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-class StatusPredicates:
-    """``done()``, ``running()``, ``cancelled()`` and ``in_final_state()`` read from
-    ``status()``, shared by every job kind."""
-
-    def status(self) -> JobStatus:
-        raise NotImplementedError
-
-    def done(self) -> bool:
-        """Whether the job succeeded (``DONE``; not ``CANCELLED`` or ``ERROR``)."""
-        return self.status() is JobStatus.DONE
-
-    def running(self) -> bool:
-        return self.status() is JobStatus.RUNNING
-
-    def cancelled(self) -> bool:
-        return self.status() is JobStatus.CANCELLED
-
-    def in_final_state(self) -> bool:
-        return self.status() in JOB_FINAL_STATES
-
-
-class WaitedOutcome:
-    """``exception(timeout)`` for jobs whose outcome is a result or a raised error:
-    ``_wait_or_raise`` waits (raising on timeout), ``_outcome`` returns the result
-    or raises the job's error."""
-
-    def _wait_or_raise(self, timeout: float | None) -> None:
-        raise NotImplementedError
-
-    def _outcome(self) -> Result:
-        raise NotImplementedError
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """The error the job failed with, or ``None`` if it succeeded; waits like
-        :meth:`result` and raises ``JobCancelledError`` for a cancelled job."""
-        self._wait_or_raise(timeout)
-        try:
-            self._outcome()
-        except JobCancelledError:
-            raise
-        except Exception as err:
-            return err
-        return None
 
 
 class UserMetadata:
@@ -208,7 +88,7 @@ class UserMetadata:
         return dict(self._header)
 
 
-class Job(StatusPredicates, WaitedOutcome, UserMetadata):
+class Job(FutureSurface, UserMetadata):
     """A simulation job, returned at once by :meth:`Simulator.run`.
 
     It honours Qiskit's ``JobV1`` (``status``, ``result``, ``cancel``,
@@ -232,7 +112,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
 
     def __init__(
         self,
-        backend: Simulator | None,
+        backend: Backend | None,
         native: _core.Job,
         circuits: list[Circuit],
         options: dict[str, Any],
@@ -265,8 +145,8 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         """A unique id (a uuid4 string)."""
         return self._job_id
 
-    def backend(self) -> Simulator:
-        """The simulator that runs the job."""
+    def backend(self) -> Any:
+        """The simulator that runs the job (a :class:`ferroq.Simulator`)."""
         if self._backend is None:
             raise JobError(f"job {self._job_id} has no backend (it was restored from a pickle)")
         return self._backend
@@ -280,7 +160,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         if self._native is None:
             assert self._frozen_status is not None
             return self._frozen_status
-        return _STATUS_BY_INDEX[self._native.state()]
+        return STATUS_BY_INDEX[self._native.state()]
 
     def cancel(self) -> bool:
         """Cancels the job, queued or running (a running simulation stops at its next
@@ -315,75 +195,11 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         ({'1': 10}, [1])
         """
         del refresh
-        self._wait_or_raise(timeout)
-        if not partial:
-            return self._outcome()
-        try:
-            return self._outcome()
-        except Exception as err:
-            with self._lock:
-                if self._partial is not None:
-                    return self._partial
-            return Result(
-                self._options["seed"],
-                [],
-                options=self._options,
-                job_id=self._job_id,
-                missing=dict.fromkeys(range(len(self._circuits)), err),
-            )
+        return self._result_of(timeout, partial)
 
-    def wait_for_final_state(
-        self,
-        timeout: float | None = None,
-        wait: float = 5,
-        callback: Callable[[str, JobStatus, Job], object] | None = None,
-    ) -> None:
-        """Blocks until the job ends, returning the moment it does.
-
-        While it runs, ``callback(job_id, status, job)`` is called every ``wait``
-        seconds (``wait`` only paces the callback). Raises
-        :class:`~ferroq.exceptions.JobTimeoutError` ("Timeout while waiting for
-        job <id>.") once ``timeout`` seconds have passed.
-        """
-        deadline = _deadline(timeout)
-        while True:
-            status = self.status()
-            if status in JOB_FINAL_STATES:
-                return
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
-                raise JobTimeoutError(f"Timeout while waiting for job {self._job_id}.")
-            pause: float | None = remaining
-            if callback is not None:
-                callback(self._job_id, status, self)
-                pause = wait if remaining is None else min(wait, remaining)
-            self._wait(pause)
-
-    # -------------------------------------------------------------- futures
-    def add_done_callback(self, fn: Callable[[Job], object]) -> None:
-        """Calls ``fn(job)`` once when the job ends (at once if it already has),
-        from a ferroq thread; exceptions it raises are logged, not propagated."""
-        _callbacks.add(self, fn)
-
-    def __await__(self) -> Generator[Any, None, Result]:
-        """``await job`` waits without blocking the event loop, then returns the result."""
-        if not self.in_final_state():
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
-
-            def wake(_: Job) -> None:
-                def settle() -> None:
-                    if not future.done():
-                        future.set_result(None)
-
-                try:
-                    loop.call_soon_threadsafe(settle)
-                except RuntimeError:  # the loop closed meanwhile
-                    pass
-
-            self.add_done_callback(wake)
-            yield from future.__await__()
-        return self.result()
+    def _what_ran(self) -> Result | None:
+        with self._lock:
+            return self._partial
 
     # ------------------------------------------------------------ internals
     def _wait(self, timeout: float | None) -> bool:
@@ -391,17 +207,13 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
             return True
         return self._native.wait(timeout)
 
-    def _wait_or_raise(self, timeout: float | None) -> None:
-        if not self._async:
-            if timeout is not None:
-                warnings.warn(
-                    "the job ran synchronously (blocking=True): the timeout is ignored",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return
-        if not self._wait(timeout):
-            raise JobTimeoutError(f"Timeout while waiting for job {self._job_id}.")
+    def _state_handle(self) -> _core.Job | _core.ExternalJob:
+        """The Rust job holding this job's state (a settled one once restored from
+        a pickle, which has no engine job)."""
+        if self._native is not None:
+            return self._native
+        status = self.status()
+        return settled_handle(status, "" if self._frozen_error is None else str(self._frozen_error))
 
     def _outcome(self) -> Result:
         with self._lock:
@@ -451,7 +263,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
 
     def _steps(self) -> dict[str, datetime.datetime]:
         if self._native is not None:
-            raw = {_STATUS_BY_INDEX[i].name: t for i, t in self._native.time_per_step()}
+            raw = {STATUS_BY_INDEX[i].name: t for i, t in self._native.time_per_step()}
         else:
             raw = self._frozen_steps
         return {name: datetime.datetime.fromtimestamp(t).astimezone() for name, t in raw.items()}
@@ -516,7 +328,7 @@ class Job(StatusPredicates, WaitedOutcome, UserMetadata):
         except Exception as err:
             error = err
         steps = (
-            {_STATUS_BY_INDEX[i].name: t for i, t in self._native.time_per_step()}
+            {STATUS_BY_INDEX[i].name: t for i, t in self._native.time_per_step()}
             if self._native is not None
             else self._frozen_steps
         )
@@ -584,75 +396,3 @@ def check_header(header: Any) -> dict[str, Any]:
     if not isinstance(header, dict) or not all(isinstance(k, str) for k in header):
         raise TypeError(f"header must be a dict with str keys, got {header!r}")
     return dict(header)
-
-
-class DoneAndNotDone(NamedTuple):
-    """What :func:`wait` returns, as ``concurrent.futures.wait`` does."""
-
-    done: set[Job | JobSet]
-    not_done: set[Job | JobSet]
-
-
-# Job sets on an executor end outside ferroq's engine, which wakes the waits below
-# only for its own jobs: with any of them, the waits look again this often.
-_SET_POLL = 0.05
-
-
-def _pause(jobs: Iterable[Job | JobSet], remaining: float | None) -> float | None:
-    if all(isinstance(j, Job) for j in jobs):
-        return remaining
-    return _SET_POLL if remaining is None else min(_SET_POLL, remaining)
-
-
-def wait(
-    jobs: Iterable[Job | JobSet], timeout: float | None = None, return_when: str = ALL_COMPLETED
-) -> DoneAndNotDone:
-    """Waits for jobs (or job sets) as ``concurrent.futures.wait`` does: until all
-    end (``ALL_COMPLETED``), any ends (``FIRST_COMPLETED``) or any fails
-    (``FIRST_EXCEPTION``), or ``timeout`` seconds pass; never raises on timeout."""
-    if return_when not in (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION):
-        raise ValueError(f"unknown return_when {return_when!r}")
-    pending = set(jobs)
-    deadline = _deadline(timeout)
-    done: set[Job | JobSet] = set()
-    while True:
-        seen = _core.completions()
-        newly = {j for j in pending if j.in_final_state()}
-        done |= newly
-        pending -= newly
-        if not pending:
-            break
-        if return_when == FIRST_COMPLETED and done:
-            break
-        if return_when == FIRST_EXCEPTION and any(j.status() is JobStatus.ERROR for j in done):
-            break
-        remaining = _remaining(deadline)
-        if remaining is not None and remaining <= 0:
-            break
-        _core.wait_completions(seen, _pause(pending, remaining))
-    return DoneAndNotDone(done, pending)
-
-
-J = TypeVar("J", bound="Job | JobSet")
-
-
-def as_completed(jobs: Iterable[J], timeout: float | None = None) -> Iterator[J]:
-    """Yields jobs (or job sets) as they end (finished ones first), as
-    ``concurrent.futures.as_completed`` does; raises
-    :class:`~ferroq.exceptions.JobTimeoutError` if some are unfinished after
-    ``timeout`` seconds from the call."""
-    pending = list(dict.fromkeys(jobs))
-    total = len(pending)
-    deadline = _deadline(timeout)
-    while pending:
-        seen = _core.completions()
-        finished = [j for j in pending if j.in_final_state()]
-        if finished:
-            for j in finished:
-                pending.remove(j)
-                yield j
-            continue
-        remaining = _remaining(deadline)
-        if remaining is not None and remaining <= 0:
-            raise JobTimeoutError(f"{len(pending)} (of {total}) jobs unfinished after {timeout} s")
-        _core.wait_completions(seen, _pause(pending, remaining))

@@ -16,13 +16,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
-from ferroq._job import JOB_FINAL_STATES, JobStatus
-
-if TYPE_CHECKING:
-    from ferroq._job import Job
-    from ferroq._jobset import JobSet
+from ferroq._contract import JOB_FINAL_STATES, JobStatus, call_safely, timeout_seconds
 
 __all__ = ["ProgressEvent", "TextProgressBar", "wait_for_progress", "watch"]
 
@@ -90,7 +86,12 @@ class _Watch:
 
 
 class _Watcher:
-    def __init__(self) -> None:
+    """One thread that reads its watched jobs every :data:`TICK` and reports each
+    change to the job's observer. Observers are user code: whatever one raises
+    is logged (:func:`~ferroq._contract.call_safely`) and the thread goes on."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
         self._lock = threading.Lock()
         self._watches: list[_Watch] = []
         self._wake = threading.Condition(self._lock)
@@ -105,7 +106,7 @@ class _Watcher:
                 self._pid, self._thread = os.getpid(), None
             self._watches.append(watch)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="ferroq-progress", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             self._wake.notify()
         return watch
@@ -116,7 +117,7 @@ class _Watcher:
                 while not self._watches:
                     self._wake.wait()
                 watches = list(self._watches)
-            done = [w for w in watches if self._tick(w)]
+            done = [w for w in watches if self._tick(w)]  # _tick never raises
             if done:
                 with self._lock:
                     self._watches = [w for w in self._watches if w not in done]
@@ -132,7 +133,7 @@ class _Watcher:
             status = watch.job.status()
             final = status in JOB_FINAL_STATES
             fraction = 1.0 if status is JobStatus.DONE else watch.job.progress()
-        except Exception:  # a stored job whose store went away: stop watching it
+        except BaseException:  # a stored job whose store went away: stop watching it
             _log.exception("progress of job %s could not be read", watch.job.job_id())
             return True
         if watch.every_tick or watch.last != (status, fraction):
@@ -140,14 +141,15 @@ class _Watcher:
             event = ProgressEvent(
                 watch.job.job_id(), status, fraction, watch.circuits, time.monotonic() - watch.started, final
             )
-            try:
-                watch.observer(event)
-            except Exception:
-                _log.exception("progress callback %r of job %s raised", watch.observer, event.job_id)
+            call_safely(watch.observer, event, what=f"progress callback of job {event.job_id}")
         return final
 
 
-_watcher = _Watcher()
+#: Users' progress callbacks and bars.
+_watcher = _Watcher("ferroq-progress")
+#: The job store's owner duties (status writes, the cancel poll): a thread of
+#: their own, so that a locked store never delays anyone's progress callbacks.
+store_watcher = _Watcher("ferroq-store")
 # The unfinished watches of each job, for wait_for_progress; a watch leaves when
 # its final event has been delivered, so the map holds only running jobs.
 _watches_by_job: dict[str, list[_Watch]] = {}
@@ -166,23 +168,28 @@ def _forget(done: list[_Watch]) -> None:
 
 
 def watch(
-    job: Job | JobSet, observer: Callable[[ProgressEvent], object], *, every_tick: bool = False
+    job: _Observed,
+    observer: Callable[[ProgressEvent], object],
+    *,
+    every_tick: bool = False,
+    watcher: _Watcher | None = None,
 ) -> None:
     """Calls ``observer`` with a :class:`ProgressEvent` whenever ``job``'s status or
     progress changes (read every 0.1 s; every read with ``every_tick``), and once
-    more when it ends."""
+    more when it ends, on the users' progress thread or on ``watcher``'s."""
     # Registered under the lock, so the watcher cannot forget it before it is listed.
     with _by_job_lock:
-        w = _watcher.add(job, observer, every_tick)
+        w = (watcher or _watcher).add(job, observer, every_tick)
         _watches_by_job.setdefault(job.job_id(), []).append(w)
 
 
-def wait_for_progress(job: Job | JobSet, timeout: float | None = None) -> None:
+def wait_for_progress(job: _Observed, timeout: float | None = None) -> None:
     """Blocks until every progress observer of ``job`` has had its final event
     (useful in tests and scripts: the observers run on a separate thread, so they
     may still be running just after ``job.result()`` returned)."""
     with _by_job_lock:
         watches = list(_watches_by_job.get(job.job_id(), ()))
+    timeout = timeout_seconds(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     for w in watches:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -247,7 +254,7 @@ class TqdmProgressBar:
             self._bar.close()
 
 
-def progress_bar_for(job: Job | JobSet) -> Callable[[ProgressEvent], object]:
+def progress_bar_for(job: _Observed) -> Callable[[ProgressEvent], object]:
     """The bar for ``progress_bar=True``: tqdm's when tqdm is installed, else the
     plain terminal bar on stderr."""
     try:

@@ -46,7 +46,7 @@ from ferroq import _core, exceptions
 from ferroq._circuit import Circuit
 from ferroq._job import JOB_FINAL_STATES, Job, JobStatus
 from ferroq._jobset import JobSet
-from ferroq._progress import ProgressEvent, watch
+from ferroq._progress import ProgressEvent, store_watcher, watch
 from ferroq._result import Result
 from ferroq.exceptions import JobCancelledError, JobError, OptionError, OptionTypeError
 
@@ -285,7 +285,7 @@ def record(path: str, job: Job | JobSet) -> None:
         _unfinished[job.job_id()] = (path, job)
     job.add_done_callback(_finish)
     job._on_metadata_change = functools.partial(_write_metadata, path)
-    watch(job, _Owner(path, job), every_tick=True)
+    watch(job, _Owner(path, job), every_tick=True, watcher=store_watcher)
 
 
 class _Owner:
@@ -348,6 +348,13 @@ def _finish(job: Job | JobSet) -> None:
         error_type, error_message = "JobCancelledError", str(err)
     except Exception as err:
         error_type, error_message = type(err).__name__, str(err)
+        # What did run of a failed batch is kept, with each failed circuit's error
+        # (by class name and message), for result(partial=True) in any process.
+        part = job.result(partial=True)
+        ran = [part._experiment(i) for i in range(len(part)) if i not in part.missing]
+        if ran:
+            failed = [(i, type(e).__name__, str(e)) for i, e in sorted(part.missing.items())]
+            result = pickle.dumps((part.seed, ran, failed), protocol=pickle.HIGHEST_PROTOCOL)
     if status is JobStatus.ERROR and error_message is not None:
         error_message = job.error_message() or error_message
     steps = _job_steps(job)
@@ -543,6 +550,8 @@ class StoredJob(Job):
                 return self._result
             if self._frozen_status is not JobStatus.DONE:
                 assert self._frozen_error is not None
+                if self._frozen_status is JobStatus.ERROR and self._partial is None:
+                    self._partial = self._stored_partial()
                 raise self._frozen_error
             conn = _connect(self._store_path)
             row = conn.execute("SELECT result FROM jobs WHERE job_id=?", (self._job_id,)).fetchone()
@@ -559,6 +568,32 @@ class StoredJob(Job):
 
             self._result = _decode(self._job_id, "result", load)
             return self._result
+
+    def _stored_partial(self) -> Result | None:
+        """What did run of a failed batch, as its process stored it (or ``None``)."""
+        row = (
+            _connect(self._store_path)
+            .execute("SELECT result FROM jobs WHERE job_id=?", (self._job_id,))
+            .fetchone()
+        )
+        blob = None if row is None else row[0]
+        if not isinstance(blob, bytes):
+            return None
+
+        def load() -> Result:
+            seed, experiments, failed = pickle.loads(blob)
+            if not isinstance(seed, int) or not {type(e) for e in experiments} <= {_core.ExperimentData}:
+                raise ValueError("not a list of experiment data")
+            missing = {
+                int(i): _error_from(self._job_id, JobStatus.ERROR, str(kind), str(message))
+                for i, kind, message in failed
+            }
+            return Result(
+                seed, list(experiments), options=self._options, job_id=self._job_id, missing=missing
+            )
+
+        partial: Result = _decode(self._job_id, "result", load)
+        return partial
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(super().__getstate__(), store=self._store_path, kind=self.kind, owner=self.owner)

@@ -14,11 +14,11 @@ from qiskit.result import Result as QiskitResult
 
 import ferroq
 from ferroq import exceptions as fx
+from ferroq._contract import timeout_seconds
 
 if TYPE_CHECKING:
     from qiskit.circuit import QuantumCircuit
 
-    from ferroq.qiskit._backend import FerroqSimulator
 
 __all__ = [
     "FerroqJob",
@@ -54,7 +54,7 @@ class FerroqJob(JobV1):
 
     def __init__(
         self,
-        backend: FerroqSimulator,
+        backend: Any,  # the FerroqSimulator that ran it (imported by none of the jobs)
         job: AnyJob,
         circuits: list[QuantumCircuit],
         to_result: Callable[[ferroq.Result], QiskitResult],
@@ -86,10 +86,11 @@ class FerroqJob(JobV1):
         (the result's ``status`` is then ``"PARTIAL COMPLETED"``, or ``"ERROR"``
         when every experiment failed)."""
         del refresh
+        timeout = timeout_seconds(timeout)  # the package's deadline policy, checked first
         if self._result is not None:
             return self._result
         try:
-            if partial and isinstance(self._job, ferroq.Job):
+            if partial:
                 native = self._job.result(timeout, partial=True)
             else:
                 native = self._job.result(timeout)
@@ -153,7 +154,7 @@ class FerroqJobSet(FerroqJob):
 
     def __init__(
         self,
-        backend: FerroqSimulator,
+        backend: Any,  # the FerroqSimulator that ran it (imported by none of the jobs)
         job: ferroq.JobSet,
         circuits: list[QuantumCircuit],
         experiments: list[QuantumCircuit],
@@ -170,6 +171,7 @@ class FerroqJobSet(FerroqJob):
         """The merged ``qiskit.result.Result``, waiting up to ``timeout`` seconds in
         total; with ``partial=True``, what finished of a failed or cancelled set."""
         del refresh
+        timeout = timeout_seconds(timeout)  # the package's deadline policy, checked first
         if self._result is not None:
             return self._result
         try:

@@ -90,6 +90,10 @@ pub enum Error {
         column: usize,
         message: String,
     },
+    /// A job completed outside the engine (an executor's task) failed; the
+    /// caller keeps the error itself, this is its description.
+    #[error("{0}")]
+    External(String),
     /// A bug: a panic caught at a boundary, with its message.
     #[error("internal error: {0}")]
     Internal(String),

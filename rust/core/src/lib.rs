@@ -7,11 +7,9 @@
 pub mod circuit;
 pub mod engine;
 pub mod error;
-#[cfg(feature = "fault-injection")]
-pub mod fault;
 pub mod fusion;
 pub mod gates;
-pub mod job;
+pub mod jobs;
 pub mod kernels;
 pub mod matrix;
 pub mod parallel;
@@ -20,10 +18,8 @@ pub mod precision;
 pub mod qasm2;
 pub mod rng;
 pub mod sample;
-pub mod scheduler;
 pub mod simd;
 pub mod state;
-mod sync;
 #[cfg(test)]
 mod testing;
 
@@ -31,7 +27,6 @@ pub use circuit::{Circuit, Instruction};
 pub use engine::{ExperimentResult, RunOptions, RunResult, format_bits, run, statevector};
 pub use error::{Error, Result};
 pub use gates::GateKind;
-pub use job::{Job, JobState};
+pub use jobs::{Job, JobGroup, JobState, SimJob, scheduler};
 pub use num_complex::{Complex32, Complex64};
 pub use precision::{Amplitude, Precision, StateVector};
-pub use scheduler::{SimJob, scheduler};

@@ -6,7 +6,7 @@
 #![cfg(loom)]
 
 use ferroq_core::error::Error;
-use ferroq_core::job::{Job, JobState};
+use ferroq_core::jobs::{Job, JobState};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -109,5 +109,75 @@ fn states_only_move_forward() {
         driver.join().unwrap();
         observer.join().unwrap();
         assert_eq!(job.state(), JobState::Error);
+    });
+}
+
+/// A job completed from outside (an executor's future): its done-callback
+/// finishes it while a user cancels it and a group over it and a second,
+/// already finished job waits. Exactly one party ends it; the group's waiter
+/// wakes (no lost notification) and sees the summary of the final states.
+#[test]
+fn external_completion_cancel_and_group_wait() {
+    use ferroq_core::jobs::{JobGroup, JobView, Signal};
+    loom::model(|| {
+        let signal = std::sync::Arc::new(Signal::new());
+        let external = std::sync::Arc::new(Job::<()>::with_signal(signal.clone()));
+        let other = std::sync::Arc::new(Job::<()>::with_signal(signal.clone()));
+        assert!(external.advance(JobState::Queued));
+        assert!(other.finish(Ok(())));
+        let members: Vec<std::sync::Arc<dyn JobView>> = vec![external.clone(), other.clone()];
+        let group = std::sync::Arc::new(JobGroup::with_signal(members, signal));
+        let finisher = {
+            let job = external.clone();
+            thread::spawn(move || job.advance(JobState::Running) && job.finish(Ok(())))
+        };
+        let canceller = {
+            let job = external.clone();
+            thread::spawn(move || job.cancel())
+        };
+        let waiter = {
+            let group = group.clone();
+            thread::spawn(move || {
+                assert!(group.wait_timeout(None));
+                group.state()
+            })
+        };
+        let finished = finisher.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+        let seen = waiter.join().unwrap();
+        assert!(finished ^ cancelled, "exactly one party ends the job");
+        let expected = if finished {
+            JobState::Done
+        } else {
+            JobState::Cancelled
+        };
+        assert_eq!(external.state(), expected);
+        assert_eq!(seen, expected, "the group's waiter saw the final summary");
+    });
+}
+
+/// Two members of a group end on two threads while a third waits on the group:
+/// the waiter wakes once both have ended, whichever order they end in, and an
+/// error in either makes the group ERROR.
+#[test]
+fn group_of_two_ending_concurrently() {
+    use ferroq_core::jobs::{JobGroup, JobView, Signal};
+    loom::model(|| {
+        let signal = std::sync::Arc::new(Signal::new());
+        let a = std::sync::Arc::new(Job::<u8>::with_signal(signal.clone()));
+        let b = std::sync::Arc::new(Job::<u8>::with_signal(signal.clone()));
+        let members: Vec<std::sync::Arc<dyn JobView>> = vec![a.clone(), b.clone()];
+        let group = std::sync::Arc::new(JobGroup::with_signal(members, signal));
+        let ta = thread::spawn(move || a.finish(Ok(1)));
+        let tb = thread::spawn(move || b.finish(Err(Error::Internal("boom".into()))));
+        let waiter = {
+            let group = group.clone();
+            thread::spawn(move || {
+                assert!(group.wait_timeout(None));
+                group.state()
+            })
+        };
+        assert!(ta.join().unwrap() && tb.join().unwrap());
+        assert_eq!(waiter.join().unwrap(), JobState::Error);
     });
 }

@@ -27,6 +27,7 @@ fn class_name(err: &Error) -> &'static str {
         | Error::AllocationFailed { .. } => "SimulationMemoryError",
         Error::Cancelled => "JobCancelledError",
         Error::Internal(_) => "InternalError",
+        Error::External(_) => "JobError",
         Error::InCircuit { source, .. } => class_name(source),
     }
 }

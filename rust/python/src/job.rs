@@ -4,8 +4,8 @@
 use crate::errors::to_py;
 use crate::result::PyExperiment;
 use ferroq_core::engine::ExperimentResult;
-use ferroq_core::scheduler::Scheduler;
-use ferroq_core::{JobState, SimJob};
+use ferroq_core::jobs::{Job, JobGroup, JobView, Scheduler};
+use ferroq_core::{Error, JobState, SimJob};
 use pyo3::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,11 +111,7 @@ impl PyJob {
 
     /// `(state index, seconds since the Unix epoch)` for each state reached.
     fn time_per_step(&self) -> Vec<(u8, f64)> {
-        self.job
-            .time_per_step()
-            .into_iter()
-            .map(|(s, ns)| (s as u8, ns as f64 / 1e9))
-            .collect()
+        steps(self.job.time_per_step())
     }
 
     /// 0-based place in the queue, or `None` once the job left it.
@@ -129,6 +125,128 @@ impl PyJob {
     fn progress(&self) -> f64 {
         self.job.progress()
     }
+}
+
+/// `ferroq._core.ExternalJob`: the state of a job whose work runs elsewhere (an
+/// executor's task). Python hands it the outcome: `start`, then `finish` or
+/// `fail`, or `cancel`; the outcome itself stays with the caller. Transitions
+/// are the core state machine's: forward only, one final state.
+#[pyclass(module = "ferroq._core", name = "ExternalJob", frozen)]
+pub struct PyExternalJob {
+    pub job: Arc<Job<()>>,
+}
+
+#[pymethods]
+impl PyExternalJob {
+    /// A new job, QUEUED.
+    #[new]
+    fn new() -> Self {
+        let job = Arc::new(Job::new());
+        job.advance(JobState::Queued);
+        PyExternalJob { job }
+    }
+
+    fn state(&self) -> u8 {
+        self.job.state() as u8
+    }
+
+    /// Moves to RUNNING unless the job already got there or ended.
+    fn start(&self) -> bool {
+        self.job.advance(JobState::Running)
+    }
+
+    /// Ends the job DONE; whether this call ended it.
+    fn finish(&self) -> bool {
+        self.job.finish(Ok(()))
+    }
+
+    /// Ends the job ERROR (`message` describes the caller's error); whether this call ended it.
+    fn fail(&self, message: String) -> bool {
+        self.job.finish(Err(Error::External(message)))
+    }
+
+    /// Ends the job CANCELLED; whether this call ended it.
+    fn cancel(&self) -> bool {
+        self.job.cancel()
+    }
+
+    /// Blocks until the job ends or `timeout` seconds pass; returns whether it ended.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if self.job.state().is_final() {
+            return Ok(true);
+        }
+        let job = &self.job;
+        wait_interruptibly(py, timeout, |slice| job.wait_timeout(slice))
+    }
+
+    /// `(state index, seconds since the Unix epoch)` for each state reached.
+    fn time_per_step(&self) -> Vec<(u8, f64)> {
+        steps(self.job.time_per_step())
+    }
+}
+
+/// `ferroq._core.JobGroup`: jobs (`Job`s and `ExternalJob`s) seen as one. Its
+/// state is summarised from the members' when read; a wait sleeps until the
+/// process's "a job ended" signal moves and the summary is final: no polling.
+#[pyclass(module = "ferroq._core", name = "JobGroup", frozen)]
+pub struct PyJobGroup {
+    group: JobGroup,
+}
+
+#[pymethods]
+impl PyJobGroup {
+    #[new]
+    fn new(members: Vec<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let mut views: Vec<Arc<dyn JobView>> = Vec::with_capacity(members.len());
+        for (i, member) in members.iter().enumerate() {
+            if let Ok(job) = member.cast::<PyJob>() {
+                views.push(job.get().job.clone());
+            } else if let Ok(job) = member.cast::<PyExternalJob>() {
+                views.push(job.get().job.clone());
+            } else {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "member {i} of a job group must be a _core.Job or _core.ExternalJob, got {}",
+                    member.get_type().name()?
+                )));
+            }
+        }
+        Ok(PyJobGroup {
+            group: JobGroup::new(views),
+        })
+    }
+
+    /// The summarised state, as an index into Qiskit's JobStatus order.
+    fn state(&self) -> u8 {
+        self.group.state() as u8
+    }
+
+    /// Each member's state index, in order.
+    fn states(&self) -> Vec<u8> {
+        self.group.states().into_iter().map(|s| s as u8).collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.group.len()
+    }
+
+    /// Blocks until every member has ended or `timeout` seconds pass; returns
+    /// whether they all have.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if self.group.state().is_final() {
+            return Ok(true);
+        }
+        let group = &self.group;
+        wait_interruptibly(py, timeout, |slice| group.wait_timeout(Some(slice)))
+    }
+}
+
+fn steps(stamps: Vec<(JobState, u64)>) -> Vec<(u8, f64)> {
+    stamps
+        .into_iter()
+        .map(|(s, ns)| (s as u8, ns as f64 / 1e9))
+        .collect()
 }
 
 fn experiments(results: Vec<ExperimentResult>) -> Vec<PyExperiment> {

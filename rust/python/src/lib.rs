@@ -9,8 +9,9 @@ mod result;
 
 use circuit::PyCircuit;
 use errors::{guard, to_py};
-use ferroq_core::{Error, Precision, RunOptions, engine, scheduler};
-use job::{PyJob, wait_interruptibly};
+use ferroq_core::jobs::scheduler;
+use ferroq_core::{Error, Precision, RunOptions, engine};
+use job::{PyExternalJob, PyJob, PyJobGroup, wait_interruptibly};
 use pyo3::prelude::*;
 use result::PyExperiment;
 
@@ -270,7 +271,7 @@ fn system_cache_bytes() -> Option<u64> {
 fn inject_fault(kind: &str) -> PyResult<()> {
     guard(|| match kind {
         "next_job" => {
-            ferroq_core::fault::panic_next_job();
+            ferroq_core::jobs::fault::panic_next_job();
             Ok(())
         }
         "here" => panic!("injected fault: this entry point panicked on purpose"),
@@ -298,6 +299,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCircuit>()?;
     m.add_class::<PyExperiment>()?;
     m.add_class::<PyJob>()?;
+    m.add_class::<PyExternalJob>()?;
+    m.add_class::<PyJobGroup>()?;
     m.add_function(wrap_pyfunction!(submit, m)?)?;
     m.add_function(wrap_pyfunction!(result::_experiment_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(queue_info, m)?)?;

@@ -6,12 +6,13 @@
 //! The scheduler is created on first use and again in a child after `fork`
 //! (the parent's workers do not exist there).
 
+#[cfg(feature = "fault-injection")]
+use super::fault;
+use super::job::{Job, JobState};
+use super::signal::{self, Signal};
 use crate::circuit::Circuit;
 use crate::engine::{self, Monitor, RunOptions, RunResult};
 use crate::error::{Error, Result};
-#[cfg(feature = "fault-injection")]
-use crate::fault;
-use crate::job::{Job, JobState};
 use crate::parallel;
 use crate::rng;
 use std::collections::VecDeque;
@@ -34,15 +35,14 @@ struct Queue {
     /// Live worker threads, and how many of them wait for work.
     workers: usize,
     idle: usize,
-    /// Jobs that ended, ever: lets waiters on "any job" sleep until one ends.
-    completions: u64,
 }
 
 pub struct Scheduler {
     pid: u32,
     queue: Mutex<Queue>,
     work_available: Condvar,
-    job_ended: Condvar,
+    /// The process's "a job ended" signal (see [`signal`]).
+    ended: Arc<Signal>,
     max_workers: usize,
 }
 
@@ -66,10 +66,9 @@ pub fn scheduler() -> Arc<Scheduler> {
                     tasks: VecDeque::new(),
                     workers: 0,
                     idle: 0,
-                    completions: 0,
                 }),
                 work_available: Condvar::new(),
-                job_ended: Condvar::new(),
+                ended: signal::global(),
                 max_workers: parallel::default_threads().max(1),
             });
             *slot = Some(fresh.clone());
@@ -205,9 +204,10 @@ impl Scheduler {
         self.ended();
     }
 
+    /// A worker left a job (ended, or found cancelled): waiters for "any job"
+    /// look again, so that they also see a worker freed.
     fn ended(&self) {
-        self.lock().completions += 1;
-        self.job_ended.notify_all();
+        self.ended.notify();
     }
 
     /// Cancels `job`: removes it from the queue if it is still there, or
@@ -217,8 +217,8 @@ impl Scheduler {
         if cancelled {
             // Drop a queued job's circuits now rather than when a worker
             // reaches it; a running one stops at its next check.
+            // (The job's own final transition notified the signal.)
             self.lock().tasks.retain(|t| !Arc::ptr_eq(&t.job, job));
-            self.ended();
         }
         cancelled
     }
@@ -235,20 +235,15 @@ impl Scheduler {
         (queue.tasks.len(), queue.workers, self.max_workers)
     }
 
-    /// How many jobs have ended so far.
+    /// How many job endings the process's signal has seen (see [`signal`]).
     pub fn completions(&self) -> u64 {
-        self.lock().completions
+        self.ended.count()
     }
 
     /// Blocks until more than `seen` jobs have ended, or `timeout` passes.
     /// Returns the new count.
     pub fn wait_completions(&self, seen: u64, timeout: Duration) -> u64 {
-        let queue = self.lock();
-        let (queue, _) = self
-            .job_ended
-            .wait_timeout_while(queue, timeout, |q| q.completions <= seen)
-            .unwrap_or_else(|p| p.into_inner());
-        queue.completions
+        self.ended.wait(seen, timeout)
     }
 }
 

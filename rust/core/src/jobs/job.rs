@@ -9,8 +9,10 @@
 //! wakes every waiter. So exactly one final state is ever reached, and anyone
 //! who sees it also sees the outcome that goes with it.
 
+use super::signal::{self, Signal};
+use super::sync::{AtomicBool, AtomicU8, AtomicU64, Condvar, Mutex, MutexGuard};
 use crate::error::Error;
-use crate::sync::{AtomicBool, AtomicU8, AtomicU64, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -78,6 +80,8 @@ pub struct Job<T> {
     finished: Condvar,
     work_done: AtomicU64,
     work_total: AtomicU64,
+    /// Told when this job reaches its final state (see [`signal`]).
+    signal: Arc<Signal>,
 }
 
 fn now_ns() -> u64 {
@@ -95,8 +99,13 @@ impl<T> Default for Job<T> {
 }
 
 impl<T> Job<T> {
-    /// A new job in INITIALIZING.
+    /// A new job in INITIALIZING, notifying the process's [`signal::global`] when it ends.
     pub fn new() -> Job<T> {
+        Job::with_signal(signal::global())
+    }
+
+    /// A new job in INITIALIZING that notifies `signal` when it ends.
+    pub fn with_signal(signal: Arc<Signal>) -> Job<T> {
         let job = Job {
             state: AtomicU8::new(JobState::Initializing as u8),
             claimed: AtomicBool::new(false),
@@ -106,6 +115,7 @@ impl<T> Job<T> {
             finished: Condvar::new(),
             work_done: AtomicU64::new(0),
             work_total: AtomicU64::new(0),
+            signal,
         };
         job.stamps[JobState::Initializing as usize].store(now_ns(), Relaxed);
         job
@@ -203,6 +213,7 @@ impl<T> Job<T> {
         self.stamps[final_state as usize].store(now_ns(), Relaxed);
         drop(slot);
         self.finished.notify_all();
+        self.signal.notify();
         true
     }
 

@@ -9,10 +9,9 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ferroq_benches::layered_circuit;
-use ferroq_core::kernels::Op;
-use ferroq_core::{
-    Circuit, Complex32, Complex64, GateKind, Precision, RunOptions, parallel, simd, state,
-};
+use ferroq_core::sim::kernels::Op;
+use ferroq_core::sim::{parallel, simd, state};
+use ferroq_core::{Circuit, Complex32, Complex64, GateKind, Precision, RunOptions};
 use std::hint::black_box;
 
 const N: usize = 20;

@@ -1,16 +1,17 @@
 //! Sweeps the fusion and blocking parameters over a random layered circuit
 //! and prints the time of each setting: how the defaults in
-//! `ferroq_core::fusion` and `ferroq_core::plan` were chosen.
+//! `ferroq_core::sim::fusion` and `ferroq_core::sim::plan` were chosen.
 //!
 //! Run: `cargo run --release -p ferroq-benches --bin tune -- 22 10`
 //! (qubits, layers), or `... --bin tune -- kernels` for the cost of each
 //! kernel per amplitude, in cache and from memory.
 
 use ferroq_benches::layered_circuit;
-use ferroq_core::fusion::{FusionConfig, fuse};
-use ferroq_core::kernels::Op;
-use ferroq_core::plan::{BlockConfig, Plan, Stage};
-use ferroq_core::{Amplitude, Instruction, parallel, simd, state};
+use ferroq_core::sim::fusion::{FusionConfig, fuse};
+use ferroq_core::sim::kernels::Op;
+use ferroq_core::sim::plan::{BlockConfig, Plan, Stage};
+use ferroq_core::sim::{parallel, simd, state};
+use ferroq_core::{Amplitude, Instruction};
 use std::time::Instant;
 
 fn layered_ops(n: usize, layers: usize) -> Vec<(Op, u64)> {
@@ -129,7 +130,7 @@ fn quantum_volume_ops(n: usize, depth: usize) -> Vec<(Op, u64)> {
                 v.iter_mut().for_each(|z| *z /= norm);
                 rows.push(v);
             }
-            let m = ferroq_core::matrix::Matrix::from_rows(4, rows.concat());
+            let m = ferroq_core::circuit::matrix::Matrix::from_rows(4, rows.concat());
             ops.push((Op::from_matrix(&m, pair, &[]), 1));
         }
     }

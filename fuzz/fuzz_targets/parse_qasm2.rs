@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match ferroq_core::qasm2::parse(text) {
+    match ferroq_core::qasm::qasm2::parse(text) {
         Ok(circuit) => {
             // What parses must survive the IR round trip.
             let bytes = circuit.to_bytes();

@@ -1,7 +1,7 @@
 //! Reproducible random states and gate streams for the unit tests.
 
-use crate::gates::GateKind;
-use crate::kernels::Op;
+use crate::circuit::gates::GateKind;
+use crate::sim::kernels::Op;
 use num_complex::Complex64 as C64;
 
 /// A linear congruential stream of uniform numbers in [-0.5, 0.5).

@@ -45,7 +45,7 @@ fn parser_regressions_parse_or_fail_with_a_position() {
         let Ok(text) = std::str::from_utf8(&data) else {
             continue;
         };
-        match ferroq_core::qasm2::parse(text) {
+        match ferroq_core::qasm::qasm2::parse(text) {
             Ok(circuit) => {
                 Circuit::from_bytes(&circuit.to_bytes())
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -10,7 +10,8 @@ mod result;
 use circuit::PyCircuit;
 use errors::{guard, to_py};
 use ferroq_core::jobs::scheduler;
-use ferroq_core::{Error, Precision, RunOptions, engine};
+use ferroq_core::sim::engine;
+use ferroq_core::{Error, Precision, RunOptions};
 use job::{PyExternalJob, PyJob, PyJobGroup, wait_interruptibly};
 use pyo3::prelude::*;
 use result::PyExperiment;
@@ -223,7 +224,7 @@ fn gate_table() -> Vec<(&'static str, Option<usize>, usize)> {
 fn parse_qasm2(py: Python<'_>, text: &str) -> PyResult<PyCircuit> {
     guard(|| {
         let text = text.to_owned();
-        py.detach(move || ferroq_core::qasm2::parse(&text))
+        py.detach(move || ferroq_core::qasm::qasm2::parse(&text))
             .map(|inner| PyCircuit { inner })
             .map_err(errors::to_py)
     })
@@ -232,13 +233,13 @@ fn parse_qasm2(py: Python<'_>, text: &str) -> PyResult<PyCircuit> {
 /// Bytes of memory available to this process (the engine's default limit).
 #[pyfunction]
 fn available_memory() -> u64 {
-    ferroq_core::state::available_memory_bytes()
+    ferroq_core::sim::state::available_memory_bytes()
 }
 
 /// The thread count used when a run does not set one.
 #[pyfunction]
 fn default_threads() -> usize {
-    ferroq_core::parallel::default_threads()
+    ferroq_core::sim::parallel::default_threads()
 }
 
 /// The vector instruction set the kernels use in this process: `"avx512"`,
@@ -246,21 +247,21 @@ fn default_threads() -> usize {
 /// `FERROQ_NO_AVX512`).
 #[pyfunction]
 fn instruction_set() -> &'static str {
-    ferroq_core::simd::isa().name()
+    ferroq_core::sim::simd::isa().name()
 }
 
 /// Bytes of the last-level cache the engine sizes cache blocking by
 /// (`FERROQ_CACHE_BYTES` when set), or None when unknown.
 #[pyfunction]
 fn cache_bytes() -> Option<u64> {
-    ferroq_core::plan::last_level_cache_bytes()
+    ferroq_core::sim::plan::last_level_cache_bytes()
 }
 
 /// Bytes of the machine's last-level cache (Linux sysfs), whatever
 /// `FERROQ_CACHE_BYTES` says, or None when unknown.
 #[pyfunction]
 fn system_cache_bytes() -> Option<u64> {
-    ferroq_core::plan::system_last_level_cache_bytes()
+    ferroq_core::sim::plan::system_last_level_cache_bytes()
 }
 
 /// Fault injection for the reliability tests: `"next_job"` makes the next job a
@@ -294,7 +295,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "DEFAULT_PARALLEL_THRESHOLD",
-        ferroq_core::engine::DEFAULT_PARALLEL_THRESHOLD,
+        ferroq_core::sim::engine::DEFAULT_PARALLEL_THRESHOLD,
     )?;
     m.add_class::<PyCircuit>()?;
     m.add_class::<PyExperiment>()?;

@@ -4,8 +4,8 @@
 
 use crate::errors::guard;
 use ferroq_core::circuit::MAX_WIDTH;
-use ferroq_core::engine::SavedValue;
-use ferroq_core::engine::{write_bits, write_hex};
+use ferroq_core::sim::engine::SavedValue;
+use ferroq_core::sim::engine::{write_bits, write_hex};
 use ferroq_core::{ExperimentResult, StateVector, format_bits};
 use numpy::{Complex32, Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::IntoPyObjectExt;

@@ -22,8 +22,8 @@
 //! valid as any other.
 
 use super::{Circuit, Instruction, PauliTerm, SaveKind};
+use crate::circuit::gates::GateKind;
 use crate::error::{Error, Result};
-use crate::gates::GateKind;
 use num_complex::Complex64;
 
 const MAGIC: &[u8; 4] = b"FQC1";
@@ -633,7 +633,7 @@ fn pauli_text(term: &PauliTerm, qubits: &[i64]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::circuit::MAX_WIDTH;
-    use crate::matrix::Matrix;
+    use crate::circuit::matrix::Matrix;
     use crate::testing::uniform_stream;
 
     /// Every instruction kind once, with a name and a global phase.

@@ -11,10 +11,10 @@ use super::fault;
 use super::job::{Job, JobState};
 use super::signal::{self, Signal};
 use crate::circuit::Circuit;
-use crate::engine::{self, Monitor, RunOptions, RunResult};
 use crate::error::{Error, Result};
-use crate::parallel;
-use crate::rng;
+use crate::sim::engine::{self, Monitor, RunOptions, RunResult};
+use crate::sim::parallel;
+use crate::sim::rng;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -250,7 +250,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::tests::bell;
+    use crate::sim::engine::tests::bell;
 
     #[test]
     fn thousands_of_jobs_all_finish() {

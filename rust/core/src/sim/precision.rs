@@ -18,9 +18,9 @@
 //! 2^-24 in all, since roundings do not line up. Reductions (norms,
 //! probabilities, expectation values) sum in f64.
 
-use crate::kernels::Op;
-use crate::plan::{self, Stage};
-use crate::simd;
+use crate::sim::kernels::Op;
+use crate::sim::plan::{self, Stage};
+use crate::sim::simd;
 use num_complex::{Complex32 as C32, Complex64 as C64};
 use std::fmt;
 
@@ -201,9 +201,9 @@ impl StateVector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::FusedOp;
-    use crate::gates::GateKind;
-    use crate::plan::{BlockConfig, Plan};
+    use crate::circuit::gates::GateKind;
+    use crate::sim::fusion::FusedOp;
+    use crate::sim::plan::{BlockConfig, Plan};
     use crate::testing::{max_distance, random_ops, random_state};
 
     fn narrowed(state: &[C64]) -> Vec<C32> {

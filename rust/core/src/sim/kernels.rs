@@ -10,9 +10,9 @@
 //! Every kernel is element-wise over disjoint groups of amplitudes, so the
 //! result is bit-for-bit the same whether it runs on one thread or many.
 
-use crate::gates::GateKind;
-use crate::matrix::{Matrix, Structure};
-use crate::simd;
+use crate::circuit::gates::GateKind;
+use crate::circuit::matrix::{Matrix, Structure};
+use crate::sim::simd;
 use num_complex::Complex64 as C64;
 use rayon::prelude::*;
 
@@ -633,8 +633,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gates::GateKind;
-    use crate::simd::Isa;
+    use crate::circuit::gates::GateKind;
+    use crate::sim::simd::Isa;
     use crate::testing::{max_distance, random_state, uniform_stream};
     use num_complex::Complex32 as C32;
 

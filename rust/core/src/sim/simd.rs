@@ -36,7 +36,7 @@
 //! (`plan::apply_widened_op`). The NEON kernels are tested under qemu-user
 //! (`.ci/run`), not timed: no aarch64 machine was at hand.
 
-use crate::kernels::deposit;
+use crate::sim::kernels::deposit;
 use num_complex::{Complex32 as C32, Complex64 as C64};
 use rayon::prelude::*;
 

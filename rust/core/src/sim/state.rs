@@ -2,7 +2,7 @@
 //! the same bits on any number of threads, and the measurement primitives.
 
 use crate::error::{Error, Result};
-use crate::precision::{Amplitude, Precision};
+use crate::sim::precision::{Amplitude, Precision};
 use num_complex::Complex64 as C64;
 use rayon::prelude::*;
 

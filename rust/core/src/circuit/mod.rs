@@ -4,12 +4,14 @@
 //! exists is a circuit the engine can run; the only check left for run time
 //! is whether its state fits in memory.
 
+use crate::circuit::gates::GateKind;
+use crate::circuit::matrix::Matrix;
 use crate::error::{Error, Result};
-use crate::gates::GateKind;
-use crate::matrix::Matrix;
 use std::sync::Arc;
 
 mod codec;
+pub mod gates;
+pub mod matrix;
 
 /// What a save instruction records (computed from the state in the engine,
 /// never copied out just to be reduced in Python).

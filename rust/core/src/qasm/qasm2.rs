@@ -34,8 +34,8 @@
 //! makes the parser panic.
 
 use crate::circuit::Circuit;
+use crate::circuit::gates::GateKind;
 use crate::error::{Error, Result};
-use crate::gates::GateKind;
 use std::collections::HashMap;
 use std::rc::Rc;
 

@@ -12,8 +12,8 @@
 //! of an identity on the group's qubits, with the same kernels that run the
 //! circuit, so fusion needs no second implementation of any gate.
 
-use crate::kernels::Op;
-use crate::matrix::Matrix;
+use crate::circuit::matrix::Matrix;
+use crate::sim::kernels::Op;
 use num_complex::Complex64 as C64;
 
 /// An op to run, and how many circuit instructions it stands for (the unit
@@ -222,7 +222,7 @@ pub fn fuse(ops: Vec<(Op, u64)>, cfg: &FusionConfig) -> Vec<FusedOp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gates::GateKind;
+    use crate::circuit::gates::GateKind;
     use crate::testing::{self, max_distance, random_state};
 
     fn random_ops(n: usize, count: usize, seed: u64) -> Vec<(Op, u64)> {

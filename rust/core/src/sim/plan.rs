@@ -16,10 +16,10 @@
 //! later op may still join the stage unless it touches a deferred op's qubits.
 //! Reordering commuting ops changes results only by rounding.
 
-use crate::fusion::FusedOp;
-use crate::kernels::{Op, deposit, insert_masks};
-use crate::precision::Amplitude;
-use crate::simd;
+use crate::sim::fusion::FusedOp;
+use crate::sim::kernels::{Op, deposit, insert_masks};
+use crate::sim::precision::Amplitude;
+use crate::sim::simd;
 use num_complex::{Complex32 as C32, Complex64 as C64};
 use rayon::prelude::*;
 
@@ -435,8 +435,8 @@ fn for_each_block<A: Amplitude, B: Copy + Send + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{FusionConfig, fuse};
-    use crate::gates::GateKind;
+    use crate::circuit::gates::GateKind;
+    use crate::sim::fusion::{FusionConfig, fuse};
     use crate::testing::{self, max_distance, random_state};
 
     fn random_ops(n: usize, count: usize, seed: u64) -> Vec<FusedOp> {

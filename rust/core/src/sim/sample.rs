@@ -11,8 +11,8 @@
 //! then turns its own run into outcomes. The chunk size never depends on the
 //! thread count, so neither do the samples.
 
-use crate::precision::Amplitude;
-use crate::rng::{self, SimRng};
+use crate::sim::precision::Amplitude;
+use crate::sim::rng::{self, SimRng};
 use rayon::prelude::*;
 
 /// Amplitudes per chunk of the parallel pass: large enough that a chunk's

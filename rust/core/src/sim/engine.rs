@@ -3,15 +3,15 @@
 
 use crate::circuit::{Circuit, Instruction, SaveKind};
 use crate::error::{Error, Result};
-use crate::fusion::{FusionConfig, fuse};
-use crate::kernels::Op;
-use crate::parallel;
-use crate::plan::{BlockConfig, Plan};
-use crate::precision::{Amplitude, Precision, StateVector};
-use crate::rng::{self, SimRng};
-use crate::sample;
-use crate::simd;
-use crate::state;
+use crate::sim::fusion::{FusionConfig, fuse};
+use crate::sim::kernels::Op;
+use crate::sim::parallel;
+use crate::sim::plan::{BlockConfig, Plan};
+use crate::sim::precision::{Amplitude, Precision, StateVector};
+use crate::sim::rng::{self, SimRng};
+use crate::sim::sample;
+use crate::sim::simd;
+use crate::sim::state;
 use num_complex::{Complex32 as C32, Complex64 as C64};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -41,7 +41,7 @@ pub struct RunOptions {
     /// circuit `i` gets the seed of batch index `first_index + i`, so a batch
     /// split into chunks samples exactly as the batch run whole.
     pub first_index: u64,
-    /// How amplitudes are stored (see [`crate::precision`]).
+    /// How amplitudes are stored (see [`crate::sim::precision`]).
     pub precision: Precision,
     /// Most circuits of a batch simulated at once (each whole, on one
     /// thread); 0 means up to the thread count. 1 runs them one after the

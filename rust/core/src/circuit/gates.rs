@@ -7,8 +7,8 @@
 //! controlled gates this way lets the kernels skip the control subspace
 //! entirely instead of multiplying by a mostly-identity matrix.
 
+use crate::circuit::matrix::Matrix;
 use crate::error::{Error, Result};
-use crate::matrix::Matrix;
 use num_complex::Complex64 as C64;
 use std::f64::consts::FRAC_1_SQRT_2;
 

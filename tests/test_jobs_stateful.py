@@ -1,4 +1,5 @@
-"""A stateful model test of the job layer.
+"""A stateful model test of the job layer, on every job kind ferroq runs locally:
+a ``Job``, a ``JobSet`` on ferroq's scheduler and a ``JobSet`` on a thread pool.
 
 Hypothesis drives a handful of jobs (tiny, medium, long and failing ones) through
 submit / cancel / result / exception / status / wait_for_final_state /
@@ -68,15 +69,32 @@ class Tracked:
         return f"Tracked({self.kind}, {self.job!r})"
 
 
+def _memory_error(err: BaseException | None) -> bool:
+    """The error circuit's failure: the engine's own, or a set's JobError caused by it."""
+    return isinstance(err, SimulationMemoryError) or isinstance(
+        getattr(err, "__cause__", None), SimulationMemoryError
+    )
+
+
 class JobMachine(RuleBasedStateMachine):
     jobs = Bundle("jobs")
+    #: "job", "local-set" (two chunks on ferroq's scheduler) or "thread-set".
+    KIND = "job"
 
     def __init__(self):
         super().__init__()
         self.sim = ferroq.Simulator(max_parallel_threads=1)
         self.pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="stateful")
+        self.executor = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="chunks")
         self.tracked: list[Tracked] = []
         self.tokens = itertools.count()
+
+    def run(self, kind: str):
+        circuit, options = _circuit(kind), _OPTIONS[kind]
+        if self.KIND == "job":
+            return self.sim.run(circuit, **options)
+        extra = {"executor": self.executor} if self.KIND == "thread-set" else {}
+        return self.sim.run([circuit, circuit], max_job_size=1, **extra, **options)
 
     # ------------------------------------------------------------ helpers
     def call(self, in_pool: bool, fn):
@@ -109,9 +127,10 @@ class JobMachine(RuleBasedStateMachine):
         assert job.cancelled() is (status is JobStatus.CANCELLED)
         assert job.running() is False
         assert job.in_final_state() is True
-        assert job.queue_position() is None
-        steps = list(job.time_per_step())
-        assert steps[-1] == status.name and len(FINAL_NAMES & set(steps)) == 1, steps
+        if isinstance(job, ferroq.Job):
+            assert job.queue_position() is None
+            steps = list(job.time_per_step())
+            assert steps[-1] == status.name and len(FINAL_NAMES & set(steps)) == 1, steps
         if status is JobStatus.DONE:
             assert t.kind != "error"
             result = job.result(timeout=0)
@@ -133,13 +152,13 @@ class JobMachine(RuleBasedStateMachine):
         else:
             assert t.kind == "error", f"{t}: unexpected ERROR: {job.error_message()}"
             assert job.error_message() is not None and "memory limit" in job.error_message()
-            assert isinstance(job.exception(timeout=0), SimulationMemoryError)
+            assert _memory_error(job.exception(timeout=0))
             assert t.cancel_wins == 0
 
     # -------------------------------------------------------------- rules
     @rule(target=jobs, kind=st.sampled_from(["tiny", "medium", "long", "error"]))
     def submit(self, kind):
-        job = self.sim.run(_circuit(kind), **_OPTIONS[kind])
+        job = self.run(kind)
         t = Tracked(job, kind)
         self.tracked.append(t)
         self.observe(t, job.status())
@@ -173,7 +192,7 @@ class JobMachine(RuleBasedStateMachine):
             assert t.job.job_id() in str(err)
         elif isinstance(err, JobCancelledError):
             assert status is JobStatus.CANCELLED
-        elif isinstance(err, SimulationMemoryError):
+        elif _memory_error(err):
             assert status is JobStatus.ERROR
         else:
             raise err
@@ -187,7 +206,7 @@ class JobMachine(RuleBasedStateMachine):
             if value is None:
                 assert status is JobStatus.DONE
             else:
-                assert isinstance(value, SimulationMemoryError)
+                assert _memory_error(value)
                 assert status is JobStatus.ERROR
         elif isinstance(err, JobCancelledError):
             assert status is JobStatus.CANCELLED
@@ -294,7 +313,21 @@ class JobMachine(RuleBasedStateMachine):
             for t in self.tracked:
                 t.job.cancel()
             self.pool.shutdown(wait=True)
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-JobMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+class LocalSetMachine(JobMachine):
+    KIND = "local-set"
+
+
+class ThreadSetMachine(JobMachine):
+    KIND = "thread-set"
+
+
+_SETTINGS = settings(max_examples=25, stateful_step_count=15, deadline=None)
+JobMachine.TestCase.settings = _SETTINGS
+LocalSetMachine.TestCase.settings = _SETTINGS
+ThreadSetMachine.TestCase.settings = _SETTINGS
 TestJobMachine = JobMachine.TestCase
+TestLocalSetMachine = LocalSetMachine.TestCase
+TestThreadSetMachine = ThreadSetMachine.TestCase

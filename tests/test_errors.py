@@ -13,6 +13,7 @@ from ferroq.exceptions import (
     CircuitError,
     FerroqError,
     OptionError,
+    OptionTypeError,
     SimulationMemoryError,
     UnknownOptionError,
 )
@@ -279,3 +280,46 @@ def test_max_memory_error_in_batch_raises():
     small = ferroq.Circuit(2, 1).h(0).measure(0, 0)
     with pytest.raises(SimulationMemoryError):
         _res(ferroq.Simulator().run([small, _forty_qubits()], shots=4))
+
+
+# ---------------------------------------------------------------------------
+# Structured fields: no caller parses a message
+# ---------------------------------------------------------------------------
+
+
+def test_option_errors_carry_the_option_as_a_field():
+    import pickle
+
+    cases = [
+        (lambda: ferroq.Simulator().run(ferroq.Circuit(1), shots=0), OptionError, "shots"),
+        (
+            lambda: ferroq.Simulator().run(ferroq.Circuit(1), parallel_threshold=99),
+            OptionError,
+            "parallel_threshold",
+        ),
+        (lambda: ferroq.Simulator().run(ferroq.Circuit(1), shots="3"), OptionTypeError, "shots"),  # Python
+        (lambda: ferroq.Simulator(bogus=1), UnknownOptionError, "bogus"),
+        (lambda: ferroq.Simulator().run(ferroq.Circuit(1), precision="half"), OptionError, "precision"),
+    ]
+    for call, cls, option in cases:
+        with pytest.raises(cls) as info:
+            call()
+        err = info.value
+        assert err.option == option
+        assert repr(option) in str(err)
+        renamed = err.renamed("other_name")
+        assert type(renamed) is cls and renamed.option == "other_name"
+        assert "'other_name'" in str(renamed) and repr(option) not in str(renamed)
+        copy = pickle.loads(pickle.dumps(err))
+        assert type(copy) is cls and str(copy) == str(err) and copy.option == option
+
+
+def test_a_circuits_error_carries_its_index_and_name():
+    good = ferroq.Circuit(1, 1).measure(0, 0)
+    bad = ferroq.Circuit(1, name="late").save_statevector().x(0)
+    part = ferroq.Simulator(shots=4).run([good, good, bad]).result(partial=True)
+    err = part.missing[2]
+    assert (err.circuit_index, err.circuit_name) == (2, "late")
+    import pickle
+
+    assert pickle.loads(pickle.dumps(err)).circuit_index == 2

@@ -82,9 +82,10 @@ def check_executor(value: Any) -> Any:
     ``distributed.Client``; else :class:`~ferroq.exceptions.OptionTypeError`."""
     if isinstance(value, concurrent.futures.Executor) or _dask_client(value) is not None:
         return value
-    raise OptionTypeError(
-        "option 'executor' must be a concurrent.futures.Executor or a dask.distributed.Client, "
-        f"got {type(value).__name__} {value!r}"
+    raise OptionTypeError.about(
+        "executor",
+        "must be a concurrent.futures.Executor or a dask.distributed.Client, "
+        f"got {type(value).__name__} {value!r}",
     )
 
 

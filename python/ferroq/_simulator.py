@@ -76,7 +76,9 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in options.items():
         if name not in _OPTION_TYPES:
             known = ", ".join(sorted(_OPTION_TYPES))
-            raise UnknownOptionError(f"unknown option {name!r}; known options are: {known}")
+            raise UnknownOptionError(
+                option=name, template="unknown option {option}; known options are: " + known
+            )
         types, nullable = _OPTION_TYPES[name]
         if value is None and nullable:
             checked[name] = None
@@ -90,7 +92,7 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if name == "callback":
             if not callable(value):
                 got = type(value).__name__
-                raise OptionTypeError(f"option 'callback' must be callable or None, got {got} {value!r}")
+                raise OptionTypeError.about("callback", f"must be callable or None, got {got} {value!r}")
             checked[name] = value
             continue
         # bool is an int in Python; a bool where a count is expected is a mistake.
@@ -109,15 +111,13 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             value = float(value) if ok else value
         if not ok:
             expected = " or ".join(t.__name__ for t in types) + (" or None" if nullable else "")
-            raise OptionTypeError(f"option {name!r} must be {expected}, got {type(value).__name__} {value!r}")
+            raise OptionTypeError.about(name, f"must be {expected}, got {type(value).__name__} {value!r}")
         choices = _OPTION_CHOICES.get(name)
         if choices is not None and value not in choices:
-            raise OptionError(
-                f"option {name!r} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-            )
+            raise OptionError.about(name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
         minimum = _OPTION_MINIMUM.get(name)
         if minimum is not None and value < minimum:
-            raise OptionError(f"option {name!r} must be at least {minimum} or None, got {value!r}")
+            raise OptionError.about(name, f"must be at least {minimum} or None, got {value!r}")
         checked[name] = value
     return checked
 

@@ -99,12 +99,12 @@ def check_store(value: Any) -> str:
     """The store option as a path string: a non-empty ``str`` or ``os.PathLike``."""
     if not isinstance(value, (str, os.PathLike)):
         got = type(value).__name__
-        raise OptionTypeError(f"option 'store' must be str or os.PathLike or None, got {got}")
+        raise OptionTypeError.about("store", f"must be str or os.PathLike or None, got {got}")
     path = os.fspath(value)
     if not isinstance(path, str):
-        raise OptionTypeError(f"option 'store' must be a text path, got {path!r}")
+        raise OptionTypeError.about("store", f"must be a text path, got {path!r}")
     if not path:
-        raise OptionError("option 'store' must be a non-empty path")
+        raise OptionError.about("store", "must be a non-empty path")
     return path
 
 

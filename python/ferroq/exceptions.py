@@ -66,16 +66,69 @@ class QasmError(CircuitError):
         return (type(self), (str(self), self.line, self.column))
 
 
-class OptionError(FerroqError, ValueError):
-    """A run option has a value out of its range (for example ``shots=0``)."""
+class _NamesAnOption(FerroqError):
+    """An error about one run option, carried as fields: ``option`` is its name as
+    the user wrote it, and the message is rendered from ``template`` with
+    ``{option}`` replaced by that name's repr. :meth:`renamed` re-renders it for
+    another name (the Qiskit backend names Aer's options), so no layer parses or
+    rewrites message text.
+
+    >>> from ferroq.exceptions import OptionError
+    >>> err = OptionError(option="seed", template="option {option} must be an int, got 1.5")
+    >>> str(err), err.option
+    ("option 'seed' must be an int, got 1.5", 'seed')
+    >>> str(err.renamed("seed_simulator"))
+    "option 'seed_simulator' must be an int, got 1.5"
+    """
+
+    option: str | None
+    template: str | None
+
+    def __init__(self, message: str | None = None, *, option: str | None = None, template: str | None = None):
+        if message is None:
+            message = (template or "option {option}").format(option=repr(option))
+        super().__init__(message)
+        self.option = option
+        self.template = template
+
+    @classmethod
+    def about(cls, option: str, reason: str) -> _NamesAnOption:
+        """``option <name> <reason>``: the usual message, with ``reason`` kept verbatim."""
+        return cls(option=option, template="option {option} " + _literal(reason))
+
+    def renamed(self, option: str) -> _NamesAnOption:
+        """The same error naming ``option`` instead (itself when it names none)."""
+        if self.option is None or self.template is None:
+            return self
+        return type(self)(option=option, template=self.template)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_option_error, (type(self), str(self), self.option, self.template))
 
 
-class OptionTypeError(FerroqError, TypeError):
-    """A run option has a value of the wrong type (for example ``shots="10"``)."""
+def _literal(text: str) -> str:
+    """``text`` as a ``str.format`` template that renders to itself."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
-class UnknownOptionError(FerroqError, TypeError):
-    """A run option name that ferroq does not know."""
+def _rebuild_option_error(
+    cls: type[_NamesAnOption], message: str, option: str | None, template: str | None
+) -> _NamesAnOption:
+    return cls(message, option=option, template=template)
+
+
+class OptionError(_NamesAnOption, ValueError):
+    """A run option has a value out of its range (for example ``shots=0``);
+    ``option`` names it."""
+
+
+class OptionTypeError(_NamesAnOption, TypeError):
+    """A run option has a value of the wrong type (for example ``shots="10"``);
+    ``option`` names it."""
+
+
+class UnknownOptionError(_NamesAnOption, TypeError):
+    """A run option name that ferroq does not know; ``option`` is that name."""
 
 
 class SimulationMemoryError(FerroqError, MemoryError):

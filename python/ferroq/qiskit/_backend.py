@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-import re
 import reprlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -120,12 +119,14 @@ def _check_names(fields: Mapping[str, Any], what: str) -> None:
     unknown = sorted(set(fields) - _OPTION_NAMES)
     if unknown:
         raise UnknownOptionError(
-            f"unknown {what}(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(_OPTION_NAMES))}"
+            f"unknown {what}(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(_OPTION_NAMES))}",
+            option=unknown[0],
         )
     for name, value in fields.items():
         neutral = _NEUTRAL_ONLY.get(name)
         if neutral is not None and not neutral[0](value):
-            raise OptionError(f"option {name!r} = {reprlib.repr(value)} is not supported: {neutral[1]}")
+            reason = f"{reprlib.repr(value)} is not supported: {neutral[1]}"
+            raise OptionError.about(name, f"= {reason}")
 
 
 def _to_ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,9 +144,6 @@ def _to_ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_OPTION_IN_MESSAGE = re.compile(r"\boption '?(\w+)'?")
-
-
 @contextlib.contextmanager
 def _qiskit_option_names() -> Iterator[None]:
     """Re-raises ferroq's option errors naming the Qiskit option the user passed
@@ -153,12 +151,10 @@ def _qiskit_option_names() -> Iterator[None]:
     try:
         yield
     except (OptionError, OptionTypeError) as err:
-
-        def rename(match: re.Match[str]) -> str:
-            return f"option {_QISKIT_NAMES.get(match.group(1), match.group(1))!r}"
-
+        if err.option is None or err.option not in _QISKIT_NAMES:
+            raise
         # The original names ferroq's option, which the user never wrote: not chained.
-        raise type(err)(_OPTION_IN_MESSAGE.sub(rename, str(err), count=1)) from None
+        raise err.renamed(_QISKIT_NAMES[err.option]) from None
 
 
 class FerroqSimulator(BackendV2):

@@ -59,7 +59,7 @@ pub enum Error {
     /// `Circuit::from_bytes` refused its input; `offset` is where the problem starts.
     #[error("invalid circuit encoding at byte {offset}: {reason}")]
     InvalidEncoding { offset: usize, reason: String },
-    #[error("invalid option {name}: {reason}")]
+    #[error("option '{name}' {reason}")]
     InvalidOption { name: String, reason: String },
     #[error(
         "a {num_qubits}-qubit statevector needs {required_bytes} bytes, over the memory limit of {limit_bytes} bytes (set max_memory_mb to change the limit)"

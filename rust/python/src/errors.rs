@@ -4,7 +4,8 @@
 use ferroq_core::Error;
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyModule, PyType};
 
 fn class_name(err: &Error) -> &'static str {
     match err {
@@ -40,28 +41,66 @@ pub fn guard<T>(body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
         .unwrap_or_else(|payload| Err(to_py(Error::from_panic(&*payload))))
 }
 
-/// Converts a core error into the matching `ferroq.exceptions` class.
+/// `ferroq.exceptions`, imported once per interpreter.
+static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+fn exception_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    let module =
+        EXCEPTIONS.get_or_try_init(py, || py.import("ferroq.exceptions").map(Bound::unbind))?;
+    Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
+}
+
+/// A `str.format` template rendering to `text` itself.
+fn literal(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
+}
+
+/// Converts a core error into the matching `ferroq.exceptions` class, with the
+/// error's fields as attributes so that no caller parses the message:
+/// `option` (and `template`) on option errors, `line` and `column` on QASM
+/// errors, `circuit_index` and `circuit_name` on an error of one circuit of a
+/// batch.
 pub fn to_py(err: Error) -> PyErr {
-    let message = err.to_string();
     let name = class_name(&err);
-    // QasmError also carries the position, as its `line` and `column`.
-    let position = match *err.root() {
-        Error::Qasm { line, column, .. } => Some((line, column)),
+    let circuit = match &err {
+        Error::InCircuit { index, name, .. } => Some((*index, name.clone())),
         _ => None,
     };
     Python::attach(|py| {
-        let class = py
-            .import("ferroq.exceptions")
-            .and_then(|m| m.getattr(name))
-            .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
-        match class {
-            Ok(class) => match position {
-                Some((line, column)) => PyErr::from_type(class, (message, line, column)),
-                None => PyErr::from_type(class, message),
-            },
+        let class = match exception_class(py, name) {
+            Ok(class) => class,
             // Only reachable when `_core` is imported without its package.
-            Err(_) if name == "SimulationMemoryError" => PyMemoryError::new_err(message),
-            Err(_) => PyValueError::new_err(message),
+            Err(_) if name == "SimulationMemoryError" => {
+                return PyMemoryError::new_err(err.to_string());
+            }
+            Err(_) => return PyValueError::new_err(err.to_string()),
+        };
+        let built = match (err.root(), &circuit) {
+            (Error::Qasm { line, column, .. }, _) => class.call1((err.to_string(), *line, *column)),
+            (Error::InvalidOption { name, reason }, None) => {
+                let kwargs = pyo3::types::PyDict::new(py);
+                let template = format!("option {{option}} {}", literal(reason));
+                kwargs
+                    .set_item("option", name)
+                    .and_then(|_| kwargs.set_item("template", template))
+                    .and_then(|_| class.call((), Some(&kwargs)))
+            }
+            (Error::InvalidOption { name, .. }, Some(_)) => {
+                let kwargs = pyo3::types::PyDict::new(py);
+                kwargs
+                    .set_item("option", name)
+                    .and_then(|_| class.call((err.to_string(),), Some(&kwargs)))
+            }
+            _ => class.call1((err.to_string(),)),
+        };
+        let value = match built {
+            Ok(value) => value,
+            Err(e) => return e,
+        };
+        if let Some((index, circuit_name)) = circuit {
+            let _ = value.setattr("circuit_index", index);
+            let _ = value.setattr("circuit_name", circuit_name);
         }
+        PyErr::from_value(value)
     })
 }

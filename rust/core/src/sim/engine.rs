@@ -84,7 +84,14 @@ impl RunOptions {
             ));
         }
         if self.shots > usize::MAX as u64 / 2 {
-            return Err(invalid("shots", format!("{} is too many", self.shots)));
+            return Err(invalid(
+                "shots",
+                format!(
+                    "must be at most {}, got {}",
+                    usize::MAX as u64 / 2,
+                    self.shots
+                ),
+            ));
         }
         if !(1..=62).contains(&self.parallel_threshold) {
             return Err(invalid(
@@ -98,7 +105,7 @@ impl RunOptions {
         if self.threads > 4096 {
             return Err(invalid(
                 "max_parallel_threads",
-                format!("{} is unreasonably many", self.threads),
+                format!("must be at most 4096, got {}", self.threads),
             ));
         }
         if self.max_memory_bytes == Some(0) {

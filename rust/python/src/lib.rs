@@ -10,73 +10,10 @@ mod result;
 use circuit::PyCircuit;
 use errors::{guard, to_py};
 use ferroq_core::jobs::scheduler;
-use ferroq_core::sim::engine;
-use ferroq_core::{Error, Precision, RunOptions};
+use ferroq_core::sim::options::UserOptions;
 use job::{PyExternalJob, PyJob, PyJobGroup, wait_interruptibly};
 use pyo3::prelude::*;
 use result::PyExperiment;
-
-fn non_negative(name: &str, value: i64) -> PyResult<u64> {
-    u64::try_from(value).map_err(|_| {
-        to_py(Error::InvalidOption {
-            name: name.into(),
-            reason: format!("must be non-negative, got {value}"),
-        })
-    })
-}
-
-fn precision(name: &str) -> PyResult<Precision> {
-    Precision::parse(name).ok_or_else(|| {
-        to_py(Error::InvalidOption {
-            name: "precision".into(),
-            reason: format!("must be 'double' or 'single', got {name:?}"),
-        })
-    })
-}
-
-fn memory_limit(max_memory_mb: Option<f64>) -> PyResult<Option<u64>> {
-    match max_memory_mb {
-        None => Ok(None),
-        Some(mb) if mb.is_finite() && mb > 0.0 => Ok(Some((mb * 1024.0 * 1024.0) as u64)),
-        Some(mb) => Err(to_py(Error::InvalidOption {
-            name: "max_memory_mb".into(),
-            reason: format!("must be a positive number, got {mb}"),
-        })),
-    }
-}
-
-fn run_options(
-    shots: i64,
-    seed: Option<i128>,
-    memory: bool,
-    statevector: bool,
-    max_parallel_threads: i64,
-    parallel_threshold: i64,
-    max_memory_mb: Option<f64>,
-) -> PyResult<RunOptions> {
-    let seed = match seed {
-        None => None,
-        Some(s) => Some(u64::try_from(s).map_err(|_| {
-            to_py(Error::InvalidOption {
-                name: "seed".into(),
-                reason: format!("must be between 0 and 2**64 - 1, got {s}"),
-            })
-        })?),
-    };
-    Ok(RunOptions {
-        shots: non_negative("shots", shots)?,
-        seed,
-        memory,
-        statevector,
-        threads: non_negative("max_parallel_threads", max_parallel_threads)? as usize,
-        parallel_threshold: non_negative("parallel_threshold", parallel_threshold)? as usize,
-        max_memory_bytes: memory_limit(max_memory_mb)?,
-        fusion: true,
-        first_index: 0,
-        precision: Precision::Double,
-        max_parallel_experiments: 0,
-    })
-}
 
 /// Validates and queues `circuits`; returns the queued job at once.
 #[pyfunction]
@@ -98,24 +35,21 @@ fn submit(
     max_parallel_experiments: i64,
 ) -> PyResult<PyJob> {
     guard(|| {
-        let opts = RunOptions {
+        let opts = UserOptions {
+            shots,
+            seed,
+            memory,
+            statevector,
+            max_parallel_threads,
+            parallel_threshold,
+            max_memory_mb,
             fusion,
             first_index,
-            precision: self::precision(precision)?,
-            max_parallel_experiments: non_negative(
-                "max_parallel_experiments",
-                max_parallel_experiments,
-            )? as usize,
-            ..run_options(
-                shots,
-                seed,
-                memory,
-                statevector,
-                max_parallel_threads,
-                parallel_threshold,
-                max_memory_mb,
-            )?
-        };
+            precision,
+            max_parallel_experiments,
+        }
+        .build()
+        .map_err(to_py)?;
         let circuits: Vec<_> = circuits.iter().map(|c| c.inner.clone()).collect();
         let scheduler = scheduler::scheduler();
         let (job, seed) = py
@@ -170,43 +104,30 @@ fn statevector<'py>(
     precision: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     guard(|| {
-        engine::require_unitary(&circuit.inner).map_err(to_py)?;
-        let opts = RunOptions {
-            shots: 1,
-            seed: Some(0),
-            statevector: true,
+        let opts = UserOptions {
+            max_parallel_threads,
+            parallel_threshold,
+            max_memory_mb,
             fusion,
-            precision: self::precision(precision)?,
-            ..run_options(
-                1,
-                None,
-                false,
-                true,
-                max_parallel_threads,
-                parallel_threshold,
-                max_memory_mb,
-            )?
-        };
+            precision,
+            ..UserOptions::default()
+        }
+        .build()
+        .map_err(to_py)?;
         // Run as a job so that Ctrl-C can stop a long simulation.
-        let circuits = vec![circuit.inner.clone()];
         let scheduler = scheduler::scheduler();
-        let (job, _) = py
-            .detach(|| scheduler.submit(circuits, opts))
+        let circuit = circuit.inner.clone();
+        let job = py
+            .detach(|| scheduler.submit_statevector(circuit, opts))
             .map_err(to_py)?;
         if let Err(interrupted) = wait_interruptibly(py, None, |slice| job.wait_timeout(slice)) {
             scheduler.cancel(&job);
             return Err(interrupted);
         }
-        let state = job
-            .take_value()
-            .and_then(|mut r| r.experiments.pop())
-            .and_then(|e| e.statevector);
-        match state {
-            Some(state) => Ok(result::state_to_numpy(py, state)),
-            None => Err(to_py(job.error().unwrap_or(Error::Internal(
-                "a finished statevector job has neither a state nor an error".into(),
-            )))),
-        }
+        let state = py
+            .detach(|| scheduler::take_statevector(&job))
+            .map_err(to_py)?;
+        Ok(result::state_to_numpy(py, state))
     })
 }
 

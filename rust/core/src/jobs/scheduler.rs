@@ -14,6 +14,7 @@ use crate::circuit::Circuit;
 use crate::error::{Error, Result};
 use crate::sim::engine::{self, Monitor, RunOptions, RunResult};
 use crate::sim::parallel;
+use crate::sim::precision::StateVector;
 use crate::sim::rng;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -210,6 +211,26 @@ impl Scheduler {
         self.ended.notify();
     }
 
+    /// Queues the simulation of one measurement-free circuit for its final
+    /// state: a job like any other, so that it can be cancelled (Ctrl-C).
+    /// `opts` give threads, memory, fusion and precision; shots, seed and
+    /// what is kept are the statevector's own.
+    pub fn submit_statevector(
+        self: &Arc<Self>,
+        circuit: Circuit,
+        opts: RunOptions,
+    ) -> Result<Arc<SimJob>> {
+        engine::require_unitary(&circuit)?;
+        let opts = RunOptions {
+            shots: 1,
+            seed: Some(0),
+            memory: false,
+            statevector: true,
+            ..opts
+        };
+        Ok(self.submit(vec![circuit], opts)?.0)
+    }
+
     /// Cancels `job`: removes it from the queue if it is still there, or
     /// stops it if it runs. Returns whether it ended CANCELLED by this call.
     pub fn cancel(&self, job: &Arc<SimJob>) -> bool {
@@ -245,6 +266,18 @@ impl Scheduler {
     pub fn wait_completions(&self, seen: u64, timeout: Duration) -> u64 {
         self.ended.wait(seen, timeout)
     }
+}
+
+/// The final state of a finished [`Scheduler::submit_statevector`] job, or its error.
+pub fn take_statevector(job: &SimJob) -> Result<StateVector> {
+    job.take_value()
+        .and_then(|mut r| r.experiments.pop())
+        .and_then(|e| e.statevector)
+        .ok_or_else(|| {
+            job.error().unwrap_or(Error::Internal(
+                "a finished statevector job has neither a state nor an error".into(),
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod fusion;
 pub mod kernels;
+pub mod options;
 pub mod parallel;
 pub mod plan;
 pub mod precision;

@@ -327,7 +327,20 @@ def _write_metadata(path: str, job: Any) -> None:
     )
 
 
+#: One final write at a time: a read's _flush and the notifier thread may both
+#: try to write the same job, and the later write must see the earlier's pop
+#: from _unfinished, not overwrite a row after whoever read it changed it.
+_finish_lock = threading.Lock()
+
+
 def _finish(job: Job | JobSet) -> None:
+    """Writes the final state of ``job`` once, from the notifier thread, a read in
+    this process (:func:`_flush`) or at exit, whichever comes first."""
+    with _finish_lock:
+        _write_final(job)
+
+
+def _write_final(job: Job | JobSet) -> None:
     """Writes the final state of ``job``, from the callback thread or at exit.
 
     The job leaves ``_unfinished`` only once written, so the exit hook writes again

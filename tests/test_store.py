@@ -165,7 +165,7 @@ def test_round_trip_in_process(store):
     )
     result = job.result(timeout=30)
     stored = wait_stored(job.job_id(), store)
-    assert isinstance(stored, ferroq.Job)
+    assert isinstance(stored, ferroq.StoredJob) and not isinstance(stored, ferroq.Job)  # a kind of its own
     assert stored.kind == "job"
     assert stored.job_id() == job.job_id()
     assert stored.status() is JobStatus.DONE and stored.done() and stored.in_final_state()

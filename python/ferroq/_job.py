@@ -7,11 +7,9 @@ its timeout on a monotonic clock, and lets Ctrl-C through within 50 ms.
 
 from __future__ import annotations
 
-import datetime
 import threading
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ferroq import _core
 from ferroq._contract import (
@@ -22,12 +20,12 @@ from ferroq._contract import (
     STATUS_BY_INDEX,
     Backend,
     DoneAndNotDone,
-    FutureSurface,
     JobStatus,
     as_completed,
     settled_handle,
     wait,
 )
+from ferroq._record import JobRecord, QueueInfo, check_header, check_tags
 from ferroq._result import Result
 from ferroq.exceptions import JobCancelledError, JobError
 
@@ -47,48 +45,7 @@ __all__ = [
 ]
 
 
-class UserMetadata:
-    """The name, tags and header a user gives :meth:`Simulator.run`, shared by
-    :class:`Job` and :class:`~ferroq.JobSet`."""
-
-    _name: str | None
-    _tags: list[str]
-    _header: dict[str, Any]
-    #: Called after a rename or retag (the job store persists them through it).
-    _on_metadata_change: Callable[[Any], None] | None = None
-
-    def _metadata_changed(self) -> None:
-        if self._on_metadata_change is not None:
-            self._on_metadata_change(self)
-
-    def name(self) -> str | None:
-        """The name given to :meth:`Simulator.run`."""
-        return self._name
-
-    def update_name(self, name: str) -> str:
-        """Renames the job; returns the new name."""
-        if not isinstance(name, str):
-            raise JobError(f"a job name must be a str, not {type(name).__name__}")
-        self._name = name
-        self._metadata_changed()
-        return name
-
-    def tags(self) -> list[str]:
-        """The tags given to :meth:`Simulator.run`."""
-        return list(self._tags)
-
-    def update_tags(self, new_tags: list[str]) -> list[str]:
-        """Replaces the tags (a list of strings); returns them."""
-        self._tags = check_tags(new_tags)
-        self._metadata_changed()
-        return list(self._tags)
-
-    def header(self) -> dict[str, Any]:
-        """The user header given to :meth:`Simulator.run`."""
-        return dict(self._header)
-
-
-class Job(FutureSurface, UserMetadata):
+class Job(JobRecord):
     """A simulation job, returned at once by :meth:`Simulator.run`.
 
     It honours Qiskit's ``JobV1`` (``status``, ``result``, ``cancel``,
@@ -141,10 +98,6 @@ class Job(FutureSurface, UserMetadata):
         self._frozen_progress = 1.0
 
     # ---------------------------------------------------------------- JobV1
-    def job_id(self) -> str:
-        """A unique id (a uuid4 string)."""
-        return self._job_id
-
     def backend(self) -> Any:
         """The simulator that runs the job (a :class:`ferroq.Simulator`)."""
         if self._backend is None:
@@ -241,32 +194,13 @@ class Job(FutureSurface, UserMetadata):
         raise error
 
     # ------------------------------------------------- AerJob / IBM extras
-    def executor(self) -> None:
-        """The executor running the job: ferroq's own scheduler (``None``)."""
-        return None
-
-    def circuits(self) -> list[Circuit]:
-        """The circuits of the job, in submission order."""
-        return list(self._circuits)
-
-    def backend_options(self) -> dict[str, Any]:
-        """The run options in force for this job (seed included, drawn if unset)."""
-        return dict(self._options)
-
-    def creation_date(self) -> datetime.datetime:
-        """When the job was created, as a timezone-aware local datetime."""
-        return self._steps()[JobStatus.INITIALIZING.name]
-
-    def time_per_step(self) -> dict[str, datetime.datetime]:
-        """Each state reached, by name, with the (timezone-aware) time it was reached."""
-        return self._steps()
-
-    def _steps(self) -> dict[str, datetime.datetime]:
+    def _raw_steps(self) -> dict[str, float]:
         if self._native is not None:
-            raw = {STATUS_BY_INDEX[i].name: t for i, t in self._native.time_per_step()}
-        else:
-            raw = self._frozen_steps
-        return {name: datetime.datetime.fromtimestamp(t).astimezone() for name, t in raw.items()}
+            return {STATUS_BY_INDEX[i].name: t for i, t in self._native.time_per_step()}
+        return self._frozen_steps
+
+    def _error_now(self) -> BaseException | None:
+        return self._frozen_error if self._native is None else self._native.error()
 
     def queue_position(self, refresh: bool = False) -> int | None:
         """0-based place in the queue while ``QUEUED``, else ``None``."""
@@ -278,42 +212,9 @@ class Job(FutureSurface, UserMetadata):
         queued, workers, max_workers = _core.queue_info()
         return QueueInfo(self._job_id, self.status(), self.queue_position(), queued, workers, max_workers)
 
-    def error_message(self) -> str | None:
-        """Why the job failed, when it is ``ERROR``; else ``None``."""
-        if self.status() is not JobStatus.ERROR:
-            return None
-        err = self._frozen_error if self._native is None else self._native.error()
-        return str(err)
-
     def progress(self) -> float:
         """Fraction of the work done, from 0 to 1."""
         return self._frozen_progress if self._native is None else self._native.progress()
-
-    def refresh(self) -> None:
-        """A local job is always current: nothing to fetch."""
-
-    def properties(self) -> None:
-        """Device properties: a simulator has none."""
-        return None
-
-    def scheduling_mode(self) -> str:
-        """Jobs run first in, first out."""
-        return "fifo"
-
-    @property
-    def usage_estimation(self) -> dict[str, Any]:
-        """What the job asks of the simulator: circuits, shots, widest state."""
-        widest = max((c.num_qubits for c in self._circuits), default=0)
-        return {
-            "circuits": len(self._circuits),
-            "shots": self._options.get("shots"),
-            "max_qubits": widest,
-            "statevector_bytes": (8 if self._options.get("precision") == "single" else 16) * 2**widest,
-        }
-
-    @property
-    def client_version(self) -> dict[str, str]:
-        return {"ferroq": _core.__version__}
 
     # -------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -327,11 +228,7 @@ class Job(FutureSurface, UserMetadata):
             self._outcome()
         except Exception as err:
             error = err
-        steps = (
-            {STATUS_BY_INDEX[i].name: t for i, t in self._native.time_per_step()}
-            if self._native is not None
-            else self._frozen_steps
-        )
+        steps = self._raw_steps()
         return {
             "job_id": self._job_id,
             "status": status,
@@ -371,28 +268,3 @@ class Job(FutureSurface, UserMetadata):
 
     def __repr__(self) -> str:
         return f"<ferroq.Job {self._job_id} {self.status().name}>"
-
-
-class QueueInfo(NamedTuple):
-    """Where a job stands in ferroq's queue."""
-
-    job_id: str
-    status: JobStatus
-    position: int | None
-    queued_jobs: int
-    workers: int
-    max_workers: int
-
-
-def check_tags(tags: Any) -> list[str]:
-    """A copy of ``tags`` if it is a list of strings; else :class:`JobError`."""
-    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
-        raise JobError(f"tags must be a list of strings, got {tags!r}")
-    return list(tags)
-
-
-def check_header(header: Any) -> dict[str, Any]:
-    """A copy of ``header`` if it is a mapping with string keys; else ``TypeError``."""
-    if not isinstance(header, dict) or not all(isinstance(k, str) for k in header):
-        raise TypeError(f"header must be a dict with str keys, got {header!r}")
-    return dict(header)

@@ -28,7 +28,8 @@ from ferroq._contract import (
     settled_handle,
 )
 from ferroq._dask import dask_fetcher
-from ferroq._job import Job, UserMetadata
+from ferroq._job import Job
+from ferroq._record import UserMetadata
 from ferroq._result import Result
 from ferroq.exceptions import InternalError, JobCancelledError, JobError
 

@@ -13,9 +13,10 @@ import numpy.typing as npt
 from ferroq import _core
 from ferroq._circuit import Circuit
 from ferroq._executors import check_executor, submit_set
-from ferroq._job import Job, check_header, check_tags
+from ferroq._job import Job
 from ferroq._jobset import JobSet
 from ferroq._progress import progress_bar_for, watch
+from ferroq._record import check_header, check_tags
 from ferroq._store import check_store, default_store, open_store, record
 from ferroq.exceptions import OptionError, OptionTypeError, UnknownOptionError
 

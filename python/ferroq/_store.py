@@ -39,14 +39,14 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from ferroq import _core, exceptions
 from ferroq._circuit import Circuit
-from ferroq._job import JOB_FINAL_STATES, Job, JobStatus
-from ferroq._jobset import JobSet
+from ferroq._contract import JOB_FINAL_STATES, JobStatus
 from ferroq._progress import ProgressEvent, store_watcher, watch
+from ferroq._record import JobRecord
 from ferroq._result import Result
 from ferroq.exceptions import JobCancelledError, JobError, OptionError, OptionTypeError
 
@@ -239,9 +239,37 @@ def _decode_circuits(blob: bytes) -> list[Circuit]:
     return circuits
 
 
-def _job_steps(job: Job | JobSet) -> dict[str, float]:
-    if isinstance(job, Job):
-        return {name: when.timestamp() for name, when in job.time_per_step().items()}
+class Recordable(Protocol):
+    """What the store needs of a job it records (a :class:`ferroq.Job` or
+    :class:`ferroq.JobSet`: the store imports neither)."""
+
+    metadata: dict[str, Any]
+    _on_metadata_change: Any
+
+    def job_id(self) -> str: ...
+    def status(self) -> JobStatus: ...
+    def name(self) -> str | None: ...
+    def tags(self) -> list[str]: ...
+    def header(self) -> dict[str, Any]: ...
+    def backend_options(self) -> dict[str, Any]: ...
+    def circuits(self) -> list[Circuit]: ...
+    def creation_date(self) -> datetime.datetime: ...
+    def progress(self) -> float: ...
+    def in_final_state(self) -> bool: ...
+    def cancel(self) -> bool: ...
+    def error_message(self) -> str | None: ...
+    def add_done_callback(self, fn: Callable[[Any], object]) -> None: ...
+    def result(self, timeout: float | None = None, *, partial: bool = False) -> Result: ...
+
+
+def _is_set(job: Recordable) -> bool:
+    return callable(getattr(job, "jobs", None))
+
+
+def _job_steps(job: Recordable) -> dict[str, float]:
+    time_per_step = getattr(job, "time_per_step", None)
+    if time_per_step is not None:
+        return {name: when.timestamp() for name, when in time_per_step().items()}
     steps = {JobStatus.INITIALIZING.name: job.creation_date().timestamp()}
     status = job.status()
     if status in JOB_FINAL_STATES:
@@ -250,18 +278,18 @@ def _job_steps(job: Job | JobSet) -> dict[str, float]:
 
 
 # job id -> (store path, job) for the jobs of this process not yet written final.
-_unfinished: dict[str, tuple[str, Job | JobSet]] = {}
+_unfinished: dict[str, tuple[str, Recordable]] = {}
 _unfinished_lock = threading.Lock()
 
 
-def record(path: str, job: Job | JobSet) -> None:
+def record(path: str, job: Recordable) -> None:
     """Writes ``job``'s row (as submitted) and arranges for its final write."""
     now = time.time()
     pid = os.getpid()
     status = job.status()
     row = (
         job.job_id(),
-        "jobset" if isinstance(job, JobSet) else "job",
+        "jobset" if _is_set(job) else "job",
         job.name(),
         _json(job.tags()),
         JobStatus.QUEUED.name if status in JOB_FINAL_STATES else status.name,
@@ -293,7 +321,7 @@ class _Owner:
     thread every tick: records each status the job reaches, and cancels it when
     another process asked for that in the store."""
 
-    def __init__(self, path: str, job: Job | JobSet) -> None:
+    def __init__(self, path: str, job: Recordable) -> None:
         self._path, self._job = path, job
         self._status: JobStatus | None = None
         self._next_poll = 0.0
@@ -333,14 +361,14 @@ def _write_metadata(path: str, job: Any) -> None:
 _finish_lock = threading.Lock()
 
 
-def _finish(job: Job | JobSet) -> None:
+def _finish(job: Recordable) -> None:
     """Writes the final state of ``job`` once, from the notifier thread, a read in
     this process (:func:`_flush`) or at exit, whichever comes first."""
     with _finish_lock:
         _write_final(job)
 
 
-def _write_final(job: Job | JobSet) -> None:
+def _write_final(job: Recordable) -> None:
     """Writes the final state of ``job``, from the callback thread or at exit.
 
     The job leaves ``_unfinished`` only once written, so the exit hook writes again
@@ -465,7 +493,7 @@ def _error_from(job_id: str, status: JobStatus, error_type: str | None, message:
     return JobError(f"{error_type}: {message}" if error_type else message)
 
 
-class StoredJob(Job):
+class StoredJob(JobRecord):
     """A job read back from a job store, perhaps written by another process
     (:func:`ferroq.retrieve_job`, :func:`ferroq.jobs`).
 
@@ -481,13 +509,10 @@ class StoredJob(Job):
 
     def __init__(self, path: str, row: Sequence[Any]) -> None:
         self._store_path = path
-        self._backend = None
-        self._native = None
-        self._result = None
+        self._result: Result | None = None
+        self._partial: Result | None = None
         self._lock = threading.Lock()
-        self._submitted = True
-        self._async = True
-        self._frozen_error = None
+        self._frozen_error: BaseException | None = None
         self._on_metadata_change = functools.partial(_write_metadata, path)
         self._apply(row)
 
@@ -533,6 +558,32 @@ class StoredJob(Job):
     def backend(self) -> Any:
         """A stored job has no simulator: this always raises."""
         raise JobError(f"job {self._job_id} has no backend (it was retrieved from a job store)")
+
+    def submit(self) -> None:
+        """A stored job was submitted by its owner process: this always raises."""
+        raise JobError(f"job {self._job_id} has already been submitted")
+
+    def result(self, timeout: float | None = None, refresh: bool = False, *, partial: bool = False) -> Result:
+        """The result as the owner process stored it, waiting up to ``timeout``
+        seconds for the job to end (reading the store); raises as
+        :meth:`ferroq.Job.result` does. With ``partial=True`` a failed job returns
+        what did run, each failed circuit in :attr:`Result.missing`."""
+        del refresh
+        return self._result_of(timeout, partial)
+
+    def _what_ran(self) -> Result | None:
+        with self._lock:
+            return self._partial
+
+    def _raw_steps(self) -> dict[str, float]:
+        return dict(self._frozen_steps)
+
+    def _error_now(self) -> BaseException | None:
+        return self._frozen_error
+
+    def progress(self) -> float:
+        """1.0 once the stored job ended, else 0.0 (the store records states, not progress)."""
+        return self._frozen_progress
 
     def cancel(self) -> bool:
         """Asks the owner process to cancel the job and waits (up to 5 s) for it
@@ -608,12 +659,23 @@ class StoredJob(Job):
         partial: Result = _decode(self._job_id, "result", load)
         return partial
 
+    # Pickled as what was read: the row's fields, the store's path, and the
+    # result once loaded (a copy reads the store again only while unfinished).
+    _STATE = (
+        "_store_path", "_job_id", "kind", "_name", "_tags", "_frozen_status", "_frozen_steps", "_options",
+        "_header", "metadata", "_circuits", "_unstored", "_frozen_progress", "_frozen_error", "owner",
+        "_result", "_partial",
+    )  # fmt: skip
+
     def __getstate__(self) -> dict[str, Any]:
-        return dict(super().__getstate__(), store=self._store_path, kind=self.kind, owner=self.owner)
+        with self._lock:
+            return {name: getattr(self, name) for name in self._STATE}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._store_path, self.kind, self.owner = state["store"], state["kind"], state["owner"]
+        for name in self._STATE:
+            setattr(self, name, state[name])
+        self._lock = threading.Lock()
+        self._on_metadata_change = functools.partial(_write_metadata, self._store_path)
 
     def __repr__(self) -> str:
         return f"<ferroq.StoredJob {self._job_id} {self.status().name}>"

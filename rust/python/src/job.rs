@@ -74,11 +74,7 @@ impl PyJob {
     /// Blocks until the job ends or `timeout` seconds pass; returns whether it ended.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        if self.job.state().is_final() {
-            return Ok(true);
-        }
-        let job = &self.job;
-        wait_interruptibly(py, timeout, |slice| job.wait_timeout(slice))
+        wait_for_job(py, &self.job, timeout)
     }
 
     /// Moves the result out: `(seed, experiments)` once after DONE, else `None`.
@@ -173,11 +169,7 @@ impl PyExternalJob {
     /// Blocks until the job ends or `timeout` seconds pass; returns whether it ended.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        if self.job.state().is_final() {
-            return Ok(true);
-        }
-        let job = &self.job;
-        wait_interruptibly(py, timeout, |slice| job.wait_timeout(slice))
+        wait_for_job(py, &self.job, timeout)
     }
 
     /// `(state index, seconds since the Unix epoch)` for each state reached.
@@ -234,12 +226,20 @@ impl PyJobGroup {
     /// whether they all have.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        if self.group.state().is_final() {
+        let group = &self.group;
+        if group.state().is_final() {
             return Ok(true);
         }
-        let group = &self.group;
         wait_interruptibly(py, timeout, |slice| group.wait_timeout(Some(slice)))
     }
+}
+
+/// [`wait_interruptibly`] on one job: at once when it has ended.
+fn wait_for_job<T: Send>(py: Python<'_>, job: &Job<T>, timeout: Option<f64>) -> PyResult<bool> {
+    if job.state().is_final() {
+        return Ok(true);
+    }
+    wait_interruptibly(py, timeout, |slice| job.wait_timeout(slice))
 }
 
 fn steps(stamps: Vec<(JobState, u64)>) -> Vec<(u8, f64)> {

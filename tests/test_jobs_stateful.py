@@ -153,7 +153,8 @@ class JobMachine(RuleBasedStateMachine):
             assert t.kind == "error", f"{t}: unexpected ERROR: {job.error_message()}"
             assert job.error_message() is not None and "memory limit" in job.error_message()
             assert _memory_error(job.exception(timeout=0))
-            assert t.cancel_wins == 0
+            # Only a set can be ERROR after a winning cancel (see the cancel rule).
+            assert t.cancel_wins == 0 or self.KIND != "job"
 
     # -------------------------------------------------------------- rules
     @rule(target=jobs, kind=st.sampled_from(["tiny", "medium", "long", "error"]))
@@ -173,7 +174,12 @@ class JobMachine(RuleBasedStateMachine):
         if won:
             t.cancel_wins += 1
             assert t.cancel_wins == 1, f"{t}: cancel() returned True twice"
-            assert status is JobStatus.CANCELLED
+            if self.KIND == "job" or t.kind != "error":
+                assert status is JobStatus.CANCELLED
+            else:
+                # A set's cancel stops its unfinished chunks; one that had failed
+                # makes the set ERROR all the same (ERROR outranks CANCELLED).
+                assert status in (JobStatus.CANCELLED, JobStatus.ERROR)
         else:
             # False only when the job had already ended (or another party ended it).
             assert status in JOB_FINAL_STATES

@@ -308,14 +308,16 @@ class ExecutorJob(FutureSurface):
     def _store(self, output: Any, error: BaseException | None) -> None:
         """Keeps a task's output or error, then ends the Rust job: DONE, or ERROR
         with the task's error or the chunk's first failed circuit."""
+        keep = False  # the output is well formed: kept, even beside a failed circuit
         if error is None:
             error = self._check(output)
-            if error is None and output.failed:
+            keep = error is None
+            if keep and output.failed:
                 error = output.failed[0][1]
         with self._lock:
             if self._output is not None or self._error is not None or self._settled():
                 return  # already kept, or cancelled: a late output is discarded
-            if isinstance(output, ChunkOutput) and self._check(output) is None:
+            if keep:
                 self._output = output
                 self.metadata.update(threads=output.threads, wall_time=output.wall_time, worker=output.worker)
             self._error = error

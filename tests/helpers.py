@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import zlib
 
+import ferroq
 import numpy as np
 import reference as ref
 from hypothesis import settings
@@ -269,3 +270,18 @@ def assert_waited(elapsed: float, timeout: float, what: str = "the wait") -> Non
     and without hanging after it."""
     assert elapsed >= timeout * 0.99 - 1e-3, f"{what} returned after {elapsed:.3f} s, before its {timeout} s"
     assert elapsed < timeout + HANG_S, f"{what} took {elapsed:.3f} s with a {timeout} s timeout: it hung"
+
+
+def saving(name: str = "saving") -> ferroq.Circuit:
+    """Two qubits with one save of every kind, then measured."""
+    return (
+        ferroq.Circuit(2, 2, name=name)
+        .ry(0.4, 0)
+        .cx(0, 1)
+        .save_statevector()
+        .save_probabilities([1], label="p1")
+        .save_probabilities_dict(label="pd")
+        .save_amplitudes([0, 3])
+        .save_expectation_value([("ZZ", 0.5), ("XI", 1j)], label="ev")
+        .measure_all(add_bits=False)
+    )

@@ -26,6 +26,7 @@ import pytest
 from ferroq import JobStatus, _core
 from ferroq.exceptions import (
     CircuitError,
+    EncodingError,
     InternalError,
     JobCancelledError,
     JobError,
@@ -89,9 +90,11 @@ def _corrupt_pickle():
 
 
 def _corrupt_experiment(**changes):
-    """An ExperimentData rebuilt from its pickled state with fields changed."""
-    result = ferroq.Simulator().run(_bell(), shots=5, memory=True).result()
-    rebuild, (state, statevector, saved) = result.results[0].__reduce__()
+    """An ExperimentData rebuilt from a ferroq 0.1 pickle's state with fields changed."""
+    e = ferroq.Simulator().run(_bell(), shots=5, memory=True).result().results[0]
+    keys, counts = e.counts_array()
+    memory = [int(m, 2) for m in e.memory()]
+    state = (e.name, e.num_qubits, e.num_clbits, e.shots, e.seed, 1, list(keys), list(counts), memory, 0.0)
     fields = [
         "name",
         "num_qubits",
@@ -106,8 +109,17 @@ def _corrupt_experiment(**changes):
     ]
     values = dict(zip(fields, state, strict=True))
     values.update(changes)
-    experiment = rebuild(tuple(values[f] for f in fields), statevector, saved)
+    experiment = _core._experiment_from_state(tuple(values[f] for f in fields), None, [])
     return experiment.memory(), experiment.counts()
+
+
+def _corrupt_result_bytes(at: int, value: int) -> object:
+    """An ExperimentData read from its bytes with byte ``at`` (from the end when
+    negative) replaced by ``value``."""
+    e = ferroq.Simulator().run(_bell(), shots=5, memory=True).result().results[0]
+    data = bytearray(e.to_bytes())
+    data[at] = value
+    return _core.ExperimentData.from_bytes(bytes(data))
 
 
 BAD_INPUTS = [
@@ -211,15 +223,24 @@ BAD_INPUTS = [
     (
         "pickled result: absurd clbits",
         lambda: _corrupt_experiment(num_clbits=2**50, words=2**44),
-        ValueError,
-        "corrupt",
+        EncodingError,
+        "more than the 1048576 a circuit may have",
+    ),
+    (
+        "pickled result: counts of other shots",
+        lambda: _corrupt_experiment(shots=7),
+        EncodingError,
+        "not the 7 shots",
     ),
     (
         "pickled result: memory of other shots",
-        lambda: _corrupt_experiment(shots=7),
-        ValueError,
-        "for 7 shots",
+        lambda: _corrupt_experiment(memory=[0] * 7),
+        EncodingError,
+        "memory of 7 words for 5 shots",
     ),
+    ("result bytes: newer version", lambda: _corrupt_result_bytes(4, 7), EncodingError, "version 7"),
+    ("result bytes: unknown flags", lambda: _corrupt_result_bytes(6, 0x40), EncodingError, "unknown flags"),
+    ("result bytes: trailing byte", lambda: _corrupt_result_bytes(-1, 0xFF), EncodingError, "encoding"),
 ]
 
 

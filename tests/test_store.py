@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from ferroq import JobStatus
 from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError, OptionError, OptionTypeError
+from helpers import saving
 
 HOST = socket.gethostname()
 
@@ -39,20 +40,6 @@ def store(tmp_path):
 
 def bell(name="bell"):
     return ferroq.Circuit(2, 2, name=name).h(0).cx(0, 1).measure([0, 1], [0, 1])
-
-
-def saving():
-    return (
-        ferroq.Circuit(2, 2, name="saving")
-        .ry(0.4, 0)
-        .cx(0, 1)
-        .save_statevector()
-        .save_probabilities([1], label="p1")
-        .save_probabilities_dict(label="pd")
-        .save_amplitudes([0, 3])
-        .save_expectation_value([("ZZ", 0.5), ("XI", 1j)], label="ev")
-        .measure_all(add_bits=False)
-    )
 
 
 def long_circuit(n=22, layers=400):

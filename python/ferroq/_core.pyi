@@ -18,7 +18,9 @@ __all__ = [
     "available_memory",
     "cache_bytes",
     "completions",
+    "decode_result_batch",
     "default_threads",
+    "encode_result_batch",
     "gate_table",
     "instruction_set",
     "parse_qasm2",
@@ -106,6 +108,9 @@ class ExperimentData:
     def saved(self) -> dict[str, Any]: ...
     def saved_kinds(self) -> list[tuple[str, str]]: ...
     def statevector(self) -> npt.NDArray[np.complexfloating[Any, Any]] | None: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> ExperimentData: ...
     def __reduce__(self) -> tuple[Any, Any]: ...
 
 @final
@@ -170,6 +175,10 @@ def _experiment_from_state(
     statevector: npt.NDArray[np.complexfloating[Any, Any]] | None,
     saved: list[tuple[str, str, npt.NDArray[np.float64]]] = ...,
 ) -> ExperimentData: ...
+def encode_result_batch(
+    seed: int, experiments: list[ExperimentData], failed: list[tuple[int, str, str]]
+) -> bytes: ...
+def decode_result_batch(data: bytes) -> tuple[int, list[ExperimentData], list[tuple[int, str, str]]]: ...
 def statevector(
     circuit: Circuit,
     *,

@@ -12,8 +12,9 @@ table ``jobs``, one row per job or job set:
 POSIX time), ``options`` and ``header`` and ``metadata`` (JSON; values JSON cannot
 hold are stored as their ``repr``), ``circuits`` (the circuits' ``to_bytes`` forms,
 each prefixed by its length as a little-endian u64, after a u64 count), ``result``
-(pickle of ``(seed, [ExperimentData, ...])``, statevectors as binary buffers; only
-for ``DONE``), ``error_type`` / ``error_message`` (``ERROR`` / ``CANCELLED``),
+(ferroq-core's versioned result-batch bytes: the run seed, the experiments, and the
+error of each circuit that failed; for ``DONE``, and for an ``ERROR`` batch that ran
+some of its circuits), ``error_type`` / ``error_message`` (``ERROR`` / ``CANCELLED``),
 ``pid`` / ``hostname`` / ``pid_start`` (the owning process and its start marker),
 ``created`` / ``updated`` (POSIX times), ``cancel_requested`` (POSIX time of a
 cancellation asked for by another process, which the owner acts on within about
@@ -22,7 +23,10 @@ half a second).
 While a job runs, its owner process writes each status it reaches (with its time)
 and checks for cancellation requests, from ferroq's progress thread.
 
-The result column is a pickle: open only stores you trust.
+The result column holds no pickle: a store's rows are read by decoders that
+check every length and value (``EncodingError`` on anything else). Only stores
+written by ferroq 0.1, whose result column was a pickle, are unpickled, and only
+those rows: open such stores only if you trust them.
 """
 
 from __future__ import annotations
@@ -384,7 +388,7 @@ def _write_final(job: Recordable) -> None:
     error_type = error_message = None
     try:
         outcome = job.result()
-        result = pickle.dumps((outcome.seed, outcome.results), protocol=pickle.HIGHEST_PROTOCOL)
+        result = _core.encode_result_batch(outcome.seed, list(outcome.results), [])
     except JobCancelledError as err:
         error_type, error_message = "JobCancelledError", str(err)
     except Exception as err:
@@ -395,7 +399,7 @@ def _write_final(job: Recordable) -> None:
         ran = [part._experiment(i) for i in range(len(part)) if i not in part.missing]
         if ran:
             failed = [(i, type(e).__name__, str(e)) for i, e in sorted(part.missing.items())]
-            result = pickle.dumps((part.seed, ran, failed), protocol=pickle.HIGHEST_PROTOCOL)
+            result = _core.encode_result_batch(part.seed, ran, failed)
     if status is JobStatus.ERROR and error_message is not None:
         error_message = job.error_message() or error_message
     steps = _job_steps(job)
@@ -624,11 +628,8 @@ class StoredJob(JobRecord):
             def load() -> Result:
                 if not isinstance(blob, bytes):
                     raise ValueError(self._unstored or "no result data")
-                seed, experiments = pickle.loads(blob)
-                kinds = {type(e) for e in experiments}
-                if not isinstance(seed, int) or not kinds <= {_core.ExperimentData}:
-                    raise ValueError("not a list of experiment data")
-                return Result(seed, list(experiments), options=self._options, job_id=self._job_id)
+                seed, experiments, _ = _load_results(blob)
+                return Result(seed, experiments, options=self._options, job_id=self._job_id)
 
             self._result = _decode(self._job_id, "result", load)
             return self._result
@@ -645,9 +646,7 @@ class StoredJob(JobRecord):
             return None
 
         def load() -> Result:
-            seed, experiments, failed = pickle.loads(blob)
-            if not isinstance(seed, int) or not {type(e) for e in experiments} <= {_core.ExperimentData}:
-                raise ValueError("not a list of experiment data")
+            seed, experiments, failed = _load_results(blob)
             missing = {
                 int(i): _error_from(self._job_id, JobStatus.ERROR, str(kind), str(message))
                 for i, kind, message in failed
@@ -693,6 +692,20 @@ def _list_of_str(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise ValueError("not a list of strings")
     return value
+
+
+def _load_results(blob: bytes) -> tuple[int, list[_core.ExperimentData], list[tuple[int, str, str]]]:
+    """``(seed, experiments, failed)`` from a result column: the core's batch bytes,
+    or the pickle a ferroq 0.1 store kept (``(seed, experiments)`` for a finished
+    job, ``(seed, experiments, failed)`` for a partial one)."""
+    if blob[:4] == b"FQB1":
+        return _core.decode_result_batch(blob)
+    legacy = pickle.loads(blob)
+    seed, experiments = legacy[0], legacy[1]
+    failed = legacy[2] if len(legacy) == 3 else []
+    if not isinstance(seed, int) or not {type(e) for e in experiments} <= {_core.ExperimentData}:
+        raise ValueError("not a list of experiment data")
+    return seed, list(experiments), [(int(i), str(k), str(m)) for i, k, m in failed]
 
 
 def _decode(job_id: str, column: str, fn: Any) -> Any:

@@ -18,6 +18,7 @@ import concurrent.futures
 
 __all__ = [
     "CircuitError",
+    "EncodingError",
     "FerroqError",
     "InternalError",
     "JobCancelledError",
@@ -64,6 +65,32 @@ class QasmError(CircuitError):
 
     def __reduce__(self) -> tuple[type[QasmError], tuple[str, int, int]]:
         return (type(self), (str(self), self.line, self.column))
+
+
+class EncodingError(CircuitError):
+    """Bytes that are not one of ferroq's binary forms (a circuit's or a result's
+    ``to_bytes``, or a job store's result column), or that are truncated, of
+    another format version, or describe a value ferroq could not have made.
+    ``offset`` is the byte at fault; the message starts with it. A
+    :class:`CircuitError` because circuits' bytes were refused as one before the
+    result format existed.
+
+    >>> import ferroq
+    >>> try:
+    ...     ferroq.ExperimentResult.from_bytes(b"FQR1")
+    ... except EncodingError as err:
+    ...     print(err.offset, err)
+    4 invalid encoding at byte 4: truncated: version needs 1 byte(s), 0 left
+    """
+
+    offset: int
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+    def __reduce__(self) -> tuple[type[EncodingError], tuple[str, int]]:
+        return (type(self), (str(self), self.offset))
 
 
 class _NamesAnOption(FerroqError):

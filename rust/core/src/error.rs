@@ -57,7 +57,7 @@ pub enum Error {
     #[error("{0}")]
     InvalidCircuit(String),
     /// `Circuit::from_bytes` refused its input; `offset` is where the problem starts.
-    #[error("invalid circuit encoding at byte {offset}: {reason}")]
+    #[error("invalid encoding at byte {offset}: {reason}")]
     InvalidEncoding { offset: usize, reason: String },
     #[error("option '{name}' {reason}")]
     InvalidOption { name: String, reason: String },

@@ -11,11 +11,14 @@ pub mod qasm;
 pub mod sim;
 #[cfg(test)]
 mod testing;
+mod wire;
 
 pub use circuit::gates::GateKind;
 pub use circuit::{Circuit, Instruction};
 pub use error::{Error, Result};
 pub use jobs::{Job, JobGroup, JobState, SimJob, scheduler};
 pub use num_complex::{Complex32, Complex64};
-pub use sim::engine::{ExperimentResult, RunOptions, RunResult, format_bits, run, statevector};
+pub use sim::engine::{run, statevector};
+pub use sim::options::RunOptions;
 pub use sim::precision::{Amplitude, Precision, StateVector};
+pub use sim::result::{ExperimentResult, RunResult, format_bits};

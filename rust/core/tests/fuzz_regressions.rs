@@ -2,7 +2,8 @@
 //! once fixed, and hand-made edge cases) through the same checks as the
 //! `cargo fuzz` targets, so they run on stable in every `cargo test`.
 
-use ferroq_core::{Circuit, Error};
+use ferroq_core::sim::result::codec::ResultBatch;
+use ferroq_core::{Circuit, Error, ExperimentResult};
 use std::path::PathBuf;
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -59,6 +60,26 @@ fn parser_regressions_parse_or_fail_with_a_position() {
                 );
             }
             Err(_) => {}
+        }
+    }
+}
+
+#[test]
+fn result_decoder_regressions_decode_canonically_or_fail_cleanly() {
+    for (path, data) in inputs("decode_result") {
+        match ExperimentResult::from_bytes(&data) {
+            Ok(result) => assert_eq!(result.to_bytes(), data, "{}", path.display()),
+            Err(Error::InvalidEncoding { offset, .. }) => {
+                assert!(offset <= data.len(), "{}", path.display())
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+        match ResultBatch::from_bytes(&data) {
+            Ok(batch) => assert_eq!(batch.to_bytes(), data, "{}", path.display()),
+            Err(Error::InvalidEncoding { offset, .. }) => {
+                assert!(offset <= data.len(), "{}", path.display())
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
         }
     }
 }

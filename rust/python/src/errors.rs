@@ -19,8 +19,8 @@ fn class_name(err: &Error) -> &'static str {
         | Error::BadMatrixShape { .. }
         | Error::NotUnitary { .. }
         | Error::NonFiniteMatrix
-        | Error::InvalidCircuit(_)
-        | Error::InvalidEncoding { .. } => "CircuitError",
+        | Error::InvalidCircuit(_) => "CircuitError",
+        Error::InvalidEncoding { .. } => "EncodingError",
         Error::Qasm { .. } => "QasmError",
         Error::InvalidOption { .. } => "OptionError",
         Error::StateTooLarge { .. }
@@ -58,7 +58,7 @@ fn literal(text: &str) -> String {
 /// Converts a core error into the matching `ferroq.exceptions` class, with the
 /// error's fields as attributes so that no caller parses the message:
 /// `option` (and `template`) on option errors, `line` and `column` on QASM
-/// errors, `circuit_index` and `circuit_name` on an error of one circuit of a
+/// errors, `offset` on encoding errors, `circuit_index` and `circuit_name` on an error of one circuit of a
 /// batch.
 pub fn to_py(err: Error) -> PyErr {
     let name = class_name(&err);
@@ -77,6 +77,7 @@ pub fn to_py(err: Error) -> PyErr {
         };
         let built = match (err.root(), &circuit) {
             (Error::Qasm { line, column, .. }, _) => class.call1((err.to_string(), *line, *column)),
+            (Error::InvalidEncoding { offset, .. }, _) => class.call1((err.to_string(), *offset)),
             (Error::InvalidOption { name, reason }, None) => {
                 let kwargs = pyo3::types::PyDict::new(py);
                 let template = format!("option {{option}} {}", literal(reason));

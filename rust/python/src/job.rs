@@ -3,8 +3,8 @@
 
 use crate::errors::to_py;
 use crate::result::PyExperiment;
+use ferroq_core::ExperimentResult;
 use ferroq_core::jobs::{Job, JobGroup, JobView, Scheduler};
-use ferroq_core::sim::engine::ExperimentResult;
 use ferroq_core::{Error, JobState, SimJob};
 use pyo3::prelude::*;
 use std::sync::Arc;

@@ -216,7 +216,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "DEFAULT_PARALLEL_THRESHOLD",
-        ferroq_core::sim::engine::DEFAULT_PARALLEL_THRESHOLD,
+        ferroq_core::sim::options::DEFAULT_PARALLEL_THRESHOLD,
     )?;
     m.add_class::<PyCircuit>()?;
     m.add_class::<PyExperiment>()?;
@@ -225,6 +225,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyJobGroup>()?;
     m.add_function(wrap_pyfunction!(submit, m)?)?;
     m.add_function(wrap_pyfunction!(result::_experiment_from_state, m)?)?;
+    m.add_function(wrap_pyfunction!(result::encode_result_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(result::decode_result_batch, m)?)?;
     m.add_function(wrap_pyfunction!(queue_info, m)?)?;
     m.add_function(wrap_pyfunction!(completions, m)?)?;
     m.add_function(wrap_pyfunction!(wait_completions, m)?)?;

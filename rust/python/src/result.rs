@@ -2,16 +2,15 @@
 //! from the core's packed outcomes; the statevector moves into numpy without
 //! a copy.
 
-use crate::errors::guard;
-use ferroq_core::circuit::MAX_WIDTH;
-use ferroq_core::sim::engine::SavedValue;
-use ferroq_core::sim::engine::{write_bits, write_hex};
+use crate::errors::{guard, to_py};
+use ferroq_core::sim::result::codec::ResultBatch;
+use ferroq_core::sim::result::{SavedValue, write_bits, write_hex};
 use ferroq_core::{ExperimentResult, StateVector, format_bits};
 use numpy::{Complex32, Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 use std::sync::Mutex;
 
 #[pyclass(module = "ferroq._core", name = "ExperimentData", frozen)]
@@ -75,6 +74,16 @@ impl PyExperiment {
         }
     }
 
+    /// The experiment as the core holds it, state included (a copy).
+    fn owned(&self, py: Python<'_>) -> PyResult<ExperimentResult> {
+        let mut copy = self.inner.clone();
+        copy.statevector = match self.array.get(py) {
+            Some(array) => Some(state_from_numpy(array.bind(py))?),
+            None => self.state.lock().map(|s| s.clone()).unwrap_or(None),
+        };
+        Ok(copy)
+    }
+
     fn bits(&self, record: &[u64]) -> String {
         format_bits(record, self.inner.num_clbits)
     }
@@ -83,7 +92,8 @@ impl PyExperiment {
 /// `(outcomes, counts)` as two uint64 arrays.
 type CountsArrays<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>);
 
-/// Everything an experiment holds, in plain Python-convertible pieces (pickling).
+/// Everything an experiment held in the pickles of ferroq 0.1 (before results
+/// had a binary form of their own), read by [`_experiment_from_state`].
 type ExperimentState = (
     Option<String>,
     usize,
@@ -101,15 +111,6 @@ type ExperimentState = (
 /// real and imaginary parts, so that one float64 array carries any kind.
 type SavedState<'py> = (String, String, PyReadonlyArray1<'py, f64>);
 
-/// The kind under which a value is pickled: its kind, and the precision of a
-/// single-precision statevector (its payload is widened exactly to f64).
-fn saved_tag(value: &SavedValue) -> &'static str {
-    match value {
-        SavedValue::Statevector(StateVector::Single(_)) => "statevector/single",
-        v => saved_kind(v),
-    }
-}
-
 fn saved_kind(value: &SavedValue) -> &'static str {
     match value {
         SavedValue::Statevector(_) => "statevector",
@@ -117,20 +118,6 @@ fn saved_kind(value: &SavedValue) -> &'static str {
         SavedValue::ProbabilitiesDict(_) => "probabilities_dict",
         SavedValue::Amplitudes(_) => "amplitudes",
         SavedValue::ExpectationValue(_) => "expectation_value",
-    }
-}
-
-fn saved_payload(value: &SavedValue) -> Vec<f64> {
-    let interleave = |a: &[Complex64]| a.iter().flat_map(|z| [z.re, z.im]).collect();
-    match value {
-        SavedValue::Statevector(StateVector::Double(a)) | SavedValue::Amplitudes(a) => {
-            interleave(a)
-        }
-        SavedValue::Statevector(StateVector::Single(a)) => {
-            a.iter().flat_map(|z| [z.re as f64, z.im as f64]).collect()
-        }
-        SavedValue::Probabilities(p) | SavedValue::ProbabilitiesDict(p) => p.clone(),
-        SavedValue::ExpectationValue(z) => vec![z.re, z.im],
     }
 }
 
@@ -170,7 +157,8 @@ fn saved_from_state((label, kind, payload): SavedState<'_>) -> PyResult<(String,
     Ok((label, value))
 }
 
-/// Rebuilds an experiment from `ExperimentData.__reduce__`'s state.
+/// Rebuilds an experiment pickled by ferroq 0.1 (or kept in a 0.1 job store),
+/// whose pickles name this function.
 #[pyfunction]
 #[pyo3(signature = (state, statevector, saved=Vec::new()))]
 pub fn _experiment_from_state(
@@ -191,25 +179,14 @@ pub fn _experiment_from_state(
             memory,
             time_taken,
         ) = state;
-        // The state may come from a corrupted pickle or store row: everything
-        // the accessors index by is checked here, so they cannot panic later.
-        let consistent = num_clbits <= MAX_WIDTH
-            && words == num_clbits.div_ceil(64).max(1)
-            && count_values.len().checked_mul(words) == Some(count_keys.len())
-            && memory.as_ref().is_none_or(|m| {
-                m.len() % words == 0 && (num_clbits == 0 || m.len() / words == shots as usize)
-            });
-        if !consistent {
+        // The one field the binary form does not carry: it follows from the clbits.
+        if words != num_clbits.div_ceil(64).max(1) {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "corrupt experiment state: {num_clbits} clbits in {words} words, {} count keys \
-                 for {} counts, {} memory words for {shots} shots",
-                count_keys.len(),
-                count_values.len(),
-                memory.as_ref().map_or(0, Vec::len),
+                "corrupt experiment state: {num_clbits} clbits in {words} words"
             )));
         }
         let statevector = statevector.as_ref().map(state_from_numpy).transpose()?;
-        Ok(PyExperiment::new(ExperimentResult {
+        let legacy = ExperimentResult {
             name,
             num_qubits,
             num_clbits,
@@ -225,46 +202,98 @@ pub fn _experiment_from_state(
                 .map(saved_from_state)
                 .collect::<PyResult<_>>()?,
             time_taken,
-        }))
+        };
+        // Checked as the core checks decoded bytes: a corrupted pickle or
+        // store row cannot make an experiment whose accessors fail later.
+        let checked = ExperimentResult::from_bytes(&legacy.to_bytes()).map_err(to_py)?;
+        Ok(PyExperiment::new(checked))
+    })
+}
+
+/// The bytes of a batch as the job store keeps it (`ResultBatch`): the run
+/// seed, the experiments that ran, and `(index, error kind, message)` of each
+/// circuit that failed.
+#[pyfunction]
+pub fn encode_result_batch<'py>(
+    py: Python<'py>,
+    seed: u64,
+    experiments: Vec<PyRef<'py, PyExperiment>>,
+    failed: Vec<(u64, String, String)>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    guard(|| {
+        let experiments = experiments
+            .iter()
+            .map(|e| e.owned(py))
+            .collect::<PyResult<Vec<_>>>()?;
+        let batch = ResultBatch {
+            seed,
+            experiments,
+            failed,
+        };
+        let bytes = py.detach(|| batch.to_bytes());
+        Ok(PyBytes::new(py, &bytes))
+    })
+}
+
+/// `(seed, experiments, [(index, error kind, message)])`.
+type DecodedBatch = (u64, Vec<PyExperiment>, Vec<(u64, String, String)>);
+
+/// What [`encode_result_batch`] wrote: `(seed, experiments, failed)`.
+#[pyfunction]
+pub fn decode_result_batch(py: Python<'_>, data: &[u8]) -> PyResult<DecodedBatch> {
+    guard(|| {
+        let batch = py.detach(|| ResultBatch::from_bytes(data)).map_err(to_py)?;
+        let experiments = batch
+            .experiments
+            .into_iter()
+            .map(PyExperiment::new)
+            .collect();
+        Ok((batch.seed, experiments, batch.failed))
     })
 }
 
 #[pymethods]
 impl PyExperiment {
+    /// Pickled as its bytes (`to_bytes`), ferroq-core's own versioned form.
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         guard(|| {
-            let r = &self.inner;
-            let state: ExperimentState = (
-                r.name.clone(),
-                r.num_qubits,
-                r.num_clbits,
-                r.shots,
-                r.seed,
-                r.words,
-                r.count_keys.clone(),
-                r.count_values.clone(),
-                r.memory.clone(),
-                r.time_taken,
-            );
-            let statevector = self.statevector(py)?;
-            let saved: Vec<_> = r
-                .saved
-                .iter()
-                .map(|(label, v)| {
-                    (
-                        label.clone(),
-                        saved_tag(v),
-                        PyArray1::from_vec(py, saved_payload(v)),
-                    )
-                })
-                .collect();
-            let rebuild = py
-                .import("ferroq._core")?
-                .getattr("_experiment_from_state")?;
-            Ok((
-                rebuild,
-                (state, statevector, saved).into_pyobject(py)?.into_any(),
-            ))
+            let rebuild = py.get_type::<PyExperiment>().getattr("from_bytes")?;
+            let bytes = self.to_bytes(py)?;
+            Ok((rebuild, (bytes,).into_pyobject(py)?.into_any()))
+        })
+    }
+
+    /// The experiment in ferroq-core's versioned binary form (see
+    /// `ExperimentResult::to_bytes`): what pickling and the job store keep.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        guard(|| {
+            let bytes = match self.array.get(py) {
+                // numpy holds the state: read it back (a copy).
+                Some(array) => {
+                    let state = state_from_numpy(array.bind(py))?;
+                    py.detach(|| self.inner.to_bytes_with(Some(&state)))
+                }
+                None => {
+                    let state = self.state.lock().map_err(|_| {
+                        pyo3::exceptions::PyRuntimeError::new_err("experiment state lock poisoned")
+                    })?;
+                    let state = state.as_ref();
+                    py.detach(|| self.inner.to_bytes_with(state))
+                }
+            };
+            Ok(PyBytes::new(py, &bytes))
+        })
+    }
+
+    /// The experiment `to_bytes` wrote. Bytes that are not one, or describe an
+    /// experiment ferroq could not have run, raise `EncodingError`.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<PyExperiment> {
+        guard(|| {
+            let inner = py
+                .detach(|| ExperimentResult::from_bytes(data))
+                .map_err(to_py)?;
+            Ok(PyExperiment::new(inner))
         })
     }
 

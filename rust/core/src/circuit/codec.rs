@@ -24,6 +24,7 @@
 use super::{Circuit, Instruction, PauliTerm, SaveKind};
 use crate::circuit::gates::GateKind;
 use crate::error::{Error, Result};
+use crate::wire::{self, Reader, invalid};
 use num_complex::Complex64;
 
 const MAGIC: &[u8; 4] = b"FQC1";
@@ -144,30 +145,29 @@ fn index_width(bound: usize) -> usize {
     }
 }
 
+/// The wire writer, with the index width of the circuit being written.
 struct Writer {
-    out: Vec<u8>,
+    w: wire::Writer,
     width: usize,
 }
 
+impl std::ops::Deref for Writer {
+    type Target = wire::Writer;
+    fn deref(&self) -> &wire::Writer {
+        &self.w
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut wire::Writer {
+        &mut self.w
+    }
+}
+
 impl Writer {
-    fn u8(&mut self, v: u8) {
-        self.out.push(v);
-    }
-
-    fn u64(&mut self, v: u64) {
-        self.out.extend_from_slice(&v.to_le_bytes());
-    }
-
-    fn len(&mut self, n: usize) {
-        self.u64(n as u64);
-    }
-
-    fn f64(&mut self, v: f64) {
-        self.out.extend_from_slice(&v.to_le_bytes());
-    }
-
     fn index(&mut self, i: usize) {
-        self.out
+        self.w
+            .out
             .extend_from_slice(&(i as u64).to_le_bytes()[..self.width]);
     }
 
@@ -175,11 +175,6 @@ impl Writer {
         for &i in list {
             self.index(i);
         }
-    }
-
-    fn str(&mut self, s: &str) {
-        self.len(s.len());
-        self.out.extend_from_slice(s.as_bytes());
     }
 }
 
@@ -192,7 +187,7 @@ impl Circuit {
         // About right for gates on one or two qubits with a parameter or two.
         let estimate = HEADER_BYTES + name_len + 8 + self.instructions.len() * (3 + 2 * width + 8);
         let mut w = Writer {
-            out: Vec::with_capacity(estimate),
+            w: wire::Writer::with_capacity(estimate),
             width,
         };
         w.out.extend_from_slice(MAGIC);
@@ -281,7 +276,7 @@ impl Circuit {
                 }
             }
         }
-        w.out
+        w.w.out
     }
 
     /// Reads a circuit written by [`Circuit::to_bytes`], validating it as
@@ -289,91 +284,12 @@ impl Circuit {
     /// [`Error::InvalidEncoding`], which names the problem and its byte offset.
     pub fn from_bytes(data: &[u8]) -> Result<Circuit> {
         Decoder {
-            r: Reader { data, pos: 0 },
+            r: Reader::new(data),
             width: 1,
             qubits: Vec::new(),
             params: Vec::new(),
         }
         .circuit()
-    }
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-fn invalid(offset: usize, reason: String) -> Error {
-    Error::InvalidEncoding { offset, reason }
-}
-
-impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
-        self.data.len() - self.pos
-    }
-
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(invalid(
-                self.pos,
-                format!(
-                    "truncated: {what} needs {n} byte(s), {} left",
-                    self.remaining()
-                ),
-            ));
-        }
-        let out = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u64(&mut self, what: &str) -> Result<u64> {
-        self.array::<8>(what).map(u64::from_le_bytes)
-    }
-
-    fn f64(&mut self, what: &str) -> Result<f64> {
-        self.array::<8>(what).map(f64::from_le_bytes)
-    }
-
-    fn usize(&mut self, what: &str) -> Result<usize> {
-        let at = self.pos;
-        let v = self.u64(what)?;
-        usize::try_from(v).map_err(|_| invalid(at, format!("{what} {v} does not fit in memory")))
-    }
-
-    /// A count of items of `item_bytes` each, refused unless that many bytes
-    /// are left: nothing is ever allocated for a length the input cannot back.
-    fn count(&mut self, item_bytes: usize, what: &str) -> Result<usize> {
-        let at = self.pos;
-        let n = self.u64(what)?;
-        let needed = n.checked_mul(item_bytes as u64);
-        match needed {
-            Some(bytes) if bytes <= self.remaining() as u64 => Ok(n as usize),
-            _ => Err(invalid(
-                at,
-                format!(
-                    "{what} is {n}, which needs more than the {} byte(s) left",
-                    self.remaining()
-                ),
-            )),
-        }
-    }
-
-    fn str(&mut self, what: &str) -> Result<&'a str> {
-        let n = self.count(1, what)?;
-        let at = self.pos;
-        let bytes = self.take(n, what)?;
-        std::str::from_utf8(bytes).map_err(|e| invalid(at, format!("{what} is not UTF-8: {e}")))
     }
 }
 

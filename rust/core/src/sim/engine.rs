@@ -1,127 +1,27 @@
 //! Running circuits: compile once, simulate, sample, and spread the work over
 //! threads without ever nesting two levels of parallelism.
 
-use crate::circuit::{Circuit, Instruction, SaveKind};
+use crate::circuit::{Circuit, SaveKind};
 use crate::error::{Error, Result};
+use crate::sim::compile::{Program, Step, compile};
 use crate::sim::fusion::{FusionConfig, fuse};
 use crate::sim::kernels::Op;
+pub use crate::sim::options::{DEFAULT_PARALLEL_THRESHOLD, RunOptions};
+use crate::sim::outcomes::{
+    OutcomeMap, SHOT_BLOCK, check_output_memory, count_records, shot_bytes, words_for,
+};
 use crate::sim::parallel;
 use crate::sim::plan::{BlockConfig, Plan};
 use crate::sim::precision::{Amplitude, Precision, StateVector};
+pub use crate::sim::result::{ExperimentResult, RunResult, SavedValue};
 use crate::sim::rng::{self, SimRng};
 use crate::sim::sample;
+use crate::sim::saves::{SaveSpec, accumulate, compute_save, save_bytes, scale_saved};
 use crate::sim::simd;
 use crate::sim::state;
 use num_complex::{Complex32 as C32, Complex64 as C64};
 use rayon::prelude::*;
 use std::time::Instant;
-
-/// Default qubit count from which one circuit's amplitudes are split over
-/// threads; below it, threads take whole circuits or whole shots instead.
-pub const DEFAULT_PARALLEL_THRESHOLD: usize = 14;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOptions {
-    pub shots: u64,
-    /// Run seed; `None` draws one from the OS (and reports it).
-    pub seed: Option<u64>,
-    /// Keep each shot's outcome, in shot order.
-    pub memory: bool,
-    /// Keep each circuit's final state.
-    pub statevector: bool,
-    /// Worker threads; 0 means the default ([`parallel::default_threads`]).
-    pub threads: usize,
-    pub parallel_threshold: usize,
-    /// Memory limit for one statevector; `None` means available memory.
-    pub max_memory_bytes: Option<u64>,
-    /// Fuse gates into blocks and run them cache block by cache block.
-    /// Changes results only by rounding (well below 1e-12).
-    pub fusion: bool,
-    /// Index of the first circuit in the whole batch this run is part of:
-    /// circuit `i` gets the seed of batch index `first_index + i`, so a batch
-    /// split into chunks samples exactly as the batch run whole.
-    pub first_index: u64,
-    /// How amplitudes are stored (see [`crate::sim::precision`]).
-    pub precision: Precision,
-    /// Most circuits of a batch simulated at once (each whole, on one
-    /// thread); 0 means up to the thread count. 1 runs them one after the
-    /// other, every thread on each. Only circuits below `parallel_threshold`
-    /// are ever run side by side. Results do not depend on it.
-    pub max_parallel_experiments: usize,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            shots: 1024,
-            seed: None,
-            memory: false,
-            statevector: false,
-            threads: 0,
-            parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
-            max_memory_bytes: None,
-            fusion: true,
-            first_index: 0,
-            precision: Precision::Double,
-            max_parallel_experiments: 0,
-        }
-    }
-}
-
-fn invalid(name: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidOption {
-        name: name.into(),
-        reason: reason.into(),
-    }
-}
-
-impl RunOptions {
-    pub fn validate(&self) -> Result<()> {
-        if self.shots < 1 {
-            return Err(invalid(
-                "shots",
-                format!("must be at least 1, got {}", self.shots),
-            ));
-        }
-        if self.shots > usize::MAX as u64 / 2 {
-            return Err(invalid(
-                "shots",
-                format!(
-                    "must be at most {}, got {}",
-                    usize::MAX as u64 / 2,
-                    self.shots
-                ),
-            ));
-        }
-        if !(1..=62).contains(&self.parallel_threshold) {
-            return Err(invalid(
-                "parallel_threshold",
-                format!(
-                    "must be between 1 and 62 qubits, got {}",
-                    self.parallel_threshold
-                ),
-            ));
-        }
-        if self.threads > 4096 {
-            return Err(invalid(
-                "max_parallel_threads",
-                format!("must be at most 4096, got {}", self.threads),
-            ));
-        }
-        if self.max_memory_bytes == Some(0) {
-            return Err(invalid("max_memory_mb", "must be positive"));
-        }
-        Ok(())
-    }
-
-    fn thread_count(&self) -> usize {
-        if self.threads == 0 {
-            parallel::default_threads()
-        } else {
-            self.threads
-        }
-    }
-}
 
 /// What a running batch hears from and reports to whoever runs it (a job).
 pub trait Monitor: Sync {
@@ -161,335 +61,6 @@ fn check(monitor: &dyn Monitor) -> Result<()> {
     }
 }
 
-/// The outcome of one circuit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExperimentResult {
-    pub name: Option<String>,
-    pub num_qubits: usize,
-    pub num_clbits: usize,
-    pub shots: u64,
-    pub seed: u64,
-    /// u64 words per classical outcome; clbit `c` is bit `c % 64` of word `c / 64`.
-    pub words: usize,
-    /// Distinct outcomes in ascending order, `words` each.
-    pub count_keys: Vec<u64>,
-    pub count_values: Vec<u64>,
-    /// Per-shot outcomes in shot order, `words` each, when asked for.
-    pub memory: Option<Vec<u64>>,
-    pub statevector: Option<StateVector>,
-    /// Values of the circuit's save instructions, in program order.
-    pub saved: Vec<(String, SavedValue)>,
-    /// Wall time of this circuit's simulation and sampling, in seconds.
-    pub time_taken: f64,
-}
-
-/// What a save instruction produced. Probabilities and expectation values
-/// of a circuit simulated shot by shot are averages over the shots.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SavedValue {
-    Statevector(StateVector),
-    Probabilities(Vec<f64>),
-    ProbabilitiesDict(Vec<f64>),
-    Amplitudes(Vec<C64>),
-    ExpectationValue(C64),
-}
-
-#[derive(Debug, Clone)]
-struct SaveSpec {
-    kind: SaveKind,
-    label: String,
-    qubits: Vec<usize>,
-}
-
-/// Bytes a save's value takes, for a state of `num_qubits`.
-fn save_bytes(spec: &SaveSpec, num_qubits: usize) -> u128 {
-    match &spec.kind {
-        // Counted as complex128 whatever the run's precision: an upper bound.
-        SaveKind::Statevector => state::state_bytes(num_qubits, Precision::Double),
-        // One f64 per outcome: half a complex128 each.
-        SaveKind::Probabilities | SaveKind::ProbabilitiesDict => {
-            state::state_bytes(spec.qubits.len(), Precision::Double) / 2
-        }
-        SaveKind::Amplitudes(indices) => 16 * indices.len() as u128,
-        SaveKind::ExpectationValue(_) => 16,
-    }
-}
-
-/// Computes a save from the state; `phase` is the circuit's global phase,
-/// which the engine applies to what it hands out rather than to the state.
-fn compute_save<A: Amplitude>(
-    spec: &SaveSpec,
-    amps: &[A],
-    phase: Option<C64>,
-    parallel: bool,
-) -> Result<SavedValue> {
-    let with_phase = |a: C64| phase.map_or(a, |f| a * f);
-    Ok(match &spec.kind {
-        SaveKind::Statevector => {
-            let mut copy = state::try_clone(amps, amps.len().trailing_zeros() as usize)?;
-            if let Some(f) = phase {
-                state::scale(&mut copy, f, parallel);
-            }
-            SavedValue::Statevector(A::into_state(copy))
-        }
-        SaveKind::Probabilities => {
-            SavedValue::Probabilities(state::marginal_probabilities(amps, &spec.qubits, parallel))
-        }
-        SaveKind::ProbabilitiesDict => SavedValue::ProbabilitiesDict(
-            state::marginal_probabilities(amps, &spec.qubits, parallel),
-        ),
-        SaveKind::Amplitudes(indices) => SavedValue::Amplitudes(
-            indices
-                .iter()
-                .map(|&i| with_phase(amps[i as usize].widen()))
-                .collect(),
-        ),
-        SaveKind::ExpectationValue(terms) => {
-            SavedValue::ExpectationValue(state::expectation(amps, terms, parallel))
-        }
-    })
-}
-
-/// Adds one shot's saved values into the running sums (averaged at the end).
-fn accumulate(sum: &mut [SavedValue], shot: Vec<SavedValue>) {
-    for (acc, v) in sum.iter_mut().zip(shot) {
-        match (acc, v) {
-            (SavedValue::Probabilities(a), SavedValue::Probabilities(b))
-            | (SavedValue::ProbabilitiesDict(a), SavedValue::ProbabilitiesDict(b)) => {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y)
-            }
-            (SavedValue::ExpectationValue(a), SavedValue::ExpectationValue(b)) => *a += b,
-            _ => unreachable!("per-shot saves are probabilities or expectation values"),
-        }
-    }
-}
-
-fn scale_saved(sum: &mut [SavedValue], factor: f64) {
-    for v in sum {
-        match v {
-            SavedValue::Probabilities(a) | SavedValue::ProbabilitiesDict(a) => {
-                a.iter_mut().for_each(|x| *x *= factor)
-            }
-            SavedValue::ExpectationValue(a) => *a *= factor,
-            _ => {}
-        }
-    }
-}
-
-impl ExperimentResult {
-    pub fn num_distinct(&self) -> usize {
-        self.count_values.len()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunResult {
-    pub seed: u64,
-    pub experiments: Vec<ExperimentResult>,
-    /// How many circuits were allowed to run side by side: the bound from
-    /// `max_parallel_experiments` and the thread count, or 1 when they ran
-    /// one after the other.
-    pub parallel_experiments: usize,
-    /// Circuits that failed, by their index in this batch (not counting
-    /// `first_index`), each with its error, in index order. They have no entry
-    /// in `experiments`; the other circuits still ran. Cancellation is never
-    /// a circuit's failure: it stops the whole run.
-    pub failed: Vec<(usize, Error)>,
-}
-
-impl RunResult {
-    /// The first failure, as the error of the whole run, or the result itself
-    /// when every circuit succeeded.
-    pub fn into_complete(mut self) -> Result<RunResult> {
-        if self.failed.is_empty() {
-            Ok(self)
-        } else {
-            Err(self.failed.swap_remove(0).1)
-        }
-    }
-}
-
-/// Formats one outcome as a bitstring of `num_clbits` characters, clbit 0
-/// rightmost (Qiskit's order).
-pub fn format_bits(words: &[u64], num_clbits: usize) -> String {
-    let mut buf = vec![b'0'; num_clbits];
-    write_bits(words, &mut buf);
-    String::from_utf8(buf).expect("ASCII digits")
-}
-
-/// Writes the bitstring of `words` into `buf` (one ASCII digit per clbit,
-/// clbit 0 last): the allocation-free form of [`format_bits`], for callers
-/// formatting many records into one buffer.
-pub fn write_bits(words: &[u64], buf: &mut [u8]) {
-    for (c, slot) in buf.iter_mut().rev().enumerate() {
-        *slot = b'0' + ((words[c / 64] >> (c % 64)) & 1) as u8;
-    }
-}
-
-/// Writes `words` (clbit 0 in bit 0 of `words[0]`) into `out` as Python's
-/// `hex()` writes the integer: `0x`, lowercase digits, no leading zeros, and
-/// `0x0` for zero. This is the key format of Qiskit's `Result` counts.
-pub fn write_hex(words: &[u64], out: &mut String) {
-    use std::fmt::Write;
-    out.clear();
-    out.push_str("0x");
-    match words.iter().rposition(|&w| w != 0) {
-        None => out.push('0'),
-        Some(top) => {
-            // Writing into a String cannot fail.
-            let _ = write!(out, "{:x}", words[top]);
-            for w in words[..top].iter().rev() {
-                let _ = write!(out, "{w:016x}");
-            }
-        }
-    }
-}
-
-/// A circuit compiled for execution.
-#[derive(Debug)]
-enum Program {
-    /// Every measurement is terminal: simulate once, then sample. `measures`
-    /// are (qubit, clbit) in program order (a later write to a clbit wins).
-    /// `segments` are the gates between barriers: fusion and blocking never
-    /// move a gate across a barrier, as Qiskit's transpiler never does.
-    Sampled {
-        segments: Vec<Vec<Op>>,
-        measures: Vec<(usize, usize)>,
-        saves: Vec<SaveSpec>,
-    },
-    /// Mid-circuit measurement or reset: `prefix` runs once, `rest` per shot,
-    /// then the saves on each shot's final state.
-    PerShot {
-        prefix: Vec<Vec<Op>>,
-        rest: Vec<Step>,
-        saves: Vec<SaveSpec>,
-    },
-}
-
-#[derive(Debug)]
-enum Step {
-    Gate(Op),
-    Barrier,
-    Measure { qubit: usize, clbit: usize },
-    Reset { qubit: usize },
-}
-
-fn compile_gate(inst: &Instruction) -> Option<Op> {
-    match inst {
-        Instruction::Gate {
-            kind,
-            qubits,
-            params,
-        } => Op::from_gate(*kind, qubits, params),
-        Instruction::Unitary { qubits, matrix } => Some(Op::from_matrix(matrix, qubits, &[])),
-        _ => None,
-    }
-}
-
-fn compile(circuit: &Circuit) -> Result<Program> {
-    let n = circuit.num_qubits();
-    let mut touched = vec![false; n];
-    let mut measured = vec![false; n];
-    let mut any_measure = false;
-    let mut terminal = true;
-    let mut steps = Vec::new();
-    let mut saves: Vec<SaveSpec> = Vec::new();
-    for inst in circuit.instructions() {
-        let after_save = |what: &str| {
-            Error::InvalidCircuit(format!(
-                "'{what}' follows save instruction '{}': saves are taken from the final state, \
-                 so only measurements and barriers may come after them",
-                saves[0].label
-            ))
-        };
-        match inst {
-            Instruction::Barrier { .. } => steps.push(Step::Barrier),
-            Instruction::Save {
-                kind,
-                label,
-                qubits,
-            } => {
-                // A save after a measurement sees a collapsed, shot-dependent state.
-                terminal &= !any_measure;
-                saves.push(SaveSpec {
-                    kind: kind.clone(),
-                    label: label.clone(),
-                    qubits: qubits.clone(),
-                });
-            }
-            // A reset before anything touched the qubit finds it in |0>.
-            Instruction::Reset { qubit } if !touched[*qubit] => {}
-            Instruction::Reset { qubit } => {
-                if !saves.is_empty() {
-                    return Err(after_save("reset"));
-                }
-                terminal = false;
-                steps.push(Step::Reset { qubit: *qubit });
-            }
-            Instruction::Measure { qubit, clbit } => {
-                touched[*qubit] = true;
-                measured[*qubit] = true;
-                any_measure = true;
-                steps.push(Step::Measure {
-                    qubit: *qubit,
-                    clbit: *clbit,
-                });
-            }
-            _ => {
-                if !saves.is_empty() {
-                    return Err(after_save(inst.name()));
-                }
-                for &q in inst.qubits() {
-                    terminal &= !measured[q];
-                    touched[q] = true;
-                }
-                if let Some(op) = compile_gate(inst) {
-                    steps.push(Step::Gate(op));
-                }
-            }
-        }
-    }
-    if terminal {
-        // Gates after a measurement act on other qubits and commute with it.
-        let measures = steps
-            .iter()
-            .filter_map(|step| match *step {
-                Step::Measure { qubit, clbit } => Some((qubit, clbit)),
-                _ => None,
-            })
-            .collect();
-        return Ok(Program::Sampled {
-            segments: gate_segments(steps),
-            measures,
-            saves,
-        });
-    }
-    let split = steps
-        .iter()
-        .position(|s| !matches!(s, Step::Gate(_) | Step::Barrier))
-        .unwrap_or(steps.len());
-    let rest = steps.split_off(split);
-    Ok(Program::PerShot {
-        prefix: gate_segments(steps),
-        rest,
-        saves,
-    })
-}
-
-/// The gates of `steps`, split at barriers; measurements are skipped.
-fn gate_segments(steps: Vec<Step>) -> Vec<Vec<Op>> {
-    let mut segments = vec![Vec::new()];
-    for step in steps {
-        match step {
-            Step::Gate(op) => segments.last_mut().expect("one segment").push(op),
-            Step::Barrier => segments.push(Vec::new()),
-            Step::Measure { .. } => {}
-            Step::Reset { .. } => unreachable!("a reset makes the circuit per-shot"),
-        }
-    }
-    segments
-}
-
 /// How one circuit uses the threads of the pool it runs in.
 #[derive(Debug, Clone, Copy)]
 struct Mode {
@@ -501,154 +72,6 @@ struct Mode {
     /// once: there a per-circuit report is as informative and the shared
     /// counter would be hit from every thread for every gate.
     gate_progress: bool,
-}
-
-fn words_for(num_clbits: usize) -> usize {
-    num_clbits.div_ceil(64).max(1)
-}
-
-/// Shots simulated at once when a circuit runs shot by shot over threads:
-/// enough to keep the threads busy, few enough that their saved values are
-/// small beside the state.
-const SHOT_BLOCK: usize = 256;
-
-/// Bytes the shots of a run hold at least, whatever the circuit: sorted
-/// samples and their outcomes (16 bytes a shot), one outcome record a shot,
-/// and again for per-shot memory.
-fn shot_bytes(shots: u64, words: usize, memory: bool) -> u128 {
-    let record = 8 * words as u128;
-    shots as u128 * (16 + record + if memory { record } else { 0 })
-}
-
-/// Refuses a run whose shots and saved values would not fit beside its state.
-fn check_output_memory(
-    circuit: &Circuit,
-    opts: &RunOptions,
-    output_bytes: u128,
-    state_copies: usize,
-) -> Result<()> {
-    let state = state::state_bytes(circuit.num_qubits(), opts.precision)
-        .saturating_mul(state_copies as u128);
-    state::check_output_memory(
-        || {
-            format!(
-                "{} shots of {} clbits{}",
-                opts.shots,
-                circuit.num_clbits(),
-                if opts.memory {
-                    " with per-shot memory"
-                } else {
-                    ""
-                }
-            )
-        },
-        output_bytes,
-        state,
-        opts.max_memory_bytes,
-    )
-}
-
-/// Writes clbits from a basis-state index through the measurement map.
-fn outcome_of(index: u64, measures: &[(usize, usize)], out: &mut [u64]) {
-    out.iter_mut().for_each(|w| *w = 0);
-    for &(q, c) in measures {
-        let bit = (index >> q) & 1;
-        out[c / 64] = (out[c / 64] & !(1 << (c % 64))) | (bit << (c % 64));
-    }
-}
-
-/// The measurement map of a sampled circuit, ready to turn many basis-state
-/// indices into clbit records. Up to 64 clbits, a table per byte of the
-/// index gives that byte's clbits at once: a 20-qubit index costs three
-/// lookups instead of twenty bit moves (which were a quarter of the time of
-/// 10^6 shots from 20 qubits).
-struct OutcomeMap<'a> {
-    measures: &'a [(usize, usize)],
-    /// `tables[b][v]`: the clbits set by byte `b` of an index being `v`.
-    tables: Vec<[u64; 256]>,
-}
-
-impl<'a> OutcomeMap<'a> {
-    fn new(measures: &'a [(usize, usize)], words: usize) -> OutcomeMap<'a> {
-        let mut tables = Vec::new();
-        if words == 1 {
-            // A clbit written twice keeps the later measurement, as in
-            // `outcome_of`: only that one may set it.
-            let mut last_writer = std::collections::HashMap::new();
-            for (i, &(_, c)) in measures.iter().enumerate() {
-                last_writer.insert(c, i);
-            }
-            let highest = measures.iter().map(|&(q, _)| q).max().unwrap_or(0);
-            tables = vec![[0u64; 256]; highest / 8 + 1];
-            for (i, &(q, c)) in measures.iter().enumerate() {
-                if last_writer[&c] != i {
-                    continue;
-                }
-                let table = &mut tables[q / 8];
-                for (v, entry) in table.iter_mut().enumerate() {
-                    if v >> (q % 8) & 1 == 1 {
-                        *entry |= 1 << c;
-                    }
-                }
-            }
-        }
-        OutcomeMap { measures, tables }
-    }
-
-    fn write(&self, index: u64, out: &mut [u64]) {
-        if self.tables.is_empty() {
-            outcome_of(index, self.measures, out);
-            return;
-        }
-        out[0] = self
-            .tables
-            .iter()
-            .enumerate()
-            .fold(0, |acc, (b, t)| acc | t[(index >> (8 * b)) as usize & 0xff]);
-    }
-}
-
-/// Counts distinct records (`words` u64 each) in `records`, each weighted
-/// by `weights[i]` (or 1), returned in ascending order.
-fn count_records(records: &[u64], words: usize, weights: Option<&[u64]>) -> (Vec<u64>, Vec<u64>) {
-    let n = records.len() / words;
-    if words == 1 {
-        // Up to 64 clbits, the common case: sort (key, weight) pairs directly,
-        // and not at all when they come sorted (every qubit measured in order).
-        let mut pairs: Vec<(u64, u64)> = (0..n)
-            .map(|i| (records[i], weights.map_or(1, |w| w[i])))
-            .collect();
-        if !pairs.is_sorted_by_key(|p| p.0) {
-            pairs.sort_unstable_by_key(|p| p.0);
-        }
-        let mut keys: Vec<u64> = Vec::new();
-        let mut values: Vec<u64> = Vec::new();
-        for (k, w) in pairs {
-            if keys.last() == Some(&k) {
-                *values.last_mut().expect("values follows keys") += w;
-            } else {
-                keys.push(k);
-                values.push(w);
-            }
-        }
-        return (keys, values);
-    }
-    let key = |i: usize| &records[i * words..(i + 1) * words];
-    let mut order: Vec<usize> = (0..n).collect();
-    // Words are little endian: compare the most significant word first.
-    order.sort_unstable_by(|&a, &b| key(a).iter().rev().cmp(key(b).iter().rev()));
-    let mut keys = Vec::new();
-    let mut values: Vec<u64> = Vec::new();
-    for i in order {
-        let w = weights.map_or(1, |w| w[i]);
-        if !values.is_empty() && keys[keys.len() - words..] == *key(i) {
-            *values.last_mut().expect("values is not empty") += w;
-        } else {
-            keys.extend_from_slice(key(i));
-            values.push(w);
-        }
-    }
-    (keys, values)
 }
 
 /// Fuses and blocks each segment of ops for a state of `num_qubits` in
@@ -771,6 +194,21 @@ fn run_circuit(
     }
 }
 
+/// One circuit's run: what every stage of it needs.
+struct CircuitRun<'a> {
+    circuit: &'a Circuit,
+    seed: u64,
+    opts: &'a RunOptions,
+    mode: Mode,
+    monitor: &'a dyn Monitor,
+    /// The circuit's global phase, applied to what is handed out.
+    phase: Option<C64>,
+    words: usize,
+}
+
+/// One shot's outcome record, its final state when kept, and its saved values.
+type ShotOutcome<A> = (Vec<u64>, Option<Vec<A>>, Vec<SavedValue>);
+
 fn run_circuit_in<A: Amplitude>(
     circuit: &Circuit,
     seed: u64,
@@ -780,31 +218,24 @@ fn run_circuit_in<A: Amplitude>(
 ) -> Result<ExperimentResult> {
     check(monitor)?;
     let start = Instant::now();
-    let n = circuit.num_qubits();
-    let words = words_for(circuit.num_clbits());
-    let shots = opts.shots as usize;
     let program = compile(circuit)?;
-    let per_shot_copies = match (&program, mode.shots) {
-        (Program::Sampled { .. }, _) => 1,
-        (Program::PerShot { .. }, false) => 2,
-        (Program::PerShot { .. }, true) => 1 + rayon::current_num_threads(),
+    let run = CircuitRun {
+        circuit,
+        seed,
+        opts,
+        mode,
+        monitor,
+        phase: global_phase_factor(circuit),
+        words: words_for(circuit.num_clbits()),
     };
-    state::check_memory(n, A::PRECISION, per_shot_copies, opts.max_memory_bytes)?;
-    if let Program::PerShot { saves, .. } = &program {
-        // Shot by shot, a block of shots each holds its own saved values.
-        let per_shot_saves: u128 = saves.iter().map(|s| save_bytes(s, n)).sum();
-        let held = per_shot_saves.saturating_mul(SHOT_BLOCK.min(shots) as u128);
-        let bytes = shot_bytes(opts.shots, words, opts.memory).saturating_add(held);
-        check_output_memory(circuit, opts, bytes, per_shot_copies)?;
-    }
-
+    run.check_memory::<A>(&program)?;
     let mut result = ExperimentResult {
         name: circuit.name.clone(),
-        num_qubits: n,
+        num_qubits: circuit.num_qubits(),
         num_clbits: circuit.num_clbits(),
         shots: opts.shots,
         seed,
-        words,
+        words: run.words,
         count_keys: Vec::new(),
         count_values: Vec::new(),
         memory: None,
@@ -812,145 +243,21 @@ fn run_circuit_in<A: Amplitude>(
         saved: Vec::new(),
         time_taken: 0.0,
     };
-
-    let phase = global_phase_factor(circuit);
-    let mut amps = state::ground_state::<A>(n)?;
-    let mut reported = 0u64;
-    match program {
+    let mut amps = state::ground_state::<A>(circuit.num_qubits())?;
+    let reported = match program {
         Program::Sampled {
             segments,
             measures,
             saves,
-        } => {
-            let plan = plan_ops(n, A::PRECISION, segments, opts.fusion);
-            reported += apply_plan(&plan, &mut amps, mode, monitor)?;
-            for spec in &saves {
-                let value = compute_save(spec, &amps, phase, mode.kernels)?;
-                result.saved.push((spec.label.clone(), value));
-            }
-            if circuit.num_clbits() > 0 {
-                let mut rng = rng::rng_from_seed(seed);
-                let mut samples = sample::sample_sorted(&amps, shots, &mut rng, mode.kernels);
-                let outcomes = OutcomeMap::new(&measures, words);
-                // Sorted samples group equal basis states: count runs, then
-                // map each distinct state through the measurement map.
-                let mut distinct = Vec::new();
-                let mut weights = Vec::new();
-                for &s in &samples {
-                    if distinct.last() == Some(&s) {
-                        *weights.last_mut().expect("weights follows distinct") += 1;
-                    } else {
-                        distinct.push(s);
-                        weights.push(1u64);
-                    }
-                }
-                let mut records = vec![0u64; distinct.len() * words];
-                for (i, &s) in distinct.iter().enumerate() {
-                    outcomes.write(s, &mut records[i * words..(i + 1) * words]);
-                }
-                (result.count_keys, result.count_values) =
-                    count_records(&records, words, Some(&weights));
-                if opts.memory {
-                    sample::shuffle(&mut samples, &mut rng);
-                    let mut memory = vec![0u64; shots * words];
-                    for (i, &s) in samples.iter().enumerate() {
-                        outcomes.write(s, &mut memory[i * words..(i + 1) * words]);
-                    }
-                    result.memory = Some(memory);
-                }
-            }
-        }
+        } => run.sampled(&mut amps, segments, &measures, &saves, &mut result)?,
         Program::PerShot {
             prefix,
             rest,
             saves,
-        } => {
-            if shots > 1
-                && let Some(spec) = saves
-                    .iter()
-                    .find(|s| matches!(s.kind, SaveKind::Statevector | SaveKind::Amplitudes(_)))
-            {
-                return Err(Error::InvalidCircuit(format!(
-                    "{} '{}' comes after a measurement or reset, so its state differs from shot \
-                     to shot: run with shots=1, or save probabilities or expectation values \
-                     (averaged over shots)",
-                    spec.kind.name(),
-                    spec.label
-                )));
-            }
-            let plan = plan_ops(n, A::PRECISION, prefix, opts.fusion);
-            reported += apply_plan(&plan, &mut amps, mode, monitor)?;
-            type ShotOutcome<A> = (Vec<u64>, Option<Vec<A>>, Vec<SavedValue>);
-            let shot = |s: usize, last: bool| -> Result<ShotOutcome<A>> {
-                check(monitor)?;
-                let mut work = state::try_clone(&amps, n)?;
-                let mut record = vec![0u64; words];
-                let mut rng = rng::rng_from_seed(rng::derive_seed(seed, s as u64));
-                run_shot(
-                    &mut work,
-                    &rest,
-                    &mut rng,
-                    &mut record,
-                    mode.kernels,
-                    monitor,
-                )?;
-                let saved = saves
-                    .iter()
-                    .map(|spec| compute_save(spec, &work, phase, mode.kernels))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok((record, last.then_some(work), saved))
-            };
-            let keep_last = opts.statevector;
-            let mut saved_sum: Option<Vec<SavedValue>> = None;
-            let mut memory = Vec::with_capacity(shots * words);
-            let mut final_state = None;
-            // Shots run a block at a time and their saves are summed as each
-            // block ends: memory holds one block's saved values, not every
-            // shot's, and the sum stays in shot order, so its bits do not
-            // depend on the thread count.
-            let block = if mode.shots { SHOT_BLOCK } else { 1 };
-            for first in (0..shots).step_by(block) {
-                let shots_here = first..(first + block).min(shots);
-                let outcomes: Vec<ShotOutcome<A>> = if mode.shots {
-                    shots_here
-                        .into_par_iter()
-                        .map(|s| shot(s, keep_last && s + 1 == shots))
-                        .collect::<Result<_>>()?
-                } else {
-                    shots_here
-                        .map(|s| shot(s, keep_last && s + 1 == shots))
-                        .collect::<Result<_>>()?
-                };
-                for (record, st, saved) in outcomes {
-                    memory.extend_from_slice(&record);
-                    if st.is_some() {
-                        final_state = st;
-                    }
-                    match saved_sum.as_mut() {
-                        None => saved_sum = Some(saved),
-                        Some(sum) => accumulate(sum, saved),
-                    }
-                }
-            }
-            if let Some(mut sum) = saved_sum {
-                if shots > 1 {
-                    scale_saved(&mut sum, 1.0 / shots as f64);
-                }
-                result.saved = saves.iter().map(|s| s.label.clone()).zip(sum).collect();
-            }
-            if circuit.num_clbits() > 0 {
-                (result.count_keys, result.count_values) = count_records(&memory, words, None);
-                if opts.memory {
-                    result.memory = Some(memory);
-                }
-            }
-            if let Some(st) = final_state {
-                amps = st;
-            }
-        }
-    }
+        } => run.per_shot(&mut amps, prefix, &rest, &saves, &mut result)?,
+    };
     if opts.statevector {
-        if let Some(f) = phase {
+        if let Some(f) = run.phase {
             state::scale(&mut amps, f, mode.kernels);
         }
         result.statevector = Some(A::into_state(amps));
@@ -958,6 +265,220 @@ fn run_circuit_in<A: Amplitude>(
     monitor.advance(circuit_units(circuit).saturating_sub(reported));
     result.time_taken = start.elapsed().as_secs_f64();
     Ok(result)
+}
+
+impl CircuitRun<'_> {
+    fn shots(&self) -> usize {
+        self.opts.shots as usize
+    }
+
+    /// Refuses, before anything is allocated, a circuit whose states, shots
+    /// and saved values would not fit in the memory limit.
+    fn check_memory<A: Amplitude>(&self, program: &Program) -> Result<()> {
+        let n = self.circuit.num_qubits();
+        let per_shot_copies = match (program, self.mode.shots) {
+            (Program::Sampled { .. }, _) => 1,
+            (Program::PerShot { .. }, false) => 2,
+            (Program::PerShot { .. }, true) => 1 + rayon::current_num_threads(),
+        };
+        state::check_memory(n, A::PRECISION, per_shot_copies, self.opts.max_memory_bytes)?;
+        if let Program::PerShot { saves, .. } = program {
+            // Shot by shot, a block of shots each holds its own saved values.
+            let per_shot_saves: u128 = saves.iter().map(|s| save_bytes(s, n)).sum();
+            let held = per_shot_saves.saturating_mul(SHOT_BLOCK.min(self.shots()) as u128);
+            let bytes =
+                shot_bytes(self.opts.shots, self.words, self.opts.memory).saturating_add(held);
+            check_output_memory(self.circuit, self.opts, bytes, per_shot_copies)?;
+        }
+        Ok(())
+    }
+
+    /// Every measurement terminal: simulates once, takes the saves from the
+    /// final state, then samples every shot from it. Returns the progress
+    /// units reported.
+    fn sampled<A: Amplitude>(
+        &self,
+        amps: &mut [A],
+        segments: Vec<Vec<Op>>,
+        measures: &[(usize, usize)],
+        saves: &[SaveSpec],
+        result: &mut ExperimentResult,
+    ) -> Result<u64> {
+        let plan = plan_ops(
+            self.circuit.num_qubits(),
+            A::PRECISION,
+            segments,
+            self.opts.fusion,
+        );
+        let reported = apply_plan(&plan, amps, self.mode, self.monitor)?;
+        for spec in saves {
+            let value = compute_save(spec, amps, self.phase, self.mode.kernels)?;
+            result.saved.push((spec.label.clone(), value));
+        }
+        if self.circuit.num_clbits() > 0 {
+            self.sample(amps, measures, result);
+        }
+        Ok(reported)
+    }
+
+    /// Draws the shots from the final state and maps them through the
+    /// measurement map into counts (and memory, in a shuffled shot order).
+    fn sample<A: Amplitude>(
+        &self,
+        amps: &[A],
+        measures: &[(usize, usize)],
+        result: &mut ExperimentResult,
+    ) {
+        let (shots, words) = (self.shots(), self.words);
+        let mut rng = rng::rng_from_seed(self.seed);
+        let mut samples = sample::sample_sorted(amps, shots, &mut rng, self.mode.kernels);
+        let outcomes = OutcomeMap::new(measures, words);
+        // Sorted samples group equal basis states: count runs, then map each
+        // distinct state through the measurement map.
+        let mut distinct = Vec::new();
+        let mut weights = Vec::new();
+        for &s in &samples {
+            if distinct.last() == Some(&s) {
+                *weights.last_mut().expect("weights follows distinct") += 1;
+            } else {
+                distinct.push(s);
+                weights.push(1u64);
+            }
+        }
+        let mut records = vec![0u64; distinct.len() * words];
+        for (i, &s) in distinct.iter().enumerate() {
+            outcomes.write(s, &mut records[i * words..(i + 1) * words]);
+        }
+        (result.count_keys, result.count_values) = count_records(&records, words, Some(&weights));
+        if self.opts.memory {
+            sample::shuffle(&mut samples, &mut rng);
+            let mut memory = vec![0u64; shots * words];
+            for (i, &s) in samples.iter().enumerate() {
+                outcomes.write(s, &mut memory[i * words..(i + 1) * words]);
+            }
+            result.memory = Some(memory);
+        }
+    }
+
+    /// Mid-circuit measurement or reset: runs `prefix` once, then `rest` and
+    /// the saves shot by shot, each shot on a copy of the prefix's state;
+    /// saves are averaged over the shots. Leaves the last shot's state in
+    /// `amps` when the statevector is kept. Returns the progress units
+    /// reported.
+    fn per_shot<A: Amplitude>(
+        &self,
+        amps: &mut Vec<A>,
+        prefix: Vec<Vec<Op>>,
+        rest: &[Step],
+        saves: &[SaveSpec],
+        result: &mut ExperimentResult,
+    ) -> Result<u64> {
+        let shots = self.shots();
+        if shots > 1
+            && let Some(spec) = saves
+                .iter()
+                .find(|s| matches!(s.kind, SaveKind::Statevector | SaveKind::Amplitudes(_)))
+        {
+            return Err(Error::InvalidCircuit(format!(
+                "{} '{}' comes after a measurement or reset, so its state differs from shot \
+                 to shot: run with shots=1, or save probabilities or expectation values \
+                 (averaged over shots)",
+                spec.kind.name(),
+                spec.label
+            )));
+        }
+        let plan = plan_ops(
+            self.circuit.num_qubits(),
+            A::PRECISION,
+            prefix,
+            self.opts.fusion,
+        );
+        let reported = apply_plan(&plan, amps, self.mode, self.monitor)?;
+        let (memory, saved_sum, final_state) = self.run_shots(amps, rest, saves)?;
+        if let Some(mut sum) = saved_sum {
+            if shots > 1 {
+                scale_saved(&mut sum, 1.0 / shots as f64);
+            }
+            result.saved = saves.iter().map(|s| s.label.clone()).zip(sum).collect();
+        }
+        if self.circuit.num_clbits() > 0 {
+            (result.count_keys, result.count_values) = count_records(&memory, self.words, None);
+            if self.opts.memory {
+                result.memory = Some(memory);
+            }
+        }
+        if let Some(st) = final_state {
+            *amps = st;
+        }
+        Ok(reported)
+    }
+
+    /// Runs every shot of `rest` from `prefix_state`: the shots' records in
+    /// shot order, the sum of their saved values, and the last shot's state
+    /// when the statevector is kept.
+    ///
+    /// Shots run a block at a time and their saves are summed as each block
+    /// ends: memory holds one block's saved values, not every shot's, and the
+    /// sum stays in shot order, so its bits do not depend on the thread count.
+    #[allow(clippy::type_complexity)]
+    fn run_shots<A: Amplitude>(
+        &self,
+        prefix_state: &[A],
+        rest: &[Step],
+        saves: &[SaveSpec],
+    ) -> Result<(Vec<u64>, Option<Vec<SavedValue>>, Option<Vec<A>>)> {
+        let (shots, words) = (self.shots(), self.words);
+        let n = self.circuit.num_qubits();
+        let kernels = self.mode.kernels;
+        let shot = |s: usize, last: bool| -> Result<ShotOutcome<A>> {
+            check(self.monitor)?;
+            let mut work = state::try_clone(prefix_state, n)?;
+            let mut record = vec![0u64; words];
+            let mut rng = rng::rng_from_seed(rng::derive_seed(self.seed, s as u64));
+            run_shot(
+                &mut work,
+                rest,
+                &mut rng,
+                &mut record,
+                kernels,
+                self.monitor,
+            )?;
+            let saved = saves
+                .iter()
+                .map(|spec| compute_save(spec, &work, self.phase, kernels))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((record, last.then_some(work), saved))
+        };
+        let keep_last = self.opts.statevector;
+        let mut saved_sum: Option<Vec<SavedValue>> = None;
+        let mut memory = Vec::with_capacity(shots * words);
+        let mut final_state = None;
+        let block = if self.mode.shots { SHOT_BLOCK } else { 1 };
+        for first in (0..shots).step_by(block) {
+            let shots_here = first..(first + block).min(shots);
+            let outcomes: Vec<ShotOutcome<A>> = if self.mode.shots {
+                shots_here
+                    .into_par_iter()
+                    .map(|s| shot(s, keep_last && s + 1 == shots))
+                    .collect::<Result<_>>()?
+            } else {
+                shots_here
+                    .map(|s| shot(s, keep_last && s + 1 == shots))
+                    .collect::<Result<_>>()?
+            };
+            for (record, st, saved) in outcomes {
+                memory.extend_from_slice(&record);
+                if st.is_some() {
+                    final_state = st;
+                }
+                match saved_sum.as_mut() {
+                    None => saved_sum = Some(saved),
+                    Some(sum) => accumulate(sum, saved),
+                }
+            }
+        }
+        Ok((memory, saved_sum, final_state))
+    }
 }
 
 /// Runs a batch. Circuits below the parallel threshold run whole on one
@@ -1001,103 +522,164 @@ pub fn run_monitored(
     seed: u64,
     monitor: &dyn Monitor,
 ) -> Result<RunResult> {
-    let threads = opts.thread_count();
-    let threaded = threads > 1;
-    let small = |c: &Circuit| c.num_qubits() < opts.parallel_threshold;
-    let n_small = circuits.iter().filter(|c| small(c)).count();
-    let slots = match opts.max_parallel_experiments {
-        0 => threads,
-        k => k.min(threads),
+    let batch = Batch {
+        circuits,
+        opts,
+        seed,
+        monitor,
+        layout: Layout::of(circuits, opts),
     };
-    let side_by_side = threaded && slots > 1 && n_small > 1;
-    // A failure, a panic included, is reported as that circuit's, by its
-    // place in the whole batch and its name.
-    let run_one = |i: usize, c: &Circuit, mode: Mode| -> Result<ExperimentResult> {
-        let index = opts.first_index.wrapping_add(i as u64);
-        let seed = rng::derive_seed(seed, index);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_circuit(c, seed, opts, mode, monitor)
+    let threads = batch.layout.threads;
+    // One thread: nothing runs in parallel, so skip the hand-off to the pool.
+    let outcomes = if threads > 1 {
+        parallel::pool(threads).install(|| batch.run_all())?
+    } else {
+        batch.run_all()?
+    };
+    Ok(batch.collect(outcomes))
+}
+
+/// How a batch spreads over the threads.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    threads: usize,
+    /// Circuits below the parallel threshold run whole, several at once, in
+    /// this many slots...
+    slots: usize,
+    /// ... when there are several threads, slots and such circuits.
+    side_by_side: bool,
+    /// How many such circuits there are.
+    small: usize,
+}
+
+impl Layout {
+    fn of(circuits: &[Circuit], opts: &RunOptions) -> Layout {
+        let threads = opts.thread_count();
+        let small = circuits
+            .iter()
+            .filter(|c| c.num_qubits() < opts.parallel_threshold)
+            .count();
+        let slots = match opts.max_parallel_experiments {
+            0 => threads,
+            k => k.min(threads),
+        };
+        Layout {
+            threads,
+            slots,
+            side_by_side: threads > 1 && slots > 1 && small > 1,
+            small,
+        }
+    }
+}
+
+/// A circuit's outcome: `Some(Ok)` ran, `Some(Err)` failed (kept, the others
+/// go on), `None` not run yet.
+type Slot = Option<Result<ExperimentResult>>;
+
+/// One batch's run: what every circuit of it needs.
+struct Batch<'a> {
+    circuits: &'a [Circuit],
+    opts: &'a RunOptions,
+    seed: u64,
+    monitor: &'a dyn Monitor,
+    layout: Layout,
+}
+
+impl Batch<'_> {
+    fn small(&self, c: &Circuit) -> bool {
+        c.num_qubits() < self.opts.parallel_threshold
+    }
+
+    /// Runs circuit `i`. A failure, a panic included, is reported as that
+    /// circuit's, by its place in the whole batch and its name, and kept as
+    /// `Ok(Err(e))`; `Err(Cancelled)` stops the batch.
+    fn attempt(&self, i: usize, c: &Circuit, mode: Mode) -> Result<Result<ExperimentResult>> {
+        let index = self.opts.first_index.wrapping_add(i as u64);
+        let seed = rng::derive_seed(self.seed, index);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_circuit(c, seed, self.opts, mode, self.monitor)
         }))
         .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)))
-        .map_err(|e| e.in_circuit(index, c.name.as_deref()))
-    };
-    // Ok(Err(e)) is a circuit's failure, kept; Err(Cancelled) stops the batch.
-    let attempt = |i: usize, c: &Circuit, mode: Mode| -> Result<Result<ExperimentResult>> {
-        match run_one(i, c, mode) {
+        .map_err(|e| e.in_circuit(index, c.name.as_deref()));
+        match outcome {
             Err(Error::Cancelled) => Err(Error::Cancelled),
             other => Ok(other),
         }
-    };
-    let body = || -> Result<Vec<Option<Result<ExperimentResult>>>> {
-        let mut out: Vec<Option<Result<ExperimentResult>>> = Vec::with_capacity(circuits.len());
-        out.resize_with(circuits.len(), || None);
-        if side_by_side {
-            let whole_circuits = Mode {
-                kernels: false,
-                shots: false,
-                gate_progress: false,
-            };
-            let all_small = || -> Result<Vec<(usize, Result<ExperimentResult>)>> {
-                circuits
-                    .par_iter()
-                    .enumerate()
-                    .filter(|(_, c)| small(c))
-                    .map(|(i, c)| Ok((i, attempt(i, c, whole_circuits)?)))
-                    .collect()
-            };
-            // Fewer slots than threads: a pool that size bounds how many run at once.
-            let done = if slots < threads {
-                parallel::pool(slots).install(all_small)?
-            } else {
-                all_small()?
-            };
-            for (i, r) in done {
+    }
+
+    /// Every circuit's outcome, in batch order: the small ones side by side
+    /// first when the layout says so, then the rest one after the other.
+    fn run_all(&self) -> Result<Vec<Slot>> {
+        let mut out: Vec<Slot> = Vec::with_capacity(self.circuits.len());
+        out.resize_with(self.circuits.len(), || None);
+        if self.layout.side_by_side {
+            for (i, r) in self.run_side_by_side()? {
                 out[i] = Some(r);
             }
         }
-        for (i, c) in circuits.iter().enumerate() {
+        let threaded = self.layout.threads > 1;
+        for (i, c) in self.circuits.iter().enumerate() {
             if out[i].is_some() {
                 continue;
             }
-            let mode = if small(c) {
-                Mode {
-                    kernels: false,
-                    shots: threaded,
-                    gate_progress: true,
-                }
-            } else {
-                Mode {
-                    kernels: threaded,
-                    shots: false,
-                    gate_progress: true,
-                }
+            // A small circuit spreads its shots over the threads, a large one
+            // its amplitudes.
+            let mode = Mode {
+                kernels: threaded && !self.small(c),
+                shots: threaded && self.small(c),
+                gate_progress: true,
             };
-            out[i] = Some(attempt(i, c, mode)?);
+            out[i] = Some(self.attempt(i, c, mode)?);
         }
         Ok(out)
-    };
-    // One thread: nothing runs in parallel, so skip the hand-off to the pool.
-    let outcomes = if threaded {
-        parallel::pool(threads).install(body)?
-    } else {
-        body()?
-    };
-    let mut experiments = Vec::with_capacity(outcomes.len());
-    let mut failed = Vec::new();
-    for (i, outcome) in outcomes.into_iter().enumerate() {
-        match outcome {
-            Some(Ok(r)) => experiments.push(r),
-            Some(Err(e)) => failed.push((i, e)),
-            // Every slot is filled above, or `?` has already returned.
-            None => failed.push((i, Error::Internal(format!("circuit {i} did not run")))),
+    }
+
+    /// The small circuits, each whole on one thread, at most `slots` at once.
+    fn run_side_by_side(&self) -> Result<Vec<(usize, Result<ExperimentResult>)>> {
+        let whole_circuits = Mode {
+            kernels: false,
+            shots: false,
+            gate_progress: false,
+        };
+        let all_small = || -> Result<Vec<(usize, Result<ExperimentResult>)>> {
+            self.circuits
+                .par_iter()
+                .enumerate()
+                .filter(|(_, c)| self.small(c))
+                .map(|(i, c)| Ok((i, self.attempt(i, c, whole_circuits)?)))
+                .collect()
+        };
+        // Fewer slots than threads: a pool that size bounds how many run at once.
+        if self.layout.slots < self.layout.threads {
+            parallel::pool(self.layout.slots).install(all_small)
+        } else {
+            all_small()
         }
     }
-    Ok(RunResult {
-        seed,
-        experiments,
-        parallel_experiments: if side_by_side { slots.min(n_small) } else { 1 },
-        failed,
-    })
+
+    fn collect(&self, outcomes: Vec<Slot>) -> RunResult {
+        let mut experiments = Vec::with_capacity(outcomes.len());
+        let mut failed = Vec::new();
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Some(Ok(r)) => experiments.push(r),
+                Some(Err(e)) => failed.push((i, e)),
+                // Every slot is filled by `run_all`, or it has returned `Err`.
+                None => failed.push((i, Error::Internal(format!("circuit {i} did not run")))),
+            }
+        }
+        let layout = self.layout;
+        RunResult {
+            seed: self.seed,
+            experiments,
+            parallel_experiments: if layout.side_by_side {
+                layout.slots.min(layout.small)
+            } else {
+                1
+            },
+            failed,
+        }
+    }
 }
 
 /// Refuses circuits that measure or reset, for callers that want a pure state.
@@ -1162,33 +744,7 @@ fn final_state<A: Amplitude>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    #[test]
-    fn outcome_tables_agree_with_the_bit_by_bit_map() {
-        let mut next = crate::testing::uniform_stream(5);
-        let mut pick = |bound: usize| (next() * bound as f64) as usize % bound;
-        for case in 0..200 {
-            let qubits = 1 + case % 40;
-            let clbits = 1 + pick(if case % 3 == 0 { 130 } else { 64 });
-            let words = words_for(clbits);
-            // Random maps: qubits measured twice, clbits written twice (the
-            // later write wins), some clbits never written.
-            let measures: Vec<(usize, usize)> = (0..1 + pick(2 * qubits))
-                .map(|_| (pick(qubits), pick(clbits)))
-                .collect();
-            let map = OutcomeMap::new(&measures, words);
-            assert_eq!(map.tables.is_empty(), words > 1);
-            for _ in 0..50 {
-                let index = (pick(1 << 20) as u64) << pick(qubits.saturating_sub(19).max(1))
-                    | pick(1 << 20) as u64;
-                let index = index & ((1u64 << qubits) - 1);
-                let (mut want, mut got) = (vec![0u64; words], vec![7u64; words]);
-                outcome_of(index, &measures, &mut want);
-                map.write(index, &mut got);
-                assert_eq!(got, want, "{measures:?} index {index:b}");
-            }
-        }
-    }
+    use crate::sim::result::format_bits;
 
     #[test]
     fn shots_that_cannot_fit_are_refused_before_running() {
@@ -1577,41 +1133,5 @@ pub(crate) mod tests {
                 assert_eq!(a.count_values, b.count_values);
             }
         }
-    }
-
-    #[test]
-    fn write_hex_matches_python_hex() {
-        let mut out = String::new();
-        let cases: [(&[u64], &str); 6] = [
-            (&[0], "0x0"),
-            (&[0, 0], "0x0"),
-            (&[0xa5], "0xa5"),
-            (&[1, 1], "0x10000000000000001"),
-            (&[0, 0x3], "0x30000000000000000"),
-            (&[u64::MAX, 0, 0], "0xffffffffffffffff"),
-        ];
-        for (words, want) in cases {
-            write_hex(words, &mut out);
-            assert_eq!(out, want, "{words:?}");
-        }
-        // Random two-word keys against u128 formatting.
-        let mut x: u64 = 12345;
-        for _ in 0..1000 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let (lo, hi) = (x, x.rotate_left(17) >> (x % 64));
-            write_hex(&[lo, hi], &mut out);
-            assert_eq!(
-                out,
-                format!("{:#x}", (u128::from(hi) << 64) | u128::from(lo))
-            );
-        }
-    }
-
-    #[test]
-    fn format_bits_puts_clbit_zero_rightmost() {
-        assert_eq!(format_bits(&[0b011], 4), "0011");
-        assert_eq!(format_bits(&[1, 1], 66), format!("01{}1", "0".repeat(63)));
     }
 }

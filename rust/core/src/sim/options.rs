@@ -1,11 +1,119 @@
-//! Run options as a user gives them (signed integers, megabytes, a precision
-//! name), checked and converted in one place: every range and unit of the
-//! product is decided here or in [`RunOptions::validate`], never in a binding.
-//! (The Python layer only checks types.)
+//! Run options: the engine's own ([`RunOptions`]), and the options as a user
+//! gives them (signed integers, megabytes, a precision name), checked and
+//! converted in one place ([`UserOptions::build`]): every range and unit of
+//! the product is decided here or in [`RunOptions::validate`], never in a
+//! binding. (The Python layer only checks types.)
 
 use crate::error::{Error, Result};
-use crate::sim::engine::RunOptions;
+use crate::sim::parallel;
 use crate::sim::precision::Precision;
+
+/// Default qubit count from which one circuit's amplitudes are split over
+/// threads; below it, threads take whole circuits or whole shots instead.
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 14;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub shots: u64,
+    /// Run seed; `None` draws one from the OS (and reports it).
+    pub seed: Option<u64>,
+    /// Keep each shot's outcome, in shot order.
+    pub memory: bool,
+    /// Keep each circuit's final state.
+    pub statevector: bool,
+    /// Worker threads; 0 means the default ([`parallel::default_threads`]).
+    pub threads: usize,
+    pub parallel_threshold: usize,
+    /// Memory limit for one statevector; `None` means available memory.
+    pub max_memory_bytes: Option<u64>,
+    /// Fuse gates into blocks and run them cache block by cache block.
+    /// Changes results only by rounding (well below 1e-12).
+    pub fusion: bool,
+    /// Index of the first circuit in the whole batch this run is part of:
+    /// circuit `i` gets the seed of batch index `first_index + i`, so a batch
+    /// split into chunks samples exactly as the batch run whole.
+    pub first_index: u64,
+    /// How amplitudes are stored (see [`crate::sim::precision`]).
+    pub precision: Precision,
+    /// Most circuits of a batch simulated at once (each whole, on one
+    /// thread); 0 means up to the thread count. 1 runs them one after the
+    /// other, every thread on each. Only circuits below `parallel_threshold`
+    /// are ever run side by side. Results do not depend on it.
+    pub max_parallel_experiments: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            shots: 1024,
+            seed: None,
+            memory: false,
+            statevector: false,
+            threads: 0,
+            parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
+            max_memory_bytes: None,
+            fusion: true,
+            first_index: 0,
+            precision: Precision::Double,
+            max_parallel_experiments: 0,
+        }
+    }
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidOption {
+        name: name.into(),
+        reason: reason.into(),
+    }
+}
+
+impl RunOptions {
+    pub fn validate(&self) -> Result<()> {
+        if self.shots < 1 {
+            return Err(invalid(
+                "shots",
+                format!("must be at least 1, got {}", self.shots),
+            ));
+        }
+        if self.shots > usize::MAX as u64 / 2 {
+            return Err(invalid(
+                "shots",
+                format!(
+                    "must be at most {}, got {}",
+                    usize::MAX as u64 / 2,
+                    self.shots
+                ),
+            ));
+        }
+        if !(1..=62).contains(&self.parallel_threshold) {
+            return Err(invalid(
+                "parallel_threshold",
+                format!(
+                    "must be between 1 and 62 qubits, got {}",
+                    self.parallel_threshold
+                ),
+            ));
+        }
+        if self.threads > 4096 {
+            return Err(invalid(
+                "max_parallel_threads",
+                format!("must be at most 4096, got {}", self.threads),
+            ));
+        }
+        if self.max_memory_bytes == Some(0) {
+            return Err(invalid("max_memory_mb", "must be positive"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn thread_count(&self) -> usize {
+        if self.threads == 0 {
+            parallel::default_threads()
+        } else {
+            self.threads
+        }
+    }
+}
 
 /// The options of one run, unchecked, in the units a user writes them.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,13 +149,6 @@ impl Default for UserOptions<'_> {
             precision: "double",
             max_parallel_experiments: 0,
         }
-    }
-}
-
-fn invalid(name: &str, reason: String) -> Error {
-    Error::InvalidOption {
-        name: name.into(),
-        reason,
     }
 }
 

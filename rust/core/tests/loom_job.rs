@@ -181,3 +181,54 @@ fn group_of_two_ending_concurrently() {
         assert_eq!(waiter.join().unwrap(), JobState::Error);
     });
 }
+
+/// The outcome is published without a lock: a partial finish races two
+/// takers and an error reader. Whoever sees the final state sees its outcome:
+/// exactly one taker gets the value, the reader gets the error whenever it
+/// sees ERROR, and a job dropped with its value untaken frees it.
+#[test]
+fn lock_free_outcome_is_taken_once_and_read_safely() {
+    loom::model(|| {
+        let job = Arc::new(Job::<std::sync::Arc<u32>>::new());
+        let value = std::sync::Arc::new(5u32);
+        let finisher = {
+            let (job, value) = (job.clone(), value.clone());
+            thread::spawn(move || job.finish_partial(value, Error::Internal("c1".into())))
+        };
+        let takers: Vec<_> = (0..2)
+            .map(|_| {
+                let job = job.clone();
+                thread::spawn(move || job.take_partial())
+            })
+            .collect();
+        let reader = {
+            let job = job.clone();
+            thread::spawn(move || (job.state(), job.error(), job.state()))
+        };
+        assert!(finisher.join().unwrap());
+        let taken: Vec<_> = takers
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        let (before, error, after) = reader.join().unwrap();
+        if before == JobState::Error {
+            assert_eq!(error, Some(Error::Internal("c1".into())));
+        }
+        if after != JobState::Error {
+            assert_eq!(error, None, "no error before the final state");
+        }
+        assert!(taken.len() <= 1, "the value is handed out once");
+        if taken.is_empty() {
+            // Neither taker saw the final state: the value is still there.
+            assert_eq!(job.take_partial().as_deref(), Some(&5));
+        }
+        assert_eq!(job.take_partial(), None);
+        drop(taken);
+        drop(job);
+        assert_eq!(
+            std::sync::Arc::strong_count(&value),
+            1,
+            "the job freed its value"
+        );
+    });
+}

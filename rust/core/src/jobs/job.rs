@@ -3,15 +3,25 @@
 //! A job's state is one atomic byte that only moves forward:
 //! INITIALIZING -> QUEUED -> VALIDATING -> RUNNING -> DONE | ERROR | CANCELLED
 //! (steps may be skipped, never revisited). Non-final transitions are plain
-//! compare-and-swaps. Reaching a final state is a two-step publication: the
-//! first party to *claim* the job (the worker finishing it, or a canceller)
-//! writes the outcome, then stores the final state under the wait mutex and
-//! wakes every waiter. So exactly one final state is ever reached, and anyone
-//! who sees it also sees the outcome that goes with it.
+//! compare-and-swaps. Reaching a final state is a two-step publication, with
+//! no lock: the first party to *claim* the job (the worker finishing it, or a
+//! canceller; one atomic swap decides) writes the outcome into two atomic
+//! pointers (the value, the error), then moves the state to final with a
+//! release compare-and-swap. So exactly one final state is ever reached, and
+//! anyone who sees it (an acquire load) also sees the outcome that goes with
+//! it. The value is moved out once, by swapping its pointer for null; the
+//! error is never changed after it is written and lives as long as the job.
+//!
+//! Only waiting blocks: waiters park on a condition variable, and the
+//! finisher takes its mutex for an instant after publishing, so that a waiter
+//! between its check of the state and its sleep cannot miss the wake-up. No
+//! data is kept under that mutex.
 
 use super::signal::{self, Signal};
-use super::sync::{AtomicBool, AtomicU8, AtomicU64, Condvar, Mutex, MutexGuard};
+use super::sync::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Condvar, Mutex, MutexGuard};
 use crate::error::Error;
+use std::marker::PhantomData;
+use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -54,20 +64,6 @@ impl JobState {
     }
 }
 
-/// What a job ended with.
-#[derive(Debug)]
-enum Outcome<T> {
-    Pending,
-    Ok(T),
-    /// The value was handed out with [`Job::take_value`].
-    Taken,
-    Err(Error),
-    /// Failed, yet with a value for what did succeed: a batch in which some
-    /// circuits failed. The state is ERROR; the value is kept for whoever
-    /// asks for a partial result ([`Job::take_partial`]).
-    Partial(T, Error),
-}
-
 /// A job carrying a value of type `T` once it succeeds.
 #[derive(Debug)]
 pub struct Job<T> {
@@ -76,12 +72,40 @@ pub struct Job<T> {
     cancel_requested: AtomicBool,
     /// Wall-clock time (ns since the Unix epoch) each state was reached; 0 = never.
     stamps: [AtomicU64; 7],
-    outcome: Mutex<Outcome<T>>,
+    /// The success value, or what did succeed of a job that failed in part
+    /// ([`Job::finish_partial`]): written once by the claimer before the final
+    /// state is published, moved out once (swapped for null). Null otherwise.
+    value: AtomicPtr<T>,
+    /// The error of a job that ended ERROR or CANCELLED: written once by the
+    /// claimer before the final state is published, then never changed until
+    /// the job is dropped. Null otherwise.
+    error: AtomicPtr<Error>,
+    /// Parks waiters; guards no data (see the module documentation).
+    park: Mutex<()>,
     finished: Condvar,
     work_done: AtomicU64,
     work_total: AtomicU64,
     /// Told when this job reaches its final state (see [`signal`]).
     signal: Arc<Signal>,
+    /// Owns a `T` that threads hand over: `Send` and `Sync` when `T` is
+    /// `Send`, as a `Mutex<T>` would be (raw pointers alone would claim more).
+    _owns: PhantomData<std::sync::Mutex<T>>,
+}
+
+impl<T> Drop for Job<T> {
+    fn drop(&mut self) {
+        let value = self.value.swap(ptr::null_mut(), Acquire);
+        if !value.is_null() {
+            // SAFETY: a non-null value pointer came from `Box::into_raw` in
+            // `finalize` and was not taken (taking swaps it for null).
+            drop(unsafe { Box::from_raw(value) });
+        }
+        let error = self.error.swap(ptr::null_mut(), Acquire);
+        if !error.is_null() {
+            // SAFETY: as above; the error is only ever borrowed, never taken.
+            drop(unsafe { Box::from_raw(error) });
+        }
+    }
 }
 
 fn now_ns() -> u64 {
@@ -111,11 +135,14 @@ impl<T> Job<T> {
             claimed: AtomicBool::new(false),
             cancel_requested: AtomicBool::new(false),
             stamps: std::array::from_fn(|_| AtomicU64::new(0)),
-            outcome: Mutex::new(Outcome::Pending),
+            value: AtomicPtr::new(ptr::null_mut()),
+            error: AtomicPtr::new(ptr::null_mut()),
+            park: Mutex::new(()),
             finished: Condvar::new(),
             work_done: AtomicU64::new(0),
             work_total: AtomicU64::new(0),
             signal,
+            _owns: PhantomData,
         };
         job.stamps[JobState::Initializing as usize].store(now_ns(), Relaxed);
         job
@@ -154,7 +181,7 @@ impl<T> Job<T> {
     /// Returns whether this call ended it.
     pub fn finish(&self, result: Result<T, Error>) -> bool {
         match result {
-            Ok(v) => self.finalize(JobState::Done, Outcome::Ok(v)),
+            Ok(v) => self.finalize(JobState::Done, Some(v), None),
             Err(Error::Cancelled) => {
                 // An engine stops with Cancelled only once `cancel()` has asked
                 // it to, and that call ends the job itself right after asking:
@@ -163,9 +190,9 @@ impl<T> Job<T> {
                 if self.cancel_requested() {
                     return false;
                 }
-                self.finalize(JobState::Cancelled, Outcome::Err(Error::Cancelled))
+                self.finalize(JobState::Cancelled, None, Some(Error::Cancelled))
             }
-            Err(e) => self.finalize(JobState::Error, Outcome::Err(e)),
+            Err(e) => self.finalize(JobState::Error, None, Some(e)),
         }
     }
 
@@ -175,7 +202,7 @@ impl<T> Job<T> {
         if error == Error::Cancelled {
             return self.finish(Err(error));
         }
-        self.finalize(JobState::Error, Outcome::Partial(value, error))
+        self.finalize(JobState::Error, Some(value), Some(error))
     }
 
     /// Cancels the job: at once if it has not ended, whether queued or
@@ -186,7 +213,7 @@ impl<T> Job<T> {
             return false;
         }
         self.cancel_requested.store(true, Release);
-        self.finalize(JobState::Cancelled, Outcome::Err(Error::Cancelled))
+        self.finalize(JobState::Cancelled, None, Some(Error::Cancelled))
     }
 
     /// Whether the engine running this job should stop.
@@ -194,12 +221,20 @@ impl<T> Job<T> {
         self.cancel_requested.load(Acquire)
     }
 
-    fn finalize(&self, final_state: JobState, outcome: Outcome<T>) -> bool {
+    /// Ends the job in `final_state` with `value` and `error`, if nobody has
+    /// claimed it yet. Returns whether this call ended it.
+    fn finalize(&self, final_state: JobState, value: Option<T>, error: Option<Error>) -> bool {
         if self.claimed.swap(true, AcqRel) {
             return false;
         }
-        let mut slot = self.lock();
-        *slot = outcome;
+        // Only the claimer writes these, once; the release compare-and-swap
+        // below publishes them with the final state.
+        if let Some(v) = value {
+            self.value.store(Box::into_raw(Box::new(v)), Relaxed);
+        }
+        if let Some(e) = error {
+            self.error.store(Box::into_raw(Box::new(e)), Relaxed);
+        }
         // No one else moves the state once the job is claimed, except an
         // `advance` whose check raced with the claim: a forward step, which
         // the loop below simply steps over.
@@ -211,21 +246,23 @@ impl<T> Job<T> {
             current = actual;
         }
         self.stamps[final_state as usize].store(now_ns(), Relaxed);
-        drop(slot);
+        // A waiter holds the mutex from its check of the state until it
+        // sleeps: taking it here orders this wake-up after that sleep.
+        drop(self.park_lock());
         self.finished.notify_all();
         self.signal.notify();
         true
     }
 
-    fn lock(&self) -> MutexGuard<'_, Outcome<T>> {
-        self.outcome
+    fn park_lock(&self) -> MutexGuard<'_, ()> {
+        self.park
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Blocks until the job ends.
     pub fn wait(&self) {
-        let mut guard = self.lock();
+        let mut guard = self.park_lock();
         while !self.state().is_final() {
             guard = self.finished.wait(guard).unwrap_or_else(|p| p.into_inner());
         }
@@ -235,7 +272,7 @@ impl<T> Job<T> {
     /// Returns whether the job has ended.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let deadline = Instant::now().checked_add(timeout);
-        let mut guard = self.lock();
+        let mut guard = self.park_lock();
         while !self.state().is_final() {
             let Some(deadline) = deadline else {
                 guard = self.finished.wait(guard).unwrap_or_else(|p| p.into_inner());
@@ -259,45 +296,34 @@ impl<T> Job<T> {
         if !self.state().is_final() {
             return None;
         }
-        match &*self.lock() {
-            Outcome::Err(e) | Outcome::Partial(_, e) => Some(e.clone()),
-            _ => None,
+        let error = self.error.load(Acquire);
+        // SAFETY: a non-null error pointer was written by the claimer before
+        // the final state was published (seen above), and is never freed or
+        // changed before the job is dropped, which `&self` rules out.
+        (!error.is_null()).then(|| unsafe { (*error).clone() })
+    }
+
+    /// Moves the value out of a job that ended in `state`, once.
+    fn take_in(&self, state: JobState) -> Option<T> {
+        if self.state() != state {
+            return None;
         }
+        let value = self.value.swap(ptr::null_mut(), AcqRel);
+        // SAFETY: a non-null value pointer came from `Box::into_raw` in
+        // `finalize`; the swap hands it to exactly one caller.
+        (!value.is_null()).then(|| *unsafe { Box::from_raw(value) })
     }
 
     /// Moves the success value out (once). `None` before the end, after a
     /// failure, or when already taken.
     pub fn take_value(&self) -> Option<T> {
-        if self.state() != JobState::Done {
-            return None;
-        }
-        let mut guard = self.lock();
-        match std::mem::replace(&mut *guard, Outcome::Taken) {
-            Outcome::Ok(v) => Some(v),
-            other => {
-                *guard = other;
-                None
-            }
-        }
+        self.take_in(JobState::Done)
     }
 
     /// Moves out (once) the value of a job that ended ERROR with part of its
     /// work done ([`Job::finish_partial`]); the error stays. `None` otherwise.
     pub fn take_partial(&self) -> Option<T> {
-        if self.state() != JobState::Error {
-            return None;
-        }
-        let mut guard = self.lock();
-        match std::mem::replace(&mut *guard, Outcome::Taken) {
-            Outcome::Partial(v, e) => {
-                *guard = Outcome::Err(e);
-                Some(v)
-            }
-            other => {
-                *guard = other;
-                None
-            }
-        }
+        self.take_in(JobState::Error)
     }
 
     /// `(state, wall-clock ns since the Unix epoch)` for every state reached,
@@ -394,6 +420,27 @@ mod tests {
         assert!(cancelled.finish_partial(1, Error::Cancelled));
         assert_eq!(cancelled.state(), JobState::Cancelled);
         assert_eq!(cancelled.take_partial(), None);
+    }
+
+    #[test]
+    fn a_dropped_job_frees_what_nobody_took() {
+        let value = Arc::new(());
+        let done: Job<Arc<()>> = Job::new();
+        done.finish(Ok(value.clone()));
+        let partial: Job<Arc<()>> = Job::new();
+        partial.finish_partial(value.clone(), Error::Internal("x".into()));
+        let taken: Job<Arc<()>> = Job::new();
+        taken.finish(Ok(value.clone()));
+        let out = taken.take_value();
+        assert_eq!(Arc::strong_count(&value), 4);
+        drop((done, partial, taken));
+        assert_eq!(
+            Arc::strong_count(&value),
+            2,
+            "only the taken value lives on"
+        );
+        drop(out);
+        assert_eq!(Arc::strong_count(&value), 1);
     }
 
     #[test]

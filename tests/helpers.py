@@ -285,3 +285,24 @@ def saving(name: str = "saving") -> ferroq.Circuit:
         .save_expectation_value([("ZZ", 0.5), ("XI", 1j)], label="ev")
         .measure_all(add_bits=False)
     )
+
+
+def to_qiskit(circuit: ferroq.Circuit):
+    """The same circuit in qiskit, for the instructions the job tests use (gates
+    by name, measure, reset, barrier, save_statevector)."""
+    from ferroq.qiskit import save_statevector
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
+    for inst in circuit.instructions:
+        if inst.name == "save_statevector":
+            save_statevector(qc)
+        elif inst.name == "measure":
+            qc.measure(inst.qubits[0], inst.clbits[0])
+        elif inst.name == "reset":
+            qc.reset(inst.qubits[0])
+        elif inst.name == "barrier":
+            qc.barrier()
+        else:
+            getattr(qc, inst.name)(*inst.params, *inst.qubits)
+    return qc

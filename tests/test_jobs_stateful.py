@@ -1,5 +1,7 @@
-"""A stateful model test of the job layer, on every job kind ferroq runs locally:
-a ``Job``, a ``JobSet`` on ferroq's scheduler and a ``JobSet`` on a thread pool.
+"""A stateful model test of the job layer, on every job kind: a ``Job``; a
+``JobSet`` on ferroq's scheduler, a thread pool, a process pool and Dask (where
+installed); a ``StoredJob`` read back from a job store; and the Qiskit
+``FerroqJob`` / ``FerroqJobSet`` (where qiskit is installed).
 
 Hypothesis drives a handful of jobs (tiny, medium, long and failing ones) through
 submit / cancel / result / exception / status / wait_for_final_state /
@@ -20,9 +22,10 @@ import threading
 import time
 
 import ferroq
+import pytest
 from ferroq import JOB_FINAL_STATES, JobStatus
 from ferroq.exceptions import JobCancelledError, JobTimeoutError, SimulationMemoryError
-from helpers import HANG_S, h_layers, job_rank
+from helpers import HANG_S, h_layers, job_rank, to_qiskit
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
@@ -30,14 +33,24 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 FINAL_NAMES = {s.name for s in JOB_FINAL_STATES}
 
 
+#: Kinds whose jobs are sets of two chunks (the others are one job).
+SET_KINDS = {"local-set", "thread-set", "process-set", "dask-set", "qiskit-set"}
+#: Kinds on which a running task cannot be stopped (it runs on after a cancel).
+UNSTOPPABLE = {"process-set", "dask-set"}
+
+#: Shared executors, made once per module (see ``_executors``).
+_SHARED: dict[str, object] = {}
+
+
 @functools.cache
-def _circuit(kind: str) -> ferroq.Circuit:
+def _circuit(kind: str, unstoppable: bool = False) -> ferroq.Circuit:
     if kind == "tiny":
         return ferroq.Circuit(2, 2).h(0).cx(0, 1).measure([0, 1], [0, 1])
     if kind == "medium":  # some tens of milliseconds on one thread
         return h_layers(16, 40)
-    if kind == "long":  # tens of seconds; always cancelled at teardown
-        return h_layers(18, 5000)
+    if kind == "long":  # always cancelled at teardown: tens of seconds, or about
+        # one where a running task cannot be stopped and would hold its worker
+        return h_layers(16, 600) if unstoppable else h_layers(18, 5000)
     # Passes the submit-time memory check (one 1 MiB state in 1.5 MiB) but fails at
     # run time (a reset after a gate needs a second copy).
     return ferroq.Circuit(16, 1).h(0).reset(0).measure(0, 0)
@@ -88,13 +101,33 @@ class JobMachine(RuleBasedStateMachine):
         self.executor = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="chunks")
         self.tracked: list[Tracked] = []
         self.tokens = itertools.count()
+        self.owned: list[ferroq.Job] = []  # the owners of stored jobs
+        if self.KIND == "stored":
+            self.store = _SHARED["store-dir"] / f"jobs-{next(_STORES)}.sqlite"  # type: ignore[operator]
+            self.stored_sim = ferroq.Simulator(max_parallel_threads=1, store=self.store)
 
     def run(self, kind: str):
-        circuit, options = _circuit(kind), _OPTIONS[kind]
+        circuit, options = _circuit(kind, self.KIND in UNSTOPPABLE), _OPTIONS[kind]
         if self.KIND == "job":
             return self.sim.run(circuit, **options)
-        extra = {"executor": self.executor} if self.KIND == "thread-set" else {}
+        if self.KIND == "stored":
+            job = self.stored_sim.run(circuit, **options)
+            self.owned.append(job)
+            return ferroq.retrieve_job(job.job_id(), store=self.store)
+        if self.KIND.startswith("qiskit"):
+            from ferroq.qiskit import FerroqSimulator
+
+            backend = FerroqSimulator(max_parallel_threads=1)
+            split = {"max_job_size": 1} if self.KIND == "qiskit-set" else {}
+            qc = to_qiskit(circuit)
+            return backend.run([qc, qc] if split else qc, **split, **options)
+        executors = {"thread-set": self.executor, **_SHARED}
+        extra = {"executor": executors[self.KIND]} if self.KIND in executors else {}
         return self.sim.run([circuit, circuit], max_job_size=1, **extra, **options)
+
+    def status_of(self, job) -> JobStatus:
+        """ferroq's status of any kind's job (the Qiskit jobs report qiskit's)."""
+        return JobStatus[job.status().name]
 
     # ------------------------------------------------------------ helpers
     def call(self, in_pool: bool, fn):
@@ -121,7 +154,7 @@ class JobMachine(RuleBasedStateMachine):
     def check_final(self, t: Tracked) -> None:
         """For a job seen in a final state: predicates and outcome match it."""
         job = t.job
-        status = job.status()
+        status = self.status_of(job)
         assert status in JOB_FINAL_STATES
         assert job.done() is (status is JobStatus.DONE)
         assert job.cancelled() is (status is JobStatus.CANCELLED)
@@ -154,7 +187,7 @@ class JobMachine(RuleBasedStateMachine):
             assert job.error_message() is not None and "memory limit" in job.error_message()
             assert _memory_error(job.exception(timeout=0))
             # Only a set can be ERROR after a winning cancel (see the cancel rule).
-            assert t.cancel_wins == 0 or self.KIND != "job"
+            assert t.cancel_wins == 0 or self.KIND in SET_KINDS
 
     # -------------------------------------------------------------- rules
     @rule(target=jobs, kind=st.sampled_from(["tiny", "medium", "long", "error"]))
@@ -162,19 +195,19 @@ class JobMachine(RuleBasedStateMachine):
         job = self.run(kind)
         t = Tracked(job, kind)
         self.tracked.append(t)
-        self.observe(t, job.status())
+        self.observe(t, self.status_of(job))
         return t
 
     @rule(t=jobs, in_pool=st.booleans())
     def cancel(self, t, in_pool):
         won, err = self.call(in_pool, t.job.cancel)
         assert err is None
-        status = t.job.status()
+        status = self.status_of(t.job)
         self.observe(t, status)
         if won:
             t.cancel_wins += 1
             assert t.cancel_wins == 1, f"{t}: cancel() returned True twice"
-            if self.KIND == "job" or t.kind != "error":
+            if self.KIND not in SET_KINDS or t.kind != "error":
                 assert status is JobStatus.CANCELLED
             else:
                 # A set's cancel stops its unfinished chunks; one that had failed
@@ -187,7 +220,7 @@ class JobMachine(RuleBasedStateMachine):
     @rule(t=jobs, timeout=TIMEOUTS, in_pool=st.booleans())
     def result(self, t, timeout, in_pool):
         value, err = self.call(in_pool, lambda: t.job.result(timeout=timeout))
-        status = t.job.status()
+        status = self.status_of(t.job)
         self.observe(t, status)
         if err is None:
             assert status is JobStatus.DONE
@@ -206,7 +239,7 @@ class JobMachine(RuleBasedStateMachine):
     @rule(t=jobs, timeout=TIMEOUTS, in_pool=st.booleans())
     def exception(self, t, timeout, in_pool):
         value, err = self.call(in_pool, lambda: t.job.exception(timeout=timeout))
-        status = t.job.status()
+        status = self.status_of(t.job)
         self.observe(t, status)
         if err is None:
             if value is None:
@@ -221,7 +254,7 @@ class JobMachine(RuleBasedStateMachine):
 
     @rule(t=jobs, in_pool=st.booleans())
     def status(self, t, in_pool):
-        value, err = self.call(in_pool, t.job.status)
+        value, err = self.call(in_pool, lambda: self.status_of(t.job))
         assert err is None
         self.observe(t, value)
 
@@ -236,14 +269,14 @@ class JobMachine(RuleBasedStateMachine):
 
         def callback(job_id, status, job):
             assert job_id == t.job.job_id() and job is t.job
-            seen.append(status)
+            seen.append(JobStatus[status.name])
 
         start = time.monotonic()
         value, err = self.call(
             in_pool, lambda: t.job.wait_for_final_state(timeout=timeout, wait=wait, callback=callback)
         )
         elapsed = time.monotonic() - start
-        status = t.job.status()
+        status = self.status_of(t.job)
         assert all(s not in JOB_FINAL_STATES for s in seen), seen
         ranks = [job_rank(s) for s in seen]
         assert ranks == sorted(ranks)
@@ -255,7 +288,9 @@ class JobMachine(RuleBasedStateMachine):
             assert status in JOB_FINAL_STATES
         else:
             assert isinstance(err, JobTimeoutError), err
-            assert str(err) == f"Timeout while waiting for job {t.job.job_id()}."
+            # Qiskit's errors print their message quoted (QiskitError.__str__).
+            message = getattr(err, "message", str(err))
+            assert message == f"Timeout while waiting for job {t.job.job_id()}."
             assert elapsed >= timeout * 0.9
         assert elapsed < timeout + HANG_S  # returned, did not hang
 
@@ -274,18 +309,18 @@ class JobMachine(RuleBasedStateMachine):
 
     @rule(t=jobs)
     def predicates(self, t):
-        status = t.job.status()
+        status = self.status_of(t.job)
         self.observe(t, status)
         if status in JOB_FINAL_STATES:
             self.check_final(t)
         elif t.job.done():
-            assert t.job.status() is JobStatus.DONE  # done() may only turn True by finishing
+            assert self.status_of(t.job) is JobStatus.DONE  # done() may only turn True by finishing
 
     # ---------------------------------------------------------- invariants
     @invariant()
     def statuses_monotonic_and_final_outcomes_consistent(self):
         for t in self.tracked:
-            status = t.job.status()
+            status = self.status_of(t.job)
             self.observe(t, status)
             if status in JOB_FINAL_STATES:
                 self.check_final(t)
@@ -301,7 +336,7 @@ class JobMachine(RuleBasedStateMachine):
                 t.job.cancel()
             for t in self.tracked:
                 t.job.wait_for_final_state(timeout=10)
-                self.observe(t, t.job.status())
+                self.observe(t, self.status_of(t.job))
                 self.check_final(t)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -318,6 +353,9 @@ class JobMachine(RuleBasedStateMachine):
         finally:
             for t in self.tracked:
                 t.job.cancel()
+            for job in self.owned:
+                job.cancel()
+                job.wait_for_final_state(timeout=30)
             self.pool.shutdown(wait=True)
             self.executor.shutdown(wait=True, cancel_futures=True)
 
@@ -330,10 +368,69 @@ class ThreadSetMachine(JobMachine):
     KIND = "thread-set"
 
 
+class ProcessSetMachine(JobMachine):
+    KIND = "process-set"
+
+
+class DaskSetMachine(JobMachine):
+    KIND = "dask-set"
+
+
+class StoredMachine(JobMachine):
+    KIND = "stored"
+
+
+class QiskitJobMachine(JobMachine):
+    KIND = "qiskit-job"
+
+
+class QiskitSetMachine(JobMachine):
+    KIND = "qiskit-set"
+
+
+_STORES = itertools.count()
 _SETTINGS = settings(max_examples=25, stateful_step_count=15, deadline=None)
-JobMachine.TestCase.settings = _SETTINGS
-LocalSetMachine.TestCase.settings = _SETTINGS
-ThreadSetMachine.TestCase.settings = _SETTINGS
+# Kinds whose every step costs more (processes, Dask, a store, Qiskit's conversions).
+_FEWER = settings(max_examples=10, stateful_step_count=12, deadline=None)
 TestJobMachine = JobMachine.TestCase
 TestLocalSetMachine = LocalSetMachine.TestCase
 TestThreadSetMachine = ThreadSetMachine.TestCase
+TestProcessSetMachine = ProcessSetMachine.TestCase
+TestDaskSetMachine = DaskSetMachine.TestCase
+TestStoredMachine = StoredMachine.TestCase
+TestQiskitJobMachine = QiskitJobMachine.TestCase
+TestQiskitSetMachine = QiskitSetMachine.TestCase
+for _case in (TestJobMachine, TestLocalSetMachine, TestThreadSetMachine):
+    _case.settings = _SETTINGS
+for _case in (
+    TestProcessSetMachine,
+    TestDaskSetMachine,
+    TestStoredMachine,
+    TestQiskitJobMachine,
+    TestQiskitSetMachine,
+):
+    _case.settings = _FEWER
+
+
+@pytest.fixture(autouse=True)
+def _executors(request, tmp_path_factory):
+    """What the machine of the running test case needs: the shared process pool,
+    the session's Dask client, a folder for job stores, or qiskit (skipping where
+    it is not installed)."""
+    case = request.cls
+    if case is TestProcessSetMachine:
+        pool = concurrent.futures.ProcessPoolExecutor(2)
+        _SHARED["process-set"] = pool
+
+        def shut_down() -> None:
+            _SHARED.pop("process-set", None)
+            pool.shutdown(wait=False, cancel_futures=True)
+
+        request.addfinalizer(shut_down)
+    if case is TestDaskSetMachine:
+        _SHARED["dask-set"] = request.getfixturevalue("dask_client")
+        request.addfinalizer(lambda: _SHARED.pop("dask-set", None))
+    if case is TestStoredMachine:
+        _SHARED["store-dir"] = tmp_path_factory.mktemp("stateful-stores")
+    if case in (TestQiskitJobMachine, TestQiskitSetMachine):
+        pytest.importorskip("qiskit")

@@ -118,6 +118,12 @@ class FerroqJob(JobV1):
         except fx.JobTimeoutError as err:
             raise FerroqJobTimeoutError(str(err)) from None
 
+    def add_done_callback(self, fn: Callable[[FerroqJob], object]) -> None:
+        """Calls ``fn(job)`` with this Qiskit job once it ends (at once if it has),
+        as :meth:`ferroq.Job.add_done_callback` does for its own jobs: on ferroq's
+        notifier thread, whatever ``fn`` raises logged and harming nothing."""
+        self._job.add_done_callback(lambda _native: fn(self))
+
     def circuits(self) -> list[QuantumCircuit]:
         """The circuits as submitted."""
         return list(self._qiskit_circuits)

@@ -238,6 +238,26 @@ def test_timeouts_on_a_running_job(make, kind):
     assert not job.in_final_state()  # a timeout leaves the job running
 
 
+@pytest.mark.parametrize("kind", kinds())
+def test_every_wait_wakes_when_a_running_job_ends(make, kind):
+    """Event-driven everywhere: ``ferroq.wait``, ``as_completed``, ``await`` and
+    done-callbacks over a job that is running when they start return once it ends,
+    whatever kind it is (a job another process runs included)."""
+    ended = threading.Event()
+    jobs = [make(kind, [h_layers(16, 150)]) for _ in range(3)]
+    jobs[0].add_done_callback(lambda j: ended.set())
+    done, not_done = ferroq.wait(jobs[:1], timeout=120)
+    assert done == {jobs[0]} and not not_done
+    assert ended.wait(HANG_S), "the done-callback did not fire"
+    assert list(ferroq.as_completed(jobs[1:2], timeout=120)) == [jobs[1]]
+
+    async def main():
+        return await jobs[2]
+
+    asyncio.run(asyncio.wait_for(main(), 120))
+    assert all(j.in_final_state() for j in jobs)
+
+
 # ---------------------------------------------------------------------------
 # Partial results: a failing circuit costs only itself, whatever runs it
 # ---------------------------------------------------------------------------

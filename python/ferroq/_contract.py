@@ -49,6 +49,7 @@ __all__ = [
     "as_completed",
     "call_safely",
     "notifier",
+    "settle",
     "settled_handle",
     "timeout_seconds",
     "wait",
@@ -86,13 +87,19 @@ def settled_handle(status: JobStatus, message: str = "") -> _core.ExternalJob:
     """A Rust job already in the final ``status``: the state of a job restored from
     a pickle or a store, so that it joins groups and waits like any other."""
     handle = _core.ExternalJob()
+    settle(handle, status, message)
+    return handle
+
+
+def settle(handle: _core.ExternalJob, status: JobStatus, message: str = "") -> None:
+    """Ends ``handle`` in the final ``status`` (once; later calls change nothing),
+    waking every wait of the process on it."""
     if status is JobStatus.DONE:
         handle.finish()
     elif status is JobStatus.ERROR:
         handle.fail(message)
     else:
         handle.cancel()
-    return handle
 
 
 # ---------------------------------------------------------------------------

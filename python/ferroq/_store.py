@@ -43,12 +43,13 @@ import struct
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from ferroq import _core, exceptions
 from ferroq._circuit import Circuit
-from ferroq._contract import JOB_FINAL_STATES, JobStatus
+from ferroq._contract import JOB_FINAL_STATES, JobStatus, settle
 from ferroq._progress import ProgressEvent, store_watcher, watch
 from ferroq._record import JobRecord
 from ferroq._result import Result
@@ -59,7 +60,6 @@ __all__ = ["StoredJob", "check_store", "jobs", "retrieve_job"]
 SCHEMA_VERSION = 2
 ENV_VAR = "FERROQ_STORE"
 _BUSY_TIMEOUT_MS = 30_000
-_POLL = 0.05
 #: Seconds between an owner's checks for cancellation requests from other processes.
 _CANCEL_POLL = 0.5
 #: Seconds StoredJob.cancel waits for the owner process to act on its request.
@@ -509,6 +509,12 @@ class StoredJob(JobRecord):
     records each status it reaches within about 0.1 s. ``cancel()`` asks the owner
     process, through the store, to cancel the job. ``owner`` names the process that
     ran it. ``update_name`` and ``update_tags`` are written to the store.
+
+    Its state is a Rust job of its own (``_core.ExternalJob``), settled when the
+    store records the end: every wait on it (``result``, ``wait_for_final_state``,
+    ``ferroq.wait``, ``as_completed``, ``await``, done-callbacks) sleeps until then.
+    While it is unfinished, ferroq's store thread reads its row every 0.1 s (the
+    one place that polls: another process's job has no state here to wake on).
     """
 
     def __init__(self, path: str, row: Sequence[Any]) -> None:
@@ -517,8 +523,11 @@ class StoredJob(JobRecord):
         self._partial: Result | None = None
         self._lock = threading.Lock()
         self._frozen_error: BaseException | None = None
+        self._handle = _core.ExternalJob()
         self._on_metadata_change = functools.partial(_write_metadata, path)
         self._apply(row)
+        if self._frozen_status not in JOB_FINAL_STATES:
+            store_watcher.add(_RowReader(self), _ignore, every_tick=False)
 
     def _apply(self, row: Sequence[Any]) -> None:
         (job_id, kind, name, tags, status, steps, options, header, metadata, circuits) = row[:10]
@@ -528,7 +537,7 @@ class StoredJob(JobRecord):
         self._name = name
         self._tags = _decode(job_id, "tags", lambda: _list_of_str(json.loads(tags)))
         try:
-            self._frozen_status = JobStatus[status]
+            frozen_status = JobStatus[status]
         except (KeyError, TypeError):
             raise JobError(f"job {job_id}: stored column 'status' is corrupted ({status!r})") from None
         self._frozen_steps = _decode(job_id, "steps", lambda: _steps_in_order(json.loads(steps)))
@@ -536,12 +545,16 @@ class StoredJob(JobRecord):
         self._header = _decode(job_id, "header", lambda: dict(json.loads(header)))
         self.metadata = _decode(job_id, "metadata", lambda: dict(json.loads(metadata)))
         self._circuits = _decode(job_id, "circuits", lambda: _decode_circuits(circuits))
-        self._unstored = error_message if self._frozen_status is JobStatus.DONE else None
-        final = self._frozen_status in JOB_FINAL_STATES
+        self._unstored = error_message if frozen_status is JobStatus.DONE else None
+        final = frozen_status in JOB_FINAL_STATES
         self._frozen_progress = 1.0 if final else 0.0
-        if final and self._frozen_status is not JobStatus.DONE:
-            self._frozen_error = _error_from(job_id, self._frozen_status, error_type, error_message)
+        if final and frozen_status is not JobStatus.DONE:
+            self._frozen_error = _error_from(job_id, frozen_status, error_type, error_message)
         self.owner: dict[str, Any] = {"pid": pid, "hostname": hostname}
+        # Last, once everything that goes with a final status is in place.
+        self._frozen_status = frozen_status
+        if final:
+            settle(self._handle, frozen_status, error_message or "")
 
     def _reload(self) -> None:
         conn = _connect(self._store_path)
@@ -604,13 +617,10 @@ class StoredJob(JobRecord):
         return self.status() is JobStatus.CANCELLED
 
     def _wait(self, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        while self.status() not in JOB_FINAL_STATES:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            time.sleep(_POLL if remaining is None else min(_POLL, remaining))
-        return True
+        if self.status() in JOB_FINAL_STATES:  # reads the row now
+            return True
+        # The store thread settles the handle when the row records the end.
+        return self._handle.wait(timeout)
 
     def _outcome(self) -> Result:
         with self._lock:
@@ -675,6 +685,12 @@ class StoredJob(JobRecord):
             setattr(self, name, state[name])
         self._lock = threading.Lock()
         self._on_metadata_change = functools.partial(_write_metadata, self._store_path)
+        self._handle = _core.ExternalJob()
+        if self._frozen_status in JOB_FINAL_STATES:
+            error = self._frozen_error
+            settle(self._handle, self._frozen_status, "" if error is None else str(error))
+        else:
+            store_watcher.add(_RowReader(self), _ignore, every_tick=False)
 
     def __repr__(self) -> str:
         return f"<ferroq.StoredJob {self._job_id} {self.status().name}>"
@@ -692,6 +708,35 @@ def _list_of_str(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise ValueError("not a list of strings")
     return value
+
+
+class _RowReader:
+    """What the store thread reads for one unfinished stored job: each read of the
+    row settles the job's handle once the row is final. Holds the job weakly; a
+    job nobody holds any more is not read again."""
+
+    def __init__(self, job: StoredJob) -> None:
+        self._job = weakref.ref(job)
+        self._job_id = job.job_id()
+
+    def job_id(self) -> str:
+        return self._job_id
+
+    def status(self) -> JobStatus:
+        job = self._job()
+        if job is None:  # forgotten: reads as over, so the thread lets it go
+            return JobStatus.CANCELLED
+        return job.status()
+
+    def progress(self) -> float:
+        return 0.0
+
+    def circuits(self) -> list[Any]:
+        return []
+
+
+def _ignore(_event: ProgressEvent) -> None:
+    """The store thread reads stored jobs for their handles, not to report them."""
 
 
 def _load_results(blob: bytes) -> tuple[int, list[_core.ExperimentData], list[tuple[int, str, str]]]:

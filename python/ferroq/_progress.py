@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-from ferroq._contract import JOB_FINAL_STATES, JobStatus, call_safely, timeout_seconds
+from ferroq._contract import JOB_FINAL_STATES, Deadline, JobStatus, call_safely
 
 __all__ = ["ProgressEvent", "TextProgressBar", "wait_for_progress", "watch"]
 
@@ -189,11 +189,9 @@ def wait_for_progress(job: _Observed, timeout: float | None = None) -> None:
     may still be running just after ``job.result()`` returned)."""
     with _by_job_lock:
         watches = list(_watches_by_job.get(job.job_id(), ()))
-    timeout = timeout_seconds(timeout)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(timeout)
     for w in watches:
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not w.finished.wait(left):
+        if not w.finished.wait(deadline.remaining()):
             from ferroq.exceptions import JobTimeoutError
 
             raise JobTimeoutError(f"the progress observers of job {job.job_id()} did not finish in time")

@@ -323,3 +323,30 @@ def test_a_circuits_error_carries_its_index_and_name():
     import pickle
 
     assert pickle.loads(pickle.dumps(err)).circuit_index == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "pattern"),
+    [
+        ("shots", 0, "at least 1"),
+        ("shots", -5, "non-negative"),
+        ("seed", -1, "between 0 and 2"),
+        ("precision", "triple", "'double' or 'single'"),
+        ("max_memory_mb", -1, "positive"),
+        ("max_memory_mb", float("nan"), "positive"),
+        ("parallel_threshold", 0, "between 1 and 62"),
+        ("max_parallel_threads", -2, "non-negative"),
+        ("max_parallel_experiments", -1, "non-negative"),
+    ],
+)
+def test_a_bad_value_is_refused_when_it_is_set_not_when_first_used(option, value, pattern):
+    """Ranges come from the core's one builder, checked at construction and by
+    set_options (all or none), not first when a run, perhaps elsewhere, uses them."""
+    with pytest.raises(OptionError, match=pattern) as info:
+        ferroq.Simulator(**{option: value})
+    assert info.value.option == option
+    sim = ferroq.Simulator(shots=7)
+    before = sim.options
+    with pytest.raises(OptionError, match=pattern):
+        sim.set_options(**{"memory": True, option: value})
+    assert sim.options == before, "a refused set_options changed nothing"

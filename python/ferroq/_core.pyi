@@ -17,6 +17,7 @@ __all__ = [
     "_experiment_from_state",
     "available_memory",
     "cache_bytes",
+    "check_options",
     "completions",
     "decode_result_batch",
     "default_threads",
@@ -167,6 +168,22 @@ def submit(
     precision: str = "double",
     max_parallel_experiments: int = 0,
 ) -> Job: ...
+def check_options(
+    *,
+    shots: int,
+    seed: int | None,
+    memory: bool,
+    statevector: bool,
+    max_parallel_threads: int,
+    parallel_threshold: int,
+    max_memory_mb: float | None,
+    fusion: bool = True,
+    precision: str = "double",
+    max_parallel_experiments: int = 0,
+) -> None:
+    """Checks run options as ``submit`` would (every range and unit, in the core),
+    without running anything."""
+
 def queue_info() -> tuple[int, int, int]: ...
 def completions() -> int: ...
 def wait_completions(seen: int, timeout: float | None = None) -> int: ...

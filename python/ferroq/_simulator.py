@@ -48,8 +48,6 @@ _OPTION_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
 # Options the engine never sees, so their ranges are checked here.
 _OPTION_MINIMUM: dict[str, int] = {"max_job_size": 1, "worker_threads": 1}
 
-_OPTION_CHOICES: dict[str, tuple[str, ...]] = {"precision": ("double", "single")}
-
 _DEFAULTS: dict[str, Any] = {
     "shots": 1024,
     "seed": None,
@@ -113,14 +111,30 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if not ok:
             expected = " or ".join(t.__name__ for t in types) + (" or None" if nullable else "")
             raise OptionTypeError.about(name, f"must be {expected}, got {type(value).__name__} {value!r}")
-        choices = _OPTION_CHOICES.get(name)
-        if choices is not None and value not in choices:
-            raise OptionError.about(name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
         minimum = _OPTION_MINIMUM.get(name)
         if minimum is not None and value < minimum:
             raise OptionError.about(name, f"must be at least {minimum} or None, got {value!r}")
         checked[name] = value
     return checked
+
+
+def _check_ranges(opts: Mapping[str, Any]) -> None:
+    """Checks the engine's options' ranges and units, in the core's one builder
+    (the checks above are of types only): a bad value raises when it is set, not
+    when a run, perhaps on another machine, first uses it."""
+    threads = opts["max_parallel_threads"]
+    _core.check_options(
+        shots=opts["shots"],
+        seed=opts["seed"],
+        memory=opts["memory"],
+        statevector=opts["statevector"],
+        max_parallel_threads=0 if threads is None else threads,
+        parallel_threshold=opts["parallel_threshold"],
+        max_memory_mb=opts["max_memory_mb"],
+        fusion=opts["fusion"],
+        precision=opts["precision"],
+        max_parallel_experiments=opts["max_parallel_experiments"],
+    )
 
 
 def _as_circuit_list(circuits: Circuits) -> tuple[list[Circuit], bool]:
@@ -215,6 +229,7 @@ class Simulator:
     def __init__(self, **options: Any) -> None:
         self._options: dict[str, Any] = dict(_DEFAULTS, store=default_store())
         self._options.update(_check_options(options))
+        _check_ranges(self._options)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -222,8 +237,12 @@ class Simulator:
         return dict(self._options)
 
     def set_options(self, **options: Any) -> None:
-        """Changes default options for later runs."""
-        self._options.update(_check_options(options))
+        """Changes default options for later runs (all or none: a bad value leaves
+        every option as it was)."""
+        changed = dict(self._options)
+        changed.update(_check_options(options))
+        _check_ranges(changed)
+        self._options = changed
 
     def run(
         self,
@@ -245,6 +264,7 @@ class Simulator:
         """
         opts = dict(self._options)
         opts.update(_check_options(options))
+        _check_ranges(opts)
         callback, progress_bar = opts.pop("callback"), opts.pop("progress_bar")
         listed, _ = _as_circuit_list(circuits)
         tags, header = check_tags(tags or []), check_header(header or {})

@@ -64,6 +64,44 @@ fn submit(
 }
 
 /// `(queued jobs, worker threads, maximum worker threads)`.
+/// Checks run options as `submit` would (every range and unit, in the core's
+/// builder), without running anything: for callers that take options long
+/// before a run, as `Simulator(...)` does.
+#[pyfunction]
+#[pyo3(signature = (*, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, precision="double", max_parallel_experiments=0))]
+#[allow(clippy::too_many_arguments)]
+fn check_options(
+    shots: i64,
+    seed: Option<i128>,
+    memory: bool,
+    statevector: bool,
+    max_parallel_threads: i64,
+    parallel_threshold: i64,
+    max_memory_mb: Option<f64>,
+    fusion: bool,
+    precision: &str,
+    max_parallel_experiments: i64,
+) -> PyResult<()> {
+    guard(|| {
+        UserOptions {
+            shots,
+            seed,
+            memory,
+            statevector,
+            max_parallel_threads,
+            parallel_threshold,
+            max_memory_mb,
+            fusion,
+            first_index: 0,
+            precision,
+            max_parallel_experiments,
+        }
+        .build()
+        .map(drop)
+        .map_err(to_py)
+    })
+}
+
 #[pyfunction]
 fn queue_info() -> (usize, usize, usize) {
     scheduler::scheduler().queue_info()
@@ -227,6 +265,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(result::_experiment_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(result::encode_result_batch, m)?)?;
     m.add_function(wrap_pyfunction!(result::decode_result_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(check_options, m)?)?;
     m.add_function(wrap_pyfunction!(queue_info, m)?)?;
     m.add_function(wrap_pyfunction!(completions, m)?)?;
     m.add_function(wrap_pyfunction!(wait_completions, m)?)?;

@@ -289,14 +289,16 @@ def saving(name: str = "saving") -> ferroq.Circuit:
 
 def to_qiskit(circuit: ferroq.Circuit):
     """The same circuit in qiskit, for the instructions the job tests use (gates
-    by name, measure, reset, barrier, save_statevector)."""
-    from ferroq.qiskit import save_statevector
+    by name, measure, reset, barrier, save_statevector, save_probabilities)."""
+    from ferroq.qiskit import save_probabilities, save_statevector
     from qiskit import QuantumCircuit
 
     qc = QuantumCircuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
     for inst in circuit.instructions:
         if inst.name == "save_statevector":
             save_statevector(qc)
+        elif inst.name == "save_probabilities":
+            save_probabilities(qc, inst.qubits)
         elif inst.name == "measure":
             qc.measure(inst.qubits[0], inst.clbits[0])
         elif inst.name == "reset":

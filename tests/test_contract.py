@@ -30,8 +30,9 @@ SHOTS, SEED = 64, 20261206
 GOOD = [
     ferroq.Circuit(2, 2, name=f"g{k}").ry(0.3 * (k + 1), 0).cx(0, 1).measure([0, 1], [0, 1]) for k in range(4)
 ]
-# Refused when it runs (a save must come last): fails alone, in any chunk.
-BAD = ferroq.Circuit(1, name="bad").save_statevector().x(0)
+# Refused when it runs (nothing but measurements may follow a save taken from
+# each shot's final state): fails alone, in any chunk.
+BAD = ferroq.Circuit(1, 1, name="bad").measure(0, 0).save_probabilities().x(0)
 
 KINDS = ["job", "local-set", "thread-set", "process-set", "dask-set", "stored", "qiskit-job", "qiskit-set"]
 

@@ -120,7 +120,8 @@ class JobMachine(RuleBasedStateMachine):
             backend = FerroqSimulator(max_parallel_threads=1)
             split = {"max_job_size": 1} if self.KIND == "qiskit-set" else {}
             qc = to_qiskit(circuit)
-            return backend.run([qc, qc] if split else qc, **split, **options)
+            # No truncation: the failing circuit must keep its 16 qubits to fail.
+            return backend.run([qc, qc] if split else qc, enable_truncation=False, **split, **options)
         executors = {"thread-set": self.executor, **_SHARED}
         extra = {"executor": executors[self.KIND]} if self.KIND in executors else {}
         return self.sim.run([circuit, circuit], max_job_size=1, **extra, **options)
@@ -410,6 +411,7 @@ for _case in (
     TestQiskitSetMachine,
 ):
     _case.settings = _FEWER
+del _case
 
 
 @pytest.fixture(autouse=True)

@@ -29,8 +29,9 @@ def good(k: int) -> ferroq.Circuit:
 
 
 def bad() -> ferroq.Circuit:
-    # A save must be the last thing its qubits see: refused when the circuit runs.
-    return ferroq.Circuit(1).save_statevector().x(0)
+    # Nothing but measurements may follow a save taken from each shot's final
+    # state (one after a measurement): refused when the circuit runs.
+    return ferroq.Circuit(1, 1).measure(0, 0).save_probabilities().x(0)
 
 
 @settings(max_examples=25, deadline=None)
@@ -131,7 +132,7 @@ class TestQiskit:
         pytest.importorskip("qiskit")
 
     def test_failed_experiments_are_reported_per_experiment(self) -> None:
-        from ferroq.qiskit import FerroqJobError, FerroqSimulator, save_statevector
+        from ferroq.qiskit import FerroqJobError, FerroqSimulator, save_probabilities
         from qiskit import QuantumCircuit
         from qiskit.providers import JobStatus
 
@@ -139,8 +140,9 @@ class TestQiskit:
         ok.h(0)
         ok.cx(0, 1)
         ok.measure([0, 1], [0, 1])
-        broken = QuantumCircuit(1, name="broken")
-        save_statevector(broken)
+        broken = QuantumCircuit(1, 1, name="broken")
+        broken.measure(0, 0)
+        save_probabilities(broken)
         broken.x(0)
         backend = FerroqSimulator()
         job = backend.run([ok, broken, ok], shots=SHOTS, seed_simulator=SEED)

@@ -155,7 +155,7 @@ def test_single_precision_halves_the_memory_a_state_needs():
 
 
 def test_precision_option_is_validated():
-    with pytest.raises(OptionError, match=r"precision.*'double', 'single'.*'half'"):
+    with pytest.raises(OptionError, match=r"precision.*'double' or 'single'.*half"):
         ferroq.Simulator(precision="half")
     with pytest.raises(OptionTypeError, match="precision"):
         ferroq.Simulator(precision=32)

@@ -396,11 +396,17 @@ def test_circuit_library_runs_after_transpile(backend):
 # --------------------------------------------------------------------------- options and errors
 
 
-def test_unknown_options_raise_and_run_options_do_not_stick(backend):
+def test_unknown_options_warn_as_aer_and_run_options_do_not_stick(backend):
+    """Aer ignores options it does not know; so does its drop-in, with a warning
+    naming the option (ferroq's own Simulator refuses them)."""
+    with pytest.warns(UserWarning, match="run option 'bogus' is not an option"):
+        counts = backend.run(bell_measured(), bogus=1, shots=20).result().get_counts()
+    assert sum(counts.values()) == 20
+    with pytest.warns(UserWarning, match="option 'bogus'"):
+        sim = FerroqSimulator(bogus=1)
+    assert not hasattr(sim.options, "bogus")
     with pytest.raises(UnknownOptionError):
-        backend.run(bell_measured(), bogus=1)
-    with pytest.raises(UnknownOptionError):
-        FerroqSimulator(bogus=1)
+        ferroq.Simulator(bogus=1)
     with pytest.raises(OptionError, match="precision"):
         backend.run(bell_measured(), precision="half")
     sim = FerroqSimulator(shots=10)

@@ -149,7 +149,10 @@ def test_a_newer_format_version_is_named():
 def test_the_store_keeps_results_in_the_codec_not_a_pickle(tmp_path):
     store = tmp_path / "jobs.sqlite"
     job = ferroq.Simulator(store=store, shots=10, seed=2).run(
-        [ferroq.Circuit(1, 1).h(0).measure(0, 0), ferroq.Circuit(1, 1, name="bad").save_statevector().x(0)]
+        [
+            ferroq.Circuit(1, 1).h(0).measure(0, 0),
+            ferroq.Circuit(1, 1, name="bad").measure(0, 0).save_probabilities().x(0),
+        ]
     )
     with pytest.raises(CircuitError):
         job.result(timeout=30)

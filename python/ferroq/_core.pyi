@@ -77,6 +77,7 @@ class Circuit:
     def copy(self) -> Circuit: ...
     def instructions(self) -> list[tuple[str, list[int], list[int], list[float]]]: ...
     def unitary_matrices(self) -> list[npt.NDArray[np.complex128]]: ...
+    def truncated(self) -> tuple[Circuit, list[int]] | None: ...
     def to_bytes(self) -> bytes: ...
     @staticmethod
     def from_bytes(data: bytes) -> Circuit: ...
@@ -167,6 +168,8 @@ def submit(
     first_index: int = 0,
     precision: str = "double",
     max_parallel_experiments: int = 0,
+    fusion_max_qubit: int = 0,
+    fusion_threshold: int = 0,
 ) -> Job: ...
 def check_options(
     *,
@@ -180,6 +183,8 @@ def check_options(
     fusion: bool = True,
     precision: str = "double",
     max_parallel_experiments: int = 0,
+    fusion_max_qubit: int = 0,
+    fusion_threshold: int = 0,
 ) -> None:
     """Checks run options as ``submit`` would (every range and unit, in the core),
     without running anything."""
@@ -204,6 +209,8 @@ def statevector(
     max_memory_mb: float | None,
     fusion: bool = True,
     precision: str = "double",
+    fusion_max_qubit: int = 0,
+    fusion_threshold: int = 0,
 ) -> npt.NDArray[np.complexfloating[Any, Any]]: ...
 def gate_table() -> list[tuple[str, int | None, int]]: ...
 def default_threads() -> int: ...

@@ -5,8 +5,8 @@ the client, into one ``bytes`` object, each circuit in the engine's binary form)
 the engine options, the batch index of the chunk's first circuit and a thread
 hint. The worker function,
 :func:`_run_chunk`, is importable by name, so any executor can pickle it by
-reference. Circuit ``i`` of the batch is sampled with the seed derived from the
-run seed and ``i`` whichever chunk carries it, so the merged result is the
+reference. Circuit ``i`` of the batch is sampled with the seed ``run seed + i``
+whichever chunk carries it, so the merged result is the
 unsplit run's, bit for bit.
 
 Dask is never imported here: a ``distributed.Client`` is recognised through
@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ferroq import _core
@@ -43,7 +43,7 @@ from ferroq.exceptions import FerroqError, JobCancelledError, OptionTypeError, S
 if TYPE_CHECKING:
     from ferroq._circuit import Circuit
 
-__all__ = ["check_executor", "submit_set", "worker_threads"]
+__all__ = ["check_executor", "engine_options", "submit_set", "worker_threads"]
 
 #: Options that decide how a batch is run, not what the engine computes.
 FRONT_OPTIONS = frozenset(
@@ -213,7 +213,7 @@ def _run_chunk(
         label, host, own_slots = worker.address, _host(worker.address), worker.state.nthreads
         worker.log_event(dask_starts.TOPIC, {"key": key})
         released = _dask_released(worker, key)
-    opts = dict(options)
+    opts = _local_options(dict(options))
     threads = opts.get("max_parallel_threads") or worker_threads(slots, host, own_slots)
     opts["max_parallel_threads"] = threads
     natives = _unpack(circuits) if isinstance(circuits, bytes) else [c._native for c in circuits]
@@ -247,8 +247,19 @@ def _run_chunk(
 
 # --------------------------------------------------------------- submission
 def _local_options(engine: dict[str, Any]) -> dict[str, Any]:
-    threads = engine["max_parallel_threads"]
-    return dict(engine, max_parallel_threads=0 if threads is None else threads)
+    """``engine`` as :func:`ferroq._core.submit`'s keyword arguments (its ``None``
+    for "the default" is the core's 0)."""
+    out = dict(engine)
+    for name in ("max_parallel_threads", "fusion_max_qubit", "fusion_threshold"):
+        if name in out and out[name] is None:
+            out[name] = 0
+    return out
+
+
+def engine_options(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine's options among a run's ``opts``, as :func:`ferroq._core.submit`
+    and :func:`ferroq._core.check_options` take them."""
+    return _local_options({k: v for k, v in opts.items() if k not in FRONT_OPTIONS})
 
 
 def submit_set(

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from ferroq import _core
 from ferroq._circuit import Circuit
-from ferroq._executors import check_executor, submit_set
+from ferroq._executors import check_executor, engine_options, submit_set
 from ferroq._job import Job
 from ferroq._jobset import JobSet
 from ferroq._progress import progress_bar_for, watch
@@ -35,6 +35,8 @@ _OPTION_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "parallel_threshold": ((int,), False),
     "max_memory_mb": ((int, float), True),
     "fusion": ((bool,), False),
+    "fusion_max_qubit": ((int,), True),
+    "fusion_threshold": ((int,), True),
     "precision": ((str,), False),
     "blocking": ((bool,), False),
     "executor": ((object,), True),  # checked by check_executor
@@ -58,6 +60,8 @@ _DEFAULTS: dict[str, Any] = {
     "parallel_threshold": _core.DEFAULT_PARALLEL_THRESHOLD,
     "max_memory_mb": None,
     "fusion": True,
+    "fusion_max_qubit": None,
+    "fusion_threshold": None,
     "precision": "double",
     "blocking": False,
     "executor": None,
@@ -122,19 +126,7 @@ def _check_ranges(opts: Mapping[str, Any]) -> None:
     """Checks the engine's options' ranges and units, in the core's one builder
     (the checks above are of types only): a bad value raises when it is set, not
     when a run, perhaps on another machine, first uses it."""
-    threads = opts["max_parallel_threads"]
-    _core.check_options(
-        shots=opts["shots"],
-        seed=opts["seed"],
-        memory=opts["memory"],
-        statevector=opts["statevector"],
-        max_parallel_threads=0 if threads is None else threads,
-        parallel_threshold=opts["parallel_threshold"],
-        max_memory_mb=opts["max_memory_mb"],
-        fusion=opts["fusion"],
-        precision=opts["precision"],
-        max_parallel_experiments=opts["max_parallel_experiments"],
-    )
+    _core.check_options(**engine_options(opts))
 
 
 def _as_circuit_list(circuits: Circuits) -> tuple[list[Circuit], bool]:
@@ -156,8 +148,10 @@ class Simulator:
     Options:
         shots (int): samples per circuit, at least 1 (default 1024).
         seed (int | None): run seed; the same seed gives the same counts and
-            memory whatever the thread count. Circuit ``i`` of a batch uses a
-            seed derived from the run seed and ``i``. ``None`` draws one.
+            memory whatever the thread count. Circuit ``i`` of a batch uses the
+            seed ``seed + i`` (mod 2**64), as Aer does, and reports it
+            (``Result.results[i].seed``): given back as the seed of that circuit
+            alone, it reproduces that circuit's counts. ``None`` draws one.
         memory (bool): keep every shot's bitstring (:meth:`Result.get_memory`).
         statevector (bool): keep each circuit's final state
             (:meth:`Result.get_statevector`); for circuits whose measurements are
@@ -178,6 +172,10 @@ class Simulator:
         fusion (bool): fuse runs of gates into blocks of up to 4 qubits and apply
             them cache block by cache block (default ``True``). Results differ from
             ``fusion=False`` only by rounding, far below 1e-12.
+        fusion_max_qubit (int | None): the widest fused block, 1 to 8 qubits
+            (default 4, which measures fastest here; Aer's option of that name).
+        fusion_threshold (int | None): fuse only circuits of at least this many
+            qubits (default: every circuit; Aer's option of that name).
         precision (str): ``"double"`` (complex128, the default) or ``"single"``:
             the state is stored as complex64, which halves its memory and the
             bytes each pass over it moves. Gates are still computed in double
@@ -280,20 +278,7 @@ class Simulator:
                 header=header,
                 observers=_observers(callback, progress_bar),
             )
-        threads = opts["max_parallel_threads"]
-        native = _core.submit(
-            [c._native for c in listed],
-            shots=opts["shots"],
-            seed=opts["seed"],
-            memory=opts["memory"],
-            statevector=opts["statevector"],
-            max_parallel_threads=0 if threads is None else threads,
-            parallel_threshold=opts["parallel_threshold"],
-            max_memory_mb=opts["max_memory_mb"],
-            fusion=opts["fusion"],
-            precision=opts["precision"],
-            max_parallel_experiments=opts["max_parallel_experiments"],
-        )
+        native = _core.submit([c._native for c in listed], **engine_options(opts))
         job = Job(self, native, listed, opts, name=name, tags=tags, header=header)
         if store is not None:
             _record(store, job)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import math
-import reprlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from qiskit.circuit import Barrier, Delay, Measure, Parameter, QuantumCircuit, Reset
@@ -18,7 +19,8 @@ from qiskit.transpiler import Target
 
 import ferroq
 from ferroq import _core
-from ferroq.exceptions import OptionError, OptionTypeError, UnknownOptionError
+from ferroq.exceptions import OptionError, OptionTypeError
+from ferroq.qiskit import _options as aer_options
 from ferroq.qiskit._convert import NATIVE_GATE_CLASSES, to_ferroq
 from ferroq.qiskit._job import AnyJob, FerroqJob, FerroqJobSet
 from ferroq.qiskit._save import (
@@ -65,83 +67,7 @@ def _target() -> Target:
     return target
 
 
-# The options ferroq passes on to ferroq.Simulator, by Aer's name, and ferroq's
-# name where it differs.
-_FERROQ_NAMES = {
-    "shots": "shots",
-    "seed_simulator": "seed",
-    "memory": "memory",
-    "precision": "precision",
-    "max_parallel_threads": "max_parallel_threads",
-    "max_parallel_experiments": "max_parallel_experiments",
-    "statevector_parallel_threshold": "parallel_threshold",
-    "max_memory_mb": "max_memory_mb",
-    "fusion_enable": "fusion",
-    "executor": "executor",
-    "max_job_size": "max_job_size",
-    "blocking": "blocking",
-}
-_QISKIT_NAMES = {ferroq_name: name for name, ferroq_name in _FERROQ_NAMES.items()}
-
-
-def _is_ideal(noise_model: Any) -> bool:
-    # Duck-typed so that qiskit-aer stays optional: an empty NoiseModel adds no noise.
-    is_ideal = getattr(noise_model, "is_ideal", None)
-    return noise_model is None or (callable(is_ideal) and bool(is_ideal()))
-
-
-# Aer options for features ferroq does not have: accepted at the value under which
-# Aer too runs a noiseless CPU statevector simulation, and refused otherwise, so that
-# a script never gets the results of a simulation other than the one it asked for.
-_NEUTRAL_ONLY: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "method": (
-        lambda v: isinstance(v, str) and v in ("automatic", "statevector"),
-        "ferroq is a statevector simulator; use 'automatic' or 'statevector'",
-    ),
-    "device": (
-        lambda v: isinstance(v, str) and v == "CPU",
-        "ferroq runs on the CPU only; use 'CPU'",
-    ),
-    "noise_model": (
-        _is_ideal,
-        "ferroq simulates noiseless circuits only; use None (or an ideal NoiseModel)",
-    ),
-    "cuStateVec_enable": (
-        lambda v: v is False,
-        "ferroq runs on the CPU and does not use cuStateVec; use False",
-    ),
-}
-
-_OPTION_NAMES = set(_FERROQ_NAMES) | set(_NEUTRAL_ONLY)
-
-
-def _check_names(fields: Mapping[str, Any], what: str) -> None:
-    unknown = sorted(set(fields) - _OPTION_NAMES)
-    if unknown:
-        raise UnknownOptionError(
-            f"unknown {what}(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(_OPTION_NAMES))}",
-            option=unknown[0],
-        )
-    for name, value in fields.items():
-        neutral = _NEUTRAL_ONLY.get(name)
-        if neutral is not None and not neutral[0](value):
-            reason = f"{reprlib.repr(value)} is not supported: {neutral[1]}"
-            raise OptionError.about(name, f"= {reason}")
-
-
-def _to_ferroq_options(opts: Mapping[str, Any]) -> dict[str, Any]:
-    """ferroq.Simulator's options for the Qiskit options in ``opts`` (any subset)."""
-    out = {}
-    for name, value in opts.items():
-        ferroq_name = _FERROQ_NAMES.get(name)
-        if ferroq_name is None:
-            continue  # a neutral-only option, already checked
-        # Aer's 0 (every CPU, no memory limit) is ferroq's None; a bool is left for
-        # ferroq to refuse, not taken for 0.
-        if name in ("max_parallel_threads", "max_memory_mb") and value == 0 and not isinstance(value, bool):
-            value = None
-        out[ferroq_name] = value
-    return out
+_QISKIT_NAMES = {ferroq_name: name for name, ferroq_name in aer_options.FERROQ_NAMES.items()}
 
 
 @contextlib.contextmanager
@@ -164,12 +90,21 @@ class FerroqSimulator(BackendV2):
 
         from ferroq.qiskit import FerroqSimulator as AerSimulator
 
-    Aer's ``method``, ``device``, ``noise_model`` and ``cuStateVec_enable`` are
-    accepted at the values that mean a noiseless statevector simulation on the CPU
-    (``"automatic"`` or ``"statevector"``, ``"CPU"``, ``None``, ``False``) and refused
-    otherwise. A bad option value raises ferroq's ``OptionError`` (a ``ValueError``)
-    or ``OptionTypeError`` (a ``TypeError``; values are never converted), naming the
-    option as it was passed.
+    Every option ``AerSimulator`` documents is accepted, with Aer's default (the
+    table is in the README and in ``ferroq.qiskit._options``): those with a meaning
+    for ferroq are honoured (shots, seeds, memory, precision, threads, fusion,
+    memory limit, qubit truncation); those that tune how Aer computes, or belong to
+    another method or a GPU, have no effect; those that would change the simulation
+    itself (``method``, ``device``, ``noise_model``, ``cuStateVec_enable``, ...) are
+    accepted at the values meaning a noiseless statevector simulation on the CPU and
+    refused otherwise. An option Aer does not know either is a warning naming it, as
+    Aer ignores unknown run options. A bad value raises ferroq's ``OptionError`` (a
+    ``ValueError``) or ``OptionTypeError`` (a ``TypeError``; values are never
+    converted), naming the option as it was passed.
+
+    As Aer, a circuit is simulated on its active qubits only
+    (``enable_truncation=True``, the default): one transpiled for a 127-qubit device
+    that acts on 5 of them needs the memory of 5.
 
     >>> from qiskit import QuantumCircuit, transpile
     >>> from ferroq.qiskit import FerroqSimulator
@@ -192,37 +127,19 @@ class FerroqSimulator(BackendV2):
 
     @classmethod
     def _default_options(cls) -> Options:
-        opts = Options(
-            shots=1024,
-            seed_simulator=None,
-            memory=False,
-            precision="double",
-            max_parallel_threads=0,
-            max_parallel_experiments=0,
-            statevector_parallel_threshold=_core.DEFAULT_PARALLEL_THRESHOLD,
-            max_memory_mb=0,
-            fusion_enable=True,
-            executor=None,
-            max_job_size=None,
-            blocking=False,
-            method="automatic",
-            device="CPU",
-            noise_model=None,
-            cuStateVec_enable=False,
-        )
+        opts = Options(**aer_options.AER_DEFAULTS)
         opts.set_validator("precision", ["double", "single"])
         opts.set_validator("method", ["automatic", "statevector"])
-        opts.set_validator("shots", (1, 2**62))
         return opts
 
     def set_options(self, **fields: Any) -> None:
-        _check_names(fields, "option")
+        known = aer_options.check(fields, "option")
         with _qiskit_option_names():
-            # Types now, not at the next run; ranges are the engine's to check, at run.
-            ferroq.Simulator(**_to_ferroq_options(fields))
+            # Every value now, not at the next run.
+            ferroq.Simulator(**aer_options.to_ferroq({**self.options.__dict__, **known}))
         try:
-            super().set_options(**fields)
-        except ValueError as err:  # a range of Qiskit's validators (shots)
+            super().set_options(**known)
+        except ValueError as err:  # a range of Qiskit's validators
             raise OptionError(str(err)) from None
 
     @property
@@ -231,10 +148,12 @@ class FerroqSimulator(BackendV2):
 
     @property
     def num_qubits(self) -> int:
-        """The widest statevector that fits in available memory (16 bytes per amplitude)."""
+        """The widest statevector this machine could hold, 16 bytes an amplitude: of
+        ``max_memory_mb`` when set, else of the machine's physical memory (as Aer's,
+        fixed per machine, not the memory free when asked)."""
         limit = self.options.max_memory_mb
-        available = limit * 2**20 if limit else _core.available_memory()
-        return max(1, int(math.log2(max(available, 32) / 16)))
+        memory = limit * 2**20 if limit else _physical_memory()
+        return max(1, int(math.log2(max(memory, 32) / 16)))
 
     @property
     def max_circuits(self) -> None:
@@ -255,24 +174,41 @@ class FerroqSimulator(BackendV2):
         ``dask.distributed.Client``) or ``max_job_size=`` the experiments run in
         chunks (see :class:`ferroq.Simulator`) and a :class:`FerroqJobSet` is
         returned; the counts equal the unsplit run's with the same ``seed_simulator``."""
-        _check_names(options, "run option")
-        opts = {**self.options.__dict__, **options}
+        opts = {**self.options.__dict__, **aer_options.check(options, "run option")}
         with _qiskit_option_names():
             # Built before the circuits are converted, so that a wrongly typed
             # option fails at once.
-            simulator = ferroq.Simulator(**_to_ferroq_options(opts))
+            simulator = ferroq.Simulator(**aer_options.to_ferroq(opts))
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         experiments = _bind(circuits, parameter_binds)
         converted = [to_ferroq(c) for c in experiments]
+        active: list[list[int] | None] = [None] * len(converted)
+        if opts["enable_truncation"]:
+            for i, c in enumerate(converted):
+                cut = c._native.truncated()
+                if cut is not None:
+                    converted[i], active[i] = ferroq.Circuit._wrap(cut[0]), cut[1]
         with _qiskit_option_names():
             job = simulator.run(converted)
 
+        # The active qubits of each experiment, by identity (a chunk converts its own).
+        active_of = {id(e): a for e, a in zip(experiments, active, strict=True)}
+
         def convert(which: AnyJob, exps: list[QuantumCircuit], result: ferroq.Result) -> QiskitResult:
-            return _to_qiskit_result(self, which, exps, result, opts)
+            return _to_qiskit_result(self, which, exps, result, opts, [active_of[id(e)] for e in exps])
 
         if isinstance(job, ferroq.JobSet):
             return FerroqJobSet(self, job, circuits, experiments, convert)
         return FerroqJob(self, job, circuits, lambda r: convert(job, experiments, r))
+
+
+@functools.cache
+def _physical_memory() -> int:
+    """Bytes of physical memory, or the memory available where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return _core.available_memory()
 
 
 def _bind(
@@ -311,12 +247,32 @@ def _header(c: QuantumCircuit) -> dict[str, Any]:
     }
 
 
+def _metadata(
+    circuit: QuantumCircuit, exp: _core.ExperimentData, active: list[int] | None, opts: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An experiment's metadata, with Aer's keys where they mean something here."""
+    qubits = list(range(circuit.num_qubits)) if active is None else active
+    return {
+        "method": "statevector",
+        "device": "CPU",
+        "precision": opts["precision"],
+        "num_qubits": exp.num_qubits,
+        "active_input_qubits": qubits,
+        "input_qubit_map": [[q, q] for q in qubits],
+        "num_clbits": exp.num_clbits,
+        "fusion": {"enabled": bool(opts["fusion_enable"])},
+        "max_memory_mb": opts["max_memory_mb"] or 0,
+        "time_taken": exp.time_taken,
+    }
+
+
 def _to_qiskit_result(
     backend: FerroqSimulator,
     job: AnyJob,
     circuits: list[QuantumCircuit],
     result: ferroq.Result,
     opts: Mapping[str, Any],
+    active: list[list[int] | None],
 ) -> QiskitResult:
     experiments = []
     missing = result.missing
@@ -358,7 +314,7 @@ def _to_qiskit_result(
                 "name": circuit.name,
                 "seed_simulator": exp.seed,
                 "time_taken": exp.time_taken,
-                "metadata": {"method": "statevector", "device": "CPU"},
+                "metadata": _metadata(circuit, exp, active[i], opts),
             }
         )
     return QiskitResult.from_dict(

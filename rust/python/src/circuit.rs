@@ -363,6 +363,15 @@ impl PyCircuit {
         PyBytes::new(py, &data)
     }
 
+    /// The circuit on its active qubits only, renumbered in ascending order,
+    /// and those qubits; `None` when every qubit is active (see
+    /// `Circuit::truncated`).
+    fn truncated(&self) -> Option<(PyCircuit, Vec<usize>)> {
+        self.inner
+            .truncated()
+            .map(|(inner, active)| (PyCircuit { inner }, active))
+    }
+
     /// The circuit `to_bytes` wrote, validated like one built by hand.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<PyCircuit> {

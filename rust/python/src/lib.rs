@@ -17,7 +17,7 @@ use result::PyExperiment;
 
 /// Validates and queues `circuits`; returns the queued job at once.
 #[pyfunction]
-#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, first_index=0, precision="double", max_parallel_experiments=0))]
+#[pyo3(signature = (circuits, *, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, first_index=0, precision="double", max_parallel_experiments=0, fusion_max_qubit=0, fusion_threshold=0))]
 #[allow(clippy::too_many_arguments)]
 fn submit(
     py: Python<'_>,
@@ -33,6 +33,8 @@ fn submit(
     first_index: u64,
     precision: &str,
     max_parallel_experiments: i64,
+    fusion_max_qubit: i64,
+    fusion_threshold: i64,
 ) -> PyResult<PyJob> {
     guard(|| {
         let opts = UserOptions {
@@ -44,6 +46,8 @@ fn submit(
             parallel_threshold,
             max_memory_mb,
             fusion,
+            fusion_max_qubit,
+            fusion_threshold,
             first_index,
             precision,
             max_parallel_experiments,
@@ -68,7 +72,7 @@ fn submit(
 /// builder), without running anything: for callers that take options long
 /// before a run, as `Simulator(...)` does.
 #[pyfunction]
-#[pyo3(signature = (*, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, precision="double", max_parallel_experiments=0))]
+#[pyo3(signature = (*, shots, seed, memory, statevector, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, precision="double", max_parallel_experiments=0, fusion_max_qubit=0, fusion_threshold=0))]
 #[allow(clippy::too_many_arguments)]
 fn check_options(
     shots: i64,
@@ -81,6 +85,8 @@ fn check_options(
     fusion: bool,
     precision: &str,
     max_parallel_experiments: i64,
+    fusion_max_qubit: i64,
+    fusion_threshold: i64,
 ) -> PyResult<()> {
     guard(|| {
         UserOptions {
@@ -92,6 +98,8 @@ fn check_options(
             parallel_threshold,
             max_memory_mb,
             fusion,
+            fusion_max_qubit,
+            fusion_threshold,
             first_index: 0,
             precision,
             max_parallel_experiments,
@@ -130,7 +138,7 @@ fn wait_completions(py: Python<'_>, seen: u64, timeout: Option<f64>) -> PyResult
 /// The final state of a measurement-free circuit, as a new complex128 (or
 /// complex64) array.
 #[pyfunction]
-#[pyo3(signature = (circuit, *, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, precision="double"))]
+#[pyo3(signature = (circuit, *, max_parallel_threads, parallel_threshold, max_memory_mb, fusion=true, precision="double", fusion_max_qubit=0, fusion_threshold=0))]
 #[allow(clippy::too_many_arguments)]
 fn statevector<'py>(
     py: Python<'py>,
@@ -140,6 +148,8 @@ fn statevector<'py>(
     max_memory_mb: Option<f64>,
     fusion: bool,
     precision: &str,
+    fusion_max_qubit: i64,
+    fusion_threshold: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
     guard(|| {
         let opts = UserOptions {
@@ -147,6 +157,8 @@ fn statevector<'py>(
             parallel_threshold,
             max_memory_mb,
             fusion,
+            fusion_max_qubit,
+            fusion_threshold,
             precision,
             ..UserOptions::default()
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 mod codec;
 pub mod gates;
 pub mod matrix;
+mod truncate;
 
 /// What a save instruction records (computed from the state in the engine,
 /// never copied out just to be reduced in Python).

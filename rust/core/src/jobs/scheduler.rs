@@ -350,10 +350,12 @@ mod tests {
     #[test]
     fn a_failing_circuit_fails_the_job_and_the_others_are_kept() {
         let s = scheduler();
-        // A save followed by a gate is refused only when the circuit runs.
-        let mut late = Circuit::new(1, 0);
-        late.save("statevector", "sv", &[], &[], &[]).unwrap();
+        // A statevector saved after a measurement, over several shots, is
+        // refused only when the circuit runs.
+        let mut late = Circuit::new(1, 1);
+        late.measure(0, 0).unwrap();
         late.append_gate("x", &[0], &[]).unwrap();
+        late.save("statevector", "sv", &[], &[], &[]).unwrap();
         for threads in [1, 2] {
             let opts = RunOptions {
                 shots: 50,

@@ -8,22 +8,31 @@ use crate::error::{Error, Result};
 use crate::sim::kernels::Op;
 use crate::sim::saves::SaveSpec;
 
+/// Gates to run once on the state, with saves taken where they stand.
+#[derive(Debug, Default)]
+pub(crate) struct GatePart {
+    /// The gates between barriers and saves: fusion and blocking never move a
+    /// gate across either, as Qiskit's transpiler never moves one across a
+    /// barrier.
+    pub(crate) segments: Vec<Vec<Op>>,
+    /// Each save with the number of segments that run before it.
+    pub(crate) saves: Vec<(usize, SaveSpec)>,
+}
+
 /// A circuit compiled for execution.
 #[derive(Debug)]
 pub(crate) enum Program {
     /// Every measurement is terminal: simulate once, then sample. `measures`
     /// are (qubit, clbit) in program order (a later write to a clbit wins).
-    /// `segments` are the gates between barriers: fusion and blocking never
-    /// move a gate across a barrier, as Qiskit's transpiler never does.
     Sampled {
-        segments: Vec<Vec<Op>>,
+        gates: GatePart,
         measures: Vec<(usize, usize)>,
-        saves: Vec<SaveSpec>,
     },
-    /// Mid-circuit measurement or reset: `prefix` runs once, `rest` per shot,
-    /// then the saves on each shot's final state.
+    /// Mid-circuit measurement or reset: `prefix` runs once (its saves taken
+    /// once, where they stand), `rest` per shot, then `saves` (those after
+    /// the first measurement or reset) on each shot's final state, averaged.
     PerShot {
-        prefix: Vec<Vec<Op>>,
+        prefix: GatePart,
         rest: Vec<Step>,
         saves: Vec<SaveSpec>,
     },
@@ -35,6 +44,7 @@ pub(crate) enum Step {
     Barrier,
     Measure { qubit: usize, clbit: usize },
     Reset { qubit: usize },
+    Save(SaveSpec),
 }
 
 pub(crate) fn compile_gate(inst: &Instruction) -> Option<Op> {
@@ -55,14 +65,18 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
     let mut measured = vec![false; n];
     let mut any_measure = false;
     let mut terminal = true;
+    // Whether a measurement or reset has been met: a save after one is taken
+    // from each shot's final state, so only measurements and barriers may
+    // follow it. A save before one is taken where it stands.
+    let mut collapsed = false;
+    let mut shot_save: Option<String> = None;
     let mut steps = Vec::new();
-    let mut saves: Vec<SaveSpec> = Vec::new();
     for inst in circuit.instructions() {
-        let after_save = |what: &str| {
+        let after_save = |what: &str, label: &str| {
             Error::InvalidCircuit(format!(
-                "'{what}' follows save instruction '{}': saves are taken from the final state, \
-                 so only measurements and barriers may come after them",
-                saves[0].label
+                "'{what}' follows save instruction '{label}', which comes after a measurement \
+                 or reset and so is taken from each shot's final state: only measurements and \
+                 barriers may come after it"
             ))
         };
         match inst {
@@ -74,33 +88,38 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
             } => {
                 // A save after a measurement sees a collapsed, shot-dependent state.
                 terminal &= !any_measure;
-                saves.push(SaveSpec {
+                if collapsed && shot_save.is_none() {
+                    shot_save = Some(label.clone());
+                }
+                steps.push(Step::Save(SaveSpec {
                     kind: kind.clone(),
                     label: label.clone(),
                     qubits: qubits.clone(),
-                });
+                }));
             }
             // A reset before anything touched the qubit finds it in |0>.
             Instruction::Reset { qubit } if !touched[*qubit] => {}
             Instruction::Reset { qubit } => {
-                if !saves.is_empty() {
-                    return Err(after_save("reset"));
+                if let Some(label) = &shot_save {
+                    return Err(after_save("reset", label));
                 }
                 terminal = false;
+                collapsed = true;
                 steps.push(Step::Reset { qubit: *qubit });
             }
             Instruction::Measure { qubit, clbit } => {
                 touched[*qubit] = true;
                 measured[*qubit] = true;
                 any_measure = true;
+                collapsed = true;
                 steps.push(Step::Measure {
                     qubit: *qubit,
                     clbit: *clbit,
                 });
             }
             _ => {
-                if !saves.is_empty() {
-                    return Err(after_save(inst.name()));
+                if let Some(label) = &shot_save {
+                    return Err(after_save(inst.name(), label));
                 }
                 for &q in inst.qubits() {
                     terminal &= !measured[q];
@@ -113,7 +132,8 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
         }
     }
     if terminal {
-        // Gates after a measurement act on other qubits and commute with it.
+        // Gates after a measurement act on other qubits and commute with it;
+        // every save comes before the first measurement.
         let measures = steps
             .iter()
             .filter_map(|step| match *step {
@@ -122,33 +142,48 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
             })
             .collect();
         return Ok(Program::Sampled {
-            segments: gate_segments(steps),
+            gates: gate_part(steps),
             measures,
-            saves,
         });
     }
     let split = steps
         .iter()
-        .position(|s| !matches!(s, Step::Gate(_) | Step::Barrier))
+        .position(|s| !matches!(s, Step::Gate(_) | Step::Barrier | Step::Save(_)))
         .unwrap_or(steps.len());
-    let rest = steps.split_off(split);
+    let mut rest = steps.split_off(split);
+    let mut saves = Vec::new();
+    rest.retain_mut(|step| match step {
+        Step::Save(spec) => {
+            saves.push(spec.clone());
+            false
+        }
+        _ => true,
+    });
     Ok(Program::PerShot {
-        prefix: gate_segments(steps),
+        prefix: gate_part(steps),
         rest,
         saves,
     })
 }
 
-/// The gates of `steps`, split at barriers; measurements are skipped.
-pub(crate) fn gate_segments(steps: Vec<Step>) -> Vec<Vec<Op>> {
-    let mut segments = vec![Vec::new()];
+/// The gates of `steps`, split at barriers and saves, with the saves where
+/// they stand; measurements are skipped.
+pub(crate) fn gate_part(steps: Vec<Step>) -> GatePart {
+    let mut part = GatePart {
+        segments: vec![Vec::new()],
+        saves: Vec::new(),
+    };
     for step in steps {
         match step {
-            Step::Gate(op) => segments.last_mut().expect("one segment").push(op),
-            Step::Barrier => segments.push(Vec::new()),
+            Step::Gate(op) => part.segments.last_mut().expect("one segment").push(op),
+            Step::Barrier => part.segments.push(Vec::new()),
+            Step::Save(spec) => {
+                part.saves.push((part.segments.len(), spec));
+                part.segments.push(Vec::new());
+            }
             Step::Measure { .. } => {}
             Step::Reset { .. } => unreachable!("a reset makes the circuit per-shot"),
         }
     }
-    segments
+    part
 }

@@ -3,7 +3,7 @@
 
 use crate::circuit::{Circuit, SaveKind};
 use crate::error::{Error, Result};
-use crate::sim::compile::{Program, Step, compile};
+use crate::sim::compile::{GatePart, Program, Step, compile};
 use crate::sim::fusion::{FusionConfig, fuse};
 use crate::sim::kernels::Op;
 pub use crate::sim::options::{DEFAULT_PARALLEL_THRESHOLD, RunOptions};
@@ -75,13 +75,19 @@ struct Mode {
 }
 
 /// Fuses and blocks each segment of ops for a state of `num_qubits` in
-/// `precision`, or keeps them one sweep each when fusion is off.
-fn plan_ops(num_qubits: usize, precision: Precision, segments: Vec<Vec<Op>>, fusion: bool) -> Plan {
-    let (fusion_cfg, block_cfg) = if fusion {
-        let bytes = state::state_bytes(num_qubits, precision);
-        (FusionConfig::default(), BlockConfig::for_state(bytes))
-    } else {
-        (FusionConfig::OFF, BlockConfig::OFF)
+/// `precision`, or keeps them one sweep each when `fusion` is `None`.
+fn plan_ops(
+    num_qubits: usize,
+    precision: Precision,
+    segments: Vec<Vec<Op>>,
+    fusion: Option<FusionConfig>,
+) -> Plan {
+    let (fusion_cfg, block_cfg) = match fusion {
+        Some(cfg) => {
+            let bytes = state::state_bytes(num_qubits, precision);
+            (cfg, BlockConfig::for_state(bytes))
+        }
+        None => (FusionConfig::OFF, BlockConfig::OFF),
     };
     let mut plan = Plan::default();
     for ops in segments {
@@ -126,6 +132,35 @@ fn apply_plan<A: Amplitude>(
     Ok(reported)
 }
 
+/// Runs the gates of `part` on `amps`, planned (fused and blocked) between
+/// its saves, and appends each save, taken where it stands, to `saved`.
+/// Returns the progress units reported.
+fn run_gate_part<A: Amplitude>(
+    amps: &mut [A],
+    part: GatePart,
+    fusion: Option<FusionConfig>,
+    mode: Mode,
+    monitor: &dyn Monitor,
+    phase: Option<C64>,
+    saved: &mut Vec<(String, SavedValue)>,
+) -> Result<u64> {
+    let num_qubits = amps.len().trailing_zeros() as usize;
+    let mut segments = part.segments.into_iter();
+    let mut done = 0;
+    let mut reported = 0;
+    for (before, spec) in part.saves {
+        let run: Vec<Vec<Op>> = segments.by_ref().take(before - done).collect();
+        done = before;
+        let plan = plan_ops(num_qubits, A::PRECISION, run, fusion);
+        reported += apply_plan(&plan, amps, mode, monitor)?;
+        let value = compute_save(&spec, amps, phase, mode.kernels)?;
+        saved.push((spec.label, value));
+    }
+    let plan = plan_ops(num_qubits, A::PRECISION, segments.collect(), fusion);
+    reported += apply_plan(&plan, amps, mode, monitor)?;
+    Ok(reported)
+}
+
 fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
     let phase = circuit.global_phase();
     (phase != 0.0).then(|| C64::from_polar(1.0, phase))
@@ -146,7 +181,8 @@ fn run_shot<A: Amplitude>(
         }
         match *step {
             Step::Gate(ref op) => A::apply_op(op, amps, parallel),
-            Step::Barrier => {}
+            // A shot's saves are taken from its final state (compile moves them out).
+            Step::Barrier | Step::Save(_) => {}
             Step::Measure { qubit, clbit } => {
                 let one = measure_qubit(amps, qubit, rng, parallel);
                 let (w, b) = (clbit / 64, clbit % 64);
@@ -245,11 +281,9 @@ fn run_circuit_in<A: Amplitude>(
     };
     let mut amps = state::ground_state::<A>(circuit.num_qubits())?;
     let reported = match program {
-        Program::Sampled {
-            segments,
-            measures,
-            saves,
-        } => run.sampled(&mut amps, segments, &measures, &saves, &mut result)?,
+        Program::Sampled { gates, measures } => {
+            run.sampled(&mut amps, gates, &measures, &mut result)?
+        }
         Program::PerShot {
             prefix,
             rest,
@@ -282,6 +316,12 @@ impl CircuitRun<'_> {
             (Program::PerShot { .. }, true) => 1 + rayon::current_num_threads(),
         };
         state::check_memory(n, A::PRECISION, per_shot_copies, self.opts.max_memory_bytes)?;
+        if let Program::Sampled { .. } = program
+            && self.circuit.num_clbits() > 0
+        {
+            let bytes = shot_bytes(self.opts.shots, self.words, self.opts.memory);
+            check_output_memory(self.circuit, self.opts, bytes, 1)?;
+        }
         if let Program::PerShot { saves, .. } = program {
             // Shot by shot, a block of shots each holds its own saved values.
             let per_shot_saves: u128 = saves.iter().map(|s| save_bytes(s, n)).sum();
@@ -293,28 +333,36 @@ impl CircuitRun<'_> {
         Ok(())
     }
 
-    /// Every measurement terminal: simulates once, takes the saves from the
-    /// final state, then samples every shot from it. Returns the progress
-    /// units reported.
+    /// Runs `part`'s gates on `amps`, taking each save where it stands into
+    /// `result`. Returns the progress units reported.
+    fn run_part<A: Amplitude>(
+        &self,
+        amps: &mut [A],
+        part: GatePart,
+        result: &mut ExperimentResult,
+    ) -> Result<u64> {
+        run_gate_part(
+            amps,
+            part,
+            self.opts.fusion_for(self.circuit.num_qubits()),
+            self.mode,
+            self.monitor,
+            self.phase,
+            &mut result.saved,
+        )
+    }
+
+    /// Every measurement terminal: simulates once, taking the saves where
+    /// they stand, then samples every shot from the final state. Returns the
+    /// progress units reported.
     fn sampled<A: Amplitude>(
         &self,
         amps: &mut [A],
-        segments: Vec<Vec<Op>>,
+        gates: GatePart,
         measures: &[(usize, usize)],
-        saves: &[SaveSpec],
         result: &mut ExperimentResult,
     ) -> Result<u64> {
-        let plan = plan_ops(
-            self.circuit.num_qubits(),
-            A::PRECISION,
-            segments,
-            self.opts.fusion,
-        );
-        let reported = apply_plan(&plan, amps, self.mode, self.monitor)?;
-        for spec in saves {
-            let value = compute_save(spec, amps, self.phase, self.mode.kernels)?;
-            result.saved.push((spec.label.clone(), value));
-        }
+        let reported = self.run_part(amps, gates, result)?;
         if self.circuit.num_clbits() > 0 {
             self.sample(amps, measures, result);
         }
@@ -360,15 +408,15 @@ impl CircuitRun<'_> {
         }
     }
 
-    /// Mid-circuit measurement or reset: runs `prefix` once, then `rest` and
-    /// the saves shot by shot, each shot on a copy of the prefix's state;
-    /// saves are averaged over the shots. Leaves the last shot's state in
-    /// `amps` when the statevector is kept. Returns the progress units
-    /// reported.
+    /// Mid-circuit measurement or reset: runs `prefix` once (its saves taken
+    /// where they stand), then `rest` and the later saves shot by shot, each
+    /// shot on a copy of the prefix's state; those saves are averaged over the
+    /// shots. Leaves the last shot's state in `amps` when the statevector is
+    /// kept. Returns the progress units reported.
     fn per_shot<A: Amplitude>(
         &self,
         amps: &mut Vec<A>,
-        prefix: Vec<Vec<Op>>,
+        prefix: GatePart,
         rest: &[Step],
         saves: &[SaveSpec],
         result: &mut ExperimentResult,
@@ -387,19 +435,14 @@ impl CircuitRun<'_> {
                 spec.label
             )));
         }
-        let plan = plan_ops(
-            self.circuit.num_qubits(),
-            A::PRECISION,
-            prefix,
-            self.opts.fusion,
-        );
-        let reported = apply_plan(&plan, amps, self.mode, self.monitor)?;
+        let reported = self.run_part(amps, prefix, result)?;
         let (memory, saved_sum, final_state) = self.run_shots(amps, rest, saves)?;
         if let Some(mut sum) = saved_sum {
             if shots > 1 {
                 scale_saved(&mut sum, 1.0 / shots as f64);
             }
-            result.saved = saves.iter().map(|s| s.label.clone()).zip(sum).collect();
+            let labels = saves.iter().map(|s| s.label.clone());
+            result.saved.extend(labels.zip(sum));
         }
         if self.circuit.num_clbits() > 0 {
             (result.count_keys, result.count_values) = count_records(&memory, self.words, None);
@@ -484,7 +527,7 @@ impl CircuitRun<'_> {
 /// Runs a batch. Circuits below the parallel threshold run whole on one
 /// thread each, several at once; larger ones run one after another with their
 /// kernels split over the threads. Circuit `i` gets seed
-/// `derive_seed(run_seed, i)`, so its result does not depend on the batch
+/// `experiment_seed(run_seed, i)`, so its result does not depend on the batch
 /// around it or on the thread count.
 /// Fails with the first failing circuit's error; [`run_monitored`] keeps the
 /// others' results.
@@ -494,18 +537,37 @@ pub fn run(circuits: &[Circuit], opts: &RunOptions) -> Result<RunResult> {
     run_monitored(circuits, opts, seed, &Unmonitored)?.into_complete()
 }
 
-/// Checks options and memory for a batch, before any work.
+/// Checks options and memory for a batch, before any work. A circuit that
+/// cannot fit fails alone when the batch runs, as any circuit's failure does
+/// (Aer's "PARTIAL COMPLETED"); only a batch none of whose circuits fits is
+/// refused here, with the first one's error, as there is nothing to run.
 pub fn validate(circuits: &[Circuit], opts: &RunOptions) -> Result<()> {
     opts.validate()?;
+    let mut first_error = None;
     for (i, c) in circuits.iter().enumerate() {
-        let place =
-            |e: Error| e.in_circuit(opts.first_index.wrapping_add(i as u64), c.name.as_deref());
-        state::check_memory(c.num_qubits(), opts.precision, 1, opts.max_memory_bytes)
-            .map_err(place)?;
-        if c.num_clbits() > 0 {
-            let bytes = shot_bytes(opts.shots, words_for(c.num_clbits()), opts.memory);
-            check_output_memory(c, opts, bytes, 1).map_err(place)?;
+        match check_fits(c, opts) {
+            Ok(()) => return Ok(()),
+            Err(e) if first_error.is_none() => {
+                first_error =
+                    Some(e.in_circuit(opts.first_index.wrapping_add(i as u64), c.name.as_deref()))
+            }
+            Err(_) => {}
         }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Whether one copy of `circuit`'s state and its shots fit in the memory limit.
+fn check_fits(circuit: &Circuit, opts: &RunOptions) -> Result<()> {
+    state::check_memory(
+        circuit.num_qubits(),
+        opts.precision,
+        1,
+        opts.max_memory_bytes,
+    )?;
+    if circuit.num_clbits() > 0 {
+        let bytes = shot_bytes(opts.shots, words_for(circuit.num_clbits()), opts.memory);
+        check_output_memory(circuit, opts, bytes, 1)?;
     }
     Ok(())
 }
@@ -595,7 +657,7 @@ impl Batch<'_> {
     /// `Ok(Err(e))`; `Err(Cancelled)` stops the batch.
     fn attempt(&self, i: usize, c: &Circuit, mode: Mode) -> Result<Result<ExperimentResult>> {
         let index = self.opts.first_index.wrapping_add(i as u64);
-        let seed = rng::derive_seed(self.seed, index);
+        let seed = rng::experiment_seed(self.seed, index);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run_circuit(c, seed, self.opts, mode, self.monitor)
         }))
@@ -704,8 +766,8 @@ pub fn statevector(circuit: &Circuit, opts: &RunOptions) -> Result<StateVector> 
     let threads = opts.thread_count();
     let parallel = threads > 1 && n >= opts.parallel_threshold;
     let run = || match opts.precision {
-        Precision::Double => final_state::<C64>(circuit, opts.fusion, parallel),
-        Precision::Single => final_state::<C32>(circuit, opts.fusion, parallel),
+        Precision::Double => final_state::<C64>(circuit, opts.fusion_for(n), parallel),
+        Precision::Single => final_state::<C32>(circuit, opts.fusion_for(n), parallel),
     };
     if parallel {
         parallel::pool(threads).install(run)
@@ -716,11 +778,11 @@ pub fn statevector(circuit: &Circuit, opts: &RunOptions) -> Result<StateVector> 
 
 fn final_state<A: Amplitude>(
     circuit: &Circuit,
-    fusion: bool,
+    fusion: Option<FusionConfig>,
     parallel: bool,
 ) -> Result<StateVector> {
     let n = circuit.num_qubits();
-    let Program::Sampled { segments, .. } = compile(circuit)? else {
+    let Program::Sampled { gates, .. } = compile(circuit)? else {
         unreachable!("a circuit without measure or reset compiles to Sampled")
     };
     let mut amps = state::ground_state::<A>(n)?;
@@ -729,11 +791,19 @@ fn final_state<A: Amplitude>(
         shots: false,
         gate_progress: false,
     };
-    apply_plan(
-        &plan_ops(n, A::PRECISION, segments, fusion),
+    // Saves are results of a run; the final state takes none.
+    let gates = GatePart {
+        segments: gates.segments,
+        saves: Vec::new(),
+    };
+    run_gate_part(
         &mut amps,
+        gates,
+        fusion,
         mode,
         &Unmonitored,
+        None,
+        &mut Vec::new(),
     )?;
     if let Some(f) = global_phase_factor(circuit) {
         state::scale(&mut amps, f, parallel);
@@ -960,12 +1030,45 @@ pub(crate) mod tests {
             "{err}"
         );
         // A run-time failure (a save placed where it cannot be honoured) too.
-        let mut late = Circuit::new(1, 0);
-        late.save("statevector", "sv", &[], &[], &[]).unwrap();
+        let mut late = Circuit::new(1, 1);
+        late.measure(0, 0).unwrap();
         late.append_gate("x", &[0], &[]).unwrap();
+        late.save("statevector", "sv", &[], &[], &[]).unwrap();
         let err = run(&[bell(), late], &RunOptions::default()).unwrap_err();
         assert!(err.to_string().starts_with("circuit 1: "), "{err}");
         assert_eq!(Error::Cancelled.in_circuit(3, None), Error::Cancelled);
+    }
+
+    #[test]
+    fn a_circuit_too_large_fails_alone_and_a_batch_of_only_such_is_refused() {
+        let mut big = Circuit::new(30, 1);
+        big.append_gate("h", &[29], &[]).unwrap();
+        big.measure(29, 0).unwrap();
+        let opts = RunOptions {
+            shots: 50,
+            seed: Some(1),
+            max_memory_bytes: Some(1 << 20),
+            ..RunOptions::default()
+        };
+        let batch = [bell(), big.clone(), bell()];
+        validate(&batch, &opts).unwrap();
+        let r = run_monitored(&batch, &opts, 1, &Unmonitored).unwrap();
+        assert_eq!(r.experiments.len(), 2);
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(r.failed[0].0, 1);
+        assert!(matches!(r.failed[0].1.root(), Error::StateTooLarge { .. }));
+        let alone = validate(&[big.clone(), big], &opts).unwrap_err();
+        assert!(
+            matches!(alone, Error::InCircuit { index: 0, .. }),
+            "{alone:?}"
+        );
+        // Shots that cannot fit fail their circuit at run time too.
+        let many = RunOptions {
+            shots: 1 << 40,
+            ..opts
+        };
+        let r = run_monitored(&[bell()], &many, 1, &Unmonitored).unwrap();
+        assert!(matches!(r.failed[0].1.root(), Error::OutputTooLarge { .. }));
     }
 
     #[test]
@@ -1078,16 +1181,86 @@ pub(crate) mod tests {
         assert!((p[0] - 0.5).abs() < 0.05 && (p[0] + p[1] - 1.0).abs() < 1e-12);
         c.save("statevector", "sv", &[], &[], &[]).unwrap();
         assert!(matches!(
-            run(&[c], &RunOptions::default()).map_err(|e| e.root().clone()),
+            run(std::slice::from_ref(&c), &RunOptions::default()).map_err(|e| e.root().clone()),
             Err(Error::InvalidCircuit(_))
         ));
-        let mut late = Circuit::new(1, 0);
-        late.save("statevector", "sv", &[], &[], &[]).unwrap();
-        late.append_gate("x", &[0], &[]).unwrap();
-        assert!(matches!(
-            run(&[late], &RunOptions::default()).map_err(|e| e.root().clone()),
-            Err(Error::InvalidCircuit(_))
-        ));
+        // After a save taken shot by shot, only measurements and barriers.
+        c.append_gate("x", &[0], &[]).unwrap();
+        let one = RunOptions {
+            shots: 1,
+            ..Default::default()
+        };
+        let err = run(&[c], &one).unwrap_err();
+        assert!(
+            err.to_string().contains("follows save instruction 'p'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn saves_before_any_measurement_are_taken_where_they_stand() {
+        // As Aer: a save in the middle of a circuit sees the state there, and
+        // gates after it (on any qubit) do not change it.
+        let mut c = Circuit::new(2, 2);
+        c.append_gate("h", &[0], &[]).unwrap();
+        c.save("statevector", "mid", &[], &[], &[]).unwrap();
+        c.save("probabilities", "p0", &[0], &[], &[]).unwrap();
+        c.append_gate("cx", &[0, 1], &[]).unwrap();
+        c.append_gate("x", &[1], &[]).unwrap();
+        c.save("statevector", "end", &[], &[], &[]).unwrap();
+        c.measure(0, 0).unwrap();
+        c.measure(1, 1).unwrap();
+        let opts = RunOptions {
+            shots: 100,
+            seed: Some(2),
+            ..Default::default()
+        };
+        for fusion in [true, false] {
+            let opts = RunOptions {
+                fusion,
+                ..opts.clone()
+            };
+            let r = run(std::slice::from_ref(&c), &opts).unwrap();
+            let labels: Vec<&str> = r.experiments[0]
+                .saved
+                .iter()
+                .map(|s| s.0.as_str())
+                .collect();
+            assert_eq!(labels, ["mid", "p0", "end"], "program order");
+            let h = std::f64::consts::FRAC_1_SQRT_2;
+            let SavedValue::Statevector(mid) = saved(&r, "mid") else {
+                panic!()
+            };
+            let SavedValue::Statevector(end) = saved(&r, "end") else {
+                panic!()
+            };
+            let close = |s: &StateVector, want: [f64; 4]| {
+                let s = s.to_double();
+                s.iter()
+                    .zip(want)
+                    .all(|(a, w)| (a.re - w).abs() < 1e-12 && a.im.abs() < 1e-12)
+            };
+            assert!(close(&mid, [h, h, 0.0, 0.0]), "{mid:?}");
+            // cx then x on qubit 1: |00>+|11> becomes |10>+|01>.
+            assert!(close(&end, [0.0, h, h, 0.0]), "{end:?}");
+        }
+        // The same in a circuit run shot by shot (a mid-circuit measurement):
+        // the prefix's saves are taken once.
+        let mut per_shot = Circuit::new(2, 2);
+        per_shot.append_gate("h", &[0], &[]).unwrap();
+        per_shot.save("probabilities", "p", &[0], &[], &[]).unwrap();
+        per_shot.append_gate("x", &[1], &[]).unwrap();
+        per_shot.measure(0, 0).unwrap();
+        per_shot.append_gate("h", &[0], &[]).unwrap();
+        per_shot.measure(0, 1).unwrap();
+        let r = run(&[per_shot], &opts).unwrap();
+        let SavedValue::Probabilities(p) = saved(&r, "p") else {
+            panic!()
+        };
+        assert!(
+            (p[0] - 0.5).abs() < 1e-12 && (p[1] - 0.5).abs() < 1e-12,
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -5,8 +5,13 @@
 //! binding. (The Python layer only checks types.)
 
 use crate::error::{Error, Result};
+use crate::sim::fusion::FusionConfig;
 use crate::sim::parallel;
 use crate::sim::precision::Precision;
+
+/// Widest fused block a run may ask for: a dense block of `k` qubits is a
+/// `2^k` by `2^k` matrix, and past 8 it costs more than the passes it saves.
+pub const MAX_FUSION_QUBITS: usize = 8;
 
 /// Default qubit count from which one circuit's amplitudes are split over
 /// threads; below it, threads take whole circuits or whole shots instead.
@@ -29,6 +34,11 @@ pub struct RunOptions {
     /// Fuse gates into blocks and run them cache block by cache block.
     /// Changes results only by rounding (well below 1e-12).
     pub fusion: bool,
+    /// Widest block fusion builds, in qubits (Aer's `fusion_max_qubit`).
+    pub fusion_max_qubits: usize,
+    /// Fewest qubits a circuit needs for fusion to apply (Aer's
+    /// `fusion_threshold`); narrower circuits run gate by gate.
+    pub fusion_threshold: usize,
     /// Index of the first circuit in the whole batch this run is part of:
     /// circuit `i` gets the seed of batch index `first_index + i`, so a batch
     /// split into chunks samples exactly as the batch run whole.
@@ -53,6 +63,8 @@ impl Default for RunOptions {
             parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
             max_memory_bytes: None,
             fusion: true,
+            fusion_max_qubits: FusionConfig::default().max_qubits,
+            fusion_threshold: 1,
             first_index: 0,
             precision: Precision::Double,
             max_parallel_experiments: 0,
@@ -100,10 +112,34 @@ impl RunOptions {
                 format!("must be at most 4096, got {}", self.threads),
             ));
         }
+        if !(1..=MAX_FUSION_QUBITS).contains(&self.fusion_max_qubits) {
+            return Err(invalid(
+                "fusion_max_qubit",
+                format!(
+                    "must be between 1 and {MAX_FUSION_QUBITS} qubits, got {}",
+                    self.fusion_max_qubits
+                ),
+            ));
+        }
+        if self.fusion_threshold < 1 {
+            return Err(invalid(
+                "fusion_threshold",
+                format!("must be at least 1 qubit, got {}", self.fusion_threshold),
+            ));
+        }
         if self.max_memory_bytes == Some(0) {
             return Err(invalid("max_memory_mb", "must be positive"));
         }
         Ok(())
+    }
+
+    /// The fusion this run applies to a circuit of `num_qubits`, or `None`
+    /// when it runs gate by gate.
+    pub(crate) fn fusion_for(&self, num_qubits: usize) -> Option<FusionConfig> {
+        (self.fusion && num_qubits >= self.fusion_threshold).then(|| FusionConfig {
+            max_qubits: self.fusion_max_qubits,
+            ..FusionConfig::default()
+        })
     }
 
     pub(crate) fn thread_count(&self) -> usize {
@@ -128,6 +164,10 @@ pub struct UserOptions<'a> {
     /// `None`: the memory available.
     pub max_memory_mb: Option<f64>,
     pub fusion: bool,
+    /// 0: the engine's default width.
+    pub fusion_max_qubit: i64,
+    /// 0: fusion for every width.
+    pub fusion_threshold: i64,
     pub first_index: u64,
     pub precision: &'a str,
     pub max_parallel_experiments: i64,
@@ -145,6 +185,8 @@ impl Default for UserOptions<'_> {
             parallel_threshold: d.parallel_threshold as i64,
             max_memory_mb: None,
             fusion: d.fusion,
+            fusion_max_qubit: 0,
+            fusion_threshold: 0,
             first_index: 0,
             precision: "double",
             max_parallel_experiments: 0,
@@ -191,6 +233,12 @@ impl UserOptions<'_> {
                 as usize,
             max_memory_bytes,
             fusion: self.fusion,
+            fusion_max_qubits: match non_negative("fusion_max_qubit", self.fusion_max_qubit)? {
+                0 => FusionConfig::default().max_qubits,
+                k => k as usize,
+            },
+            fusion_threshold: non_negative("fusion_threshold", self.fusion_threshold)?.max(1)
+                as usize,
             first_index: self.first_index,
             precision,
             max_parallel_experiments: non_negative(

@@ -1,0 +1,179 @@
+"""Aer's options, qubit truncation and experiment seeds on ferroq's backend,
+side by side with ``qiskit_aer.AerSimulator`` where it is installed: code written
+for Aer's statevector method runs unchanged."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+qiskit = pytest.importorskip("qiskit")
+
+import ferroq  # noqa: E402
+from ferroq.exceptions import OptionError  # noqa: E402
+from ferroq.qiskit import FerroqSimulator, save_probabilities  # noqa: E402
+from ferroq.qiskit import _options as table  # noqa: E402
+from ferroq.testing import assert_distribution_close  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from qiskit import QuantumCircuit  # noqa: E402
+
+
+def _aer():
+    aer = pytest.importorskip("qiskit_aer", reason="qiskit-aer is not installed")
+    return aer.AerSimulator(method="statevector")
+
+
+def bell() -> QuantumCircuit:
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
+
+
+# ------------------------------------------------------------------ the table
+def test_every_option_aer_documents_is_known_with_aers_default():
+    _aer()
+    from qiskit_aer import AerSimulator
+
+    theirs = AerSimulator().options.__dict__
+    missing = sorted(set(theirs) - table.KNOWN)
+    assert not missing, f"Aer options ferroq does not know: {missing}"
+    ours = FerroqSimulator().options.__dict__
+    for name, value in theirs.items():
+        if name in ("max_parallel_threads", "max_memory_mb", "max_parallel_experiments", "memory"):
+            continue  # Aer's None is ferroq's 0 / False: the same meaning
+        if name == "statevector_parallel_threshold" or name.startswith("fusion_"):
+            continue  # ferroq's defaults, measured on this engine
+        assert ours[name] == value, name
+
+
+@pytest.mark.parametrize("name", sorted(table.NO_EFFECT))
+def test_options_without_effect_are_accepted_everywhere(name):
+    value = table.AER_DEFAULTS[name]
+    other = {bool: True, int: 3, float: 0.5, str: "x", type(None): 7}.get(type(value), 3)
+    backend = FerroqSimulator(**{name: other})
+    backend.set_options(**{name: value})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # known options never warn
+        counts = backend.run(bell(), shots=40, seed_simulator=1, **{name: other}).result().get_counts()
+    assert counts == FerroqSimulator().run(bell(), shots=40, seed_simulator=1).result().get_counts()
+
+
+@pytest.mark.parametrize("name", sorted(table.NEUTRAL_ONLY))
+def test_neutral_only_options_refuse_another_value_naming_it(name):
+    FerroqSimulator(**{name: table.AER_DEFAULTS[name]})
+    bad = {"method": "stabilizer", "device": "GPU", "noise_model": "noisy"}.get(name, True)
+    if name == "batched_shots_gpu" or name.endswith("_enable") or name.startswith("use_"):
+        bad = True
+    if name == "target_gpus":
+        bad = [0]
+    with pytest.raises(OptionError, match=f"option '{name}' = .* is not supported"):
+        FerroqSimulator(**{name: bad})
+    with pytest.raises(OptionError, match=f"option '{name}'"):
+        FerroqSimulator().run(bell(), **{name: bad})
+
+
+def test_unknown_options_warn_and_are_ignored_as_aer_ignores_them():
+    with pytest.warns(UserWarning, match="'not_an_option'"):
+        result = FerroqSimulator().run(bell(), shots=10, not_an_option=1).result()
+    assert sum(result.get_counts().values()) == 10
+
+
+def test_fusion_options_are_honoured_and_change_nothing_but_rounding():
+    qc = QuantumCircuit(6)
+    for layer in range(4):
+        for q in range(6):
+            qc.ry(0.1 * (q + layer), q)
+        for q in range(0, 5, 2 - layer % 2):
+            qc.cx(q, q + 1)
+    from ferroq.qiskit import save_statevector
+
+    save_statevector(qc)
+    plain = np.asarray(FerroqSimulator(fusion_enable=False).run(qc).result().get_statevector())
+    for width in (1, 2, 3, 5, 8):
+        for threshold in (1, 6, 7):
+            got = FerroqSimulator(fusion_max_qubit=width, fusion_threshold=threshold).run(qc).result()
+            np.testing.assert_allclose(np.asarray(got.get_statevector()), plain, atol=1e-12)
+    with pytest.raises(OptionError, match="option 'fusion_max_qubit' must be between 1 and 8"):
+        FerroqSimulator(fusion_max_qubit=9)
+    with pytest.raises(OptionError, match="fusion_threshold"):
+        FerroqSimulator().run(qc, fusion_threshold=-1)
+
+
+def test_shots_as_an_integer_float_are_accepted_as_by_aer():
+    with pytest.warns(DeprecationWarning, match="shots"):
+        counts = FerroqSimulator().run(bell(), shots=20.0).result().get_counts()
+    assert sum(counts.values()) == 20
+    with pytest.raises(Exception, match="shots"):
+        FerroqSimulator().run(bell(), shots=20.5)
+
+
+# ------------------------------------------------------------------ truncation
+@st.composite
+def embedded(draw):
+    """A random circuit on k <= 4 qubits placed on random qubits of a wide one,
+    with exact probabilities saved over its qubits and measurements."""
+    width = draw(st.integers(8, 40))
+    k = draw(st.integers(1, 4))
+    where = draw(st.lists(st.integers(0, width - 1), min_size=k, max_size=k, unique=True))
+    qc = QuantumCircuit(width, k)
+    for _ in range(draw(st.integers(1, 8))):
+        if k > 1 and draw(st.booleans()):
+            a, b = draw(st.lists(st.sampled_from(where), min_size=2, max_size=2, unique=True))
+            qc.cx(a, b)
+        else:
+            qc.ry(draw(st.floats(-3, 3)), draw(st.sampled_from(where)))
+    save_probabilities(qc, where, label="p")
+    qc.measure(where, list(range(k)))
+    return qc
+
+
+@settings(max_examples=25, deadline=None)
+@given(embedded())
+def test_wide_circuits_run_on_their_active_qubits_as_on_aer(qc):
+    ours = FerroqSimulator(max_memory_mb=64).run(qc, shots=400, seed_simulator=5).result()
+    meta = ours.results[0].metadata
+    assert meta["num_qubits"] == len(meta["active_input_qubits"]) < qc.num_qubits
+    aer = _aer().run(qc, shots=400, seed_simulator=5).result()
+    np.testing.assert_allclose(ours.data()["p"], aer.data()["p"], atol=1e-10)
+    assert_distribution_close(ours.get_counts(), aer.get_counts())
+
+
+def test_truncation_can_be_turned_off_and_then_the_memory_check_applies():
+    qc = QuantumCircuit(40, 1)
+    qc.h(33)
+    qc.measure(33, 0)
+    assert set(FerroqSimulator().run(qc, shots=50).result().get_counts()) <= {"0", "1"}
+    with pytest.raises(Exception, match="memory"):
+        FerroqSimulator(enable_truncation=False, max_memory_mb=64).run(qc).result()
+
+
+def test_num_qubits_does_not_follow_free_memory():
+    backend = FerroqSimulator()
+    first = backend.num_qubits
+    _ = np.ones(2**24)  # memory in use changes nothing
+    assert backend.num_qubits == first >= 20
+    assert FerroqSimulator(max_memory_mb=16).num_qubits == 20
+
+
+# ------------------------------------------------------------------ seeds
+def test_an_experiments_seed_reproduces_it_alone_as_on_aer():
+    circuits = []
+    for k in range(4):
+        qc = QuantumCircuit(3, 3)
+        qc.h(range(3))
+        qc.ry(0.4 * k, 0)
+        qc.measure(range(3), range(3))
+        circuits.append(qc)
+    backend = FerroqSimulator()
+    batch = backend.run(circuits, shots=64, seed_simulator=1000).result()
+    for i, qc in enumerate(circuits):
+        seed = batch.results[i].seed_simulator
+        assert seed == 1000 + i  # Aer's numbering
+        alone = backend.run(qc, shots=64, seed_simulator=seed).result()
+        assert alone.get_counts() == batch.get_counts(i)
+    assert ferroq.Simulator(seed=7).run([ferroq.Circuit(1)] * 2).result().results[1].seed == 8

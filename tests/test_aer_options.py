@@ -177,3 +177,21 @@ def test_an_experiments_seed_reproduces_it_alone_as_on_aer():
         alone = backend.run(qc, shots=64, seed_simulator=seed).result()
         assert alone.get_counts() == batch.get_counts(i)
     assert ferroq.Simulator(seed=7).run([ferroq.Circuit(1)] * 2).result().results[1].seed == 8
+
+
+# ------------------------------------------------------------------ result details
+def test_result_details_aer_users_read():
+    from ferroq.qiskit import FerroqProvider, save_probabilities_dict
+    from qiskit.providers.exceptions import QiskitBackendNotFoundError
+    from qiskit.result import ProbDistribution
+
+    with pytest.raises(QiskitBackendNotFoundError, match="'bad'"):
+        FerroqProvider().get_backend("bad")
+    assert repr(FerroqSimulator()) == "FerroqSimulator('ferroq_simulator')"
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    save_probabilities_dict(qc, label="pd")
+    pd = FerroqSimulator().run(qc).result().data()["pd"]
+    assert isinstance(pd, ProbDistribution) and pd[1] == pytest.approx(0.5)
+    with pytest.raises(qiskit.exceptions.QiskitError, match="No counts"):
+        FerroqSimulator().run(qc).result().get_counts()

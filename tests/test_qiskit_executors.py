@@ -155,8 +155,9 @@ def test_a_failed_chunk_gives_a_partial_result(backend, circuits):
         job.result()
     partial = job.result(partial=True)
     assert not partial.success and partial.status == "PARTIAL COMPLETED"
+    # As Aer: the circuit too large fails alone; the rest of its chunk runs.
     for i in range(len(mixed)):
-        if 10 <= i < 15:
+        if i == 10:
             assert not partial.results[i].success
             assert "SimulationMemoryError" in partial.results[i].status
             with pytest.raises(QiskitError):

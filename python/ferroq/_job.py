@@ -139,7 +139,7 @@ class Job(JobRecord):
 
         >>> import ferroq
         >>> good = ferroq.Circuit(1, 1).x(0).measure(0, 0)
-        >>> bad = ferroq.Circuit(1).save_statevector().x(0)  # a save must come last
+        >>> bad = ferroq.Circuit(1, 1).h(0).measure(0, 0).save_statevector()  # differs shot to shot
         >>> job = ferroq.Simulator().run([good, bad, good], shots=10, seed=1)
         >>> part = job.result(partial=True)
         >>> job.status().name, job.error_message().startswith("circuit 1: ")

@@ -22,7 +22,7 @@ from ferroq.qiskit._job import (
     FerroqJobSet,
     FerroqJobTimeoutError,
 )
-from ferroq.qiskit._provider import FerroqProvider
+from ferroq.qiskit._provider import FerroqBackendNotFoundError, FerroqProvider
 from ferroq.qiskit._save import (
     SaveAmplitudes,
     SaveExpectationValue,
@@ -37,6 +37,7 @@ from ferroq.qiskit._save import (
 )
 
 __all__ = [
+    "FerroqBackendNotFoundError",
     "FerroqEstimator",
     "FerroqJob",
     "FerroqJobCancelledError",

@@ -14,6 +14,7 @@ from qiskit.circuit import Barrier, Delay, Measure, Parameter, QuantumCircuit, R
 from qiskit.circuit.library import GlobalPhaseGate, UnitaryGate
 from qiskit.providers import BackendV2, Options
 from qiskit.quantum_info import Statevector
+from qiskit.result import ProbDistribution
 from qiskit.result import Result as QiskitResult
 from qiskit.transpiler import Target
 
@@ -141,6 +142,9 @@ class FerroqSimulator(BackendV2):
             super().set_options(**known)
         except ValueError as err:  # a range of Qiskit's validators
             raise OptionError(str(err)) from None
+
+    def __repr__(self) -> str:
+        return f"FerroqSimulator({self.name!r})"
 
     @property
     def target(self) -> Target:
@@ -293,16 +297,23 @@ def _to_qiskit_result(
             )
             continue
         exp = result._experiment(i)
-        data: dict[str, Any] = {"counts": exp.counts_hex()}
-        memory = exp.memory_hex()
-        if memory is None and opts["memory"] and not circuit.num_clbits:
-            memory = []  # the engine keeps no memory without clbits; BasicSimulator gives []
-        if memory is not None:
-            data["memory"] = memory
+        # As Aer: no counts and no memory for a circuit that measures nothing,
+        # so get_counts raises.
+        data: dict[str, Any] = {}
+        if circuit.num_clbits and "measure" in circuit.count_ops():
+            data["counts"] = exp.counts_hex()
+            memory = exp.memory_hex()
+            if memory is not None:
+                data["memory"] = memory
         kinds = dict(exp.saved_kinds())
         for label, value in exp.saved().items():
-            # As Aer: a saved statevector is a qiskit Statevector.
-            data[label] = Statevector(value) if kinds[label] == "statevector" else value
+            # As Aer: a saved statevector is a qiskit Statevector, a probability
+            # dict a ProbDistribution keyed by the outcome's integer.
+            if kinds[label] == "statevector":
+                value = Statevector(value)
+            elif kinds[label] == "probabilities_dict":
+                value = ProbDistribution({int(k, 16): p for k, p in value.items()})
+            data[label] = value
         experiments.append(
             {
                 "shots": exp.shots,

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
 from ferroq.exceptions import FerroqError
 from ferroq.qiskit._backend import FerroqSimulator
 
-__all__ = ["FerroqProvider"]
+__all__ = ["FerroqBackendNotFoundError", "FerroqProvider"]
+
+
+class FerroqBackendNotFoundError(QiskitBackendNotFoundError, FerroqError):
+    """No backend of that name: Qiskit's ``QiskitBackendNotFoundError`` (as Aer's
+    provider raises) and a :class:`~ferroq.exceptions.FerroqError`."""
 
 
 class FerroqProvider:
@@ -27,7 +34,7 @@ class FerroqProvider:
         """The backend called ``name`` (there is one: ``"ferroq_simulator"``)."""
         found = self.backends(name, **options)
         if not found:
-            raise FerroqError(f"no backend named {name!r}; available: ['ferroq_simulator']")
+            raise FerroqBackendNotFoundError(f"no backend named {name!r}; available: ['ferroq_simulator']")
         return found[0]
 
     def __repr__(self) -> str:

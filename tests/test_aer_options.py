@@ -195,3 +195,63 @@ def test_result_details_aer_users_read():
     assert isinstance(pd, ProbDistribution) and pd[1] == pytest.approx(0.5)
     with pytest.raises(qiskit.exceptions.QiskitError, match="No counts"):
         FerroqSimulator().run(qc).result().get_counts()
+
+
+# ------------------------------------------------------------------ saves where they stand
+@st.composite
+def saves_between_gates(draw):
+    """Random gates on 3 qubits with saves of every exact kind placed among them
+    (as transpile leaves them), then measurements: a program of steps, built
+    with Aer's own save instructions (which ferroq reads too)."""
+    steps = []
+    for k in range(draw(st.integers(1, 4))):
+        for _ in range(draw(st.integers(0, 4))):
+            if draw(st.booleans()):
+                steps.append(("cx", *draw(st.lists(st.integers(0, 2), min_size=2, max_size=2, unique=True))))
+            else:
+                steps.append(("ry", draw(st.floats(-3, 3)), draw(st.integers(0, 2))))
+        kind = draw(st.sampled_from(["sv", "p", "amps", "ev"]))
+        qubits = draw(st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True))
+        steps.append((kind, f"{kind}{k}", qubits))
+    return steps
+
+
+def _build_with_aer_saves(steps):
+    pytest.importorskip("qiskit_aer", reason="qiskit-aer is not installed")
+    from qiskit.quantum_info import SparsePauliOp
+    from qiskit_aer.library import SaveAmplitudes, SaveExpectationValue, SaveProbabilities, SaveStatevector
+
+    qc = QuantumCircuit(3, 3)
+    for step in steps:
+        if step[0] == "cx":
+            qc.cx(step[1], step[2])
+        elif step[0] == "ry":
+            qc.ry(step[1], step[2])
+        elif step[0] == "sv":
+            qc.append(SaveStatevector(3, label=step[1]), range(3))
+        elif step[0] == "p":
+            qc.append(SaveProbabilities(len(step[2]), label=step[1]), step[2])
+        elif step[0] == "amps":
+            qc.append(SaveAmplitudes(3, [0, 5, 7], label=step[1]), range(3))
+        else:
+            op = (
+                SparsePauliOp(["ZX", "YZ"], [0.5, -1.0])
+                if len(step[2]) == 2
+                else SparsePauliOp("Z" * len(step[2]))
+            )
+            qc.append(SaveExpectationValue(op, label=step[1]), step[2])
+    qc.measure(range(3), range(3))
+    return qc
+
+
+@settings(max_examples=30, deadline=None)
+@given(saves_between_gates())
+def test_saves_between_gates_match_aer_exactly(steps):
+    qc = _build_with_aer_saves(steps)
+    ours = FerroqSimulator().run(qc, shots=200, seed_simulator=3).result().data()
+    theirs = _aer().run(qc, shots=200, seed_simulator=3).result().data()
+    assert set(ours) == set(theirs)
+    for label, value in ours.items():
+        if label in ("counts", "memory"):
+            continue
+        np.testing.assert_allclose(np.asarray(value), np.asarray(theirs[label]), atol=1e-10, err_msg=label)

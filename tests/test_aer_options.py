@@ -255,3 +255,41 @@ def test_saves_between_gates_match_aer_exactly(steps):
         if label in ("counts", "memory"):
             continue
         np.testing.assert_allclose(np.asarray(value), np.asarray(theirs[label]), atol=1e-10, err_msg=label)
+
+
+# ------------------------------------------------------------------ Aer's other saves
+@settings(max_examples=25, deadline=None)
+@given(
+    angles=st.lists(st.floats(-3, 3), min_size=3, max_size=3),
+    keep=st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True),
+    pauli=st.text(alphabet="IXYZ", min_size=2, max_size=2),
+)
+def test_aers_derived_saves_match_aer(angles, keep, pauli):
+    """save_state, save_statevector_dict, save_amplitudes_squared,
+    save_expectation_value_variance and save_density_matrix (of any qubits in any
+    order), as Aer gives them."""
+    pytest.importorskip("qiskit_aer", reason="qiskit-aer is not installed")
+    from qiskit.quantum_info import DensityMatrix, SparsePauliOp, Statevector
+
+    qc = QuantumCircuit(3)
+    qc.ry(angles[0], 0)
+    qc.cx(0, 1)
+    qc.ry(angles[1], 2)
+    qc.cx(2, 0)
+    qc.save_state(label="st")
+    qc.save_statevector_dict(label="svd")
+    qc.save_amplitudes_squared([0, 3, 5, 6], label="asq")
+    qc.save_expectation_value_variance(SparsePauliOp(pauli), [0, 2], label="var")
+    qc.save_density_matrix(keep, label="dm")
+    qc.rx(angles[2], 1)  # after the saves: changes none of them
+    ours = FerroqSimulator().run(qc).result().data()
+    theirs = _aer().run(qc).result().data()
+    assert set(ours) == set(theirs) == {"st", "svd", "asq", "var", "dm"}
+    assert isinstance(ours["st"], Statevector) and isinstance(ours["dm"], DensityMatrix)
+    np.testing.assert_allclose(ours["st"].data, theirs["st"].data, atol=1e-10)
+    assert ours["svd"].keys() == theirs["svd"].keys()
+    for k in ours["svd"]:
+        assert ours["svd"][k] == pytest.approx(theirs["svd"][k], abs=1e-10)
+    for label in ("asq", "var"):
+        np.testing.assert_allclose(ours[label], theirs[label], atol=1e-10, err_msg=label)
+    np.testing.assert_allclose(ours["dm"].data, theirs["dm"].data, atol=1e-10)

@@ -10,10 +10,11 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from qiskit.circuit import Barrier, Delay, Measure, Parameter, QuantumCircuit, Reset
 from qiskit.circuit.library import GlobalPhaseGate, UnitaryGate
 from qiskit.providers import BackendV2, Options
-from qiskit.quantum_info import Statevector
+from qiskit.quantum_info import DensityMatrix, Statevector
 from qiskit.result import ProbDistribution
 from qiskit.result import Result as QiskitResult
 from qiskit.transpiler import Target
@@ -22,9 +23,10 @@ import ferroq
 from ferroq import _core
 from ferroq.exceptions import OptionError, OptionTypeError
 from ferroq.qiskit import _options as aer_options
-from ferroq.qiskit._convert import NATIVE_GATE_CLASSES, to_ferroq
+from ferroq.qiskit._convert import NATIVE_GATE_CLASSES, Derived, is_hidden, to_ferroq_with_derived
 from ferroq.qiskit._job import AnyJob, FerroqJob, FerroqJobSet
 from ferroq.qiskit._save import (
+    AER_ONLY_SAVES,
     SaveAmplitudes,
     SaveExpectationValue,
     SaveProbabilities,
@@ -63,6 +65,8 @@ def _target() -> Target:
         (SaveAmplitudes, "save_amplitudes"),
         (SaveExpectationValue, "save_expval"),
     ]:
+        target.add_instruction(cls, name=name)
+    for name, cls in AER_ONLY_SAVES.items():
         target.add_instruction(cls, name=name)
     _TARGET = target
     return target
@@ -185,7 +189,8 @@ class FerroqSimulator(BackendV2):
             simulator = ferroq.Simulator(**aer_options.to_ferroq(opts))
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         experiments = _bind(circuits, parameter_binds)
-        converted = [to_ferroq(c) for c in experiments]
+        pairs = [to_ferroq_with_derived(c) for c in experiments]
+        converted = [c for c, _ in pairs]
         active: list[list[int] | None] = [None] * len(converted)
         if opts["enable_truncation"]:
             for i, c in enumerate(converted):
@@ -195,11 +200,12 @@ class FerroqSimulator(BackendV2):
         with _qiskit_option_names():
             job = simulator.run(converted)
 
-        # The active qubits of each experiment, by identity (a chunk converts its own).
-        active_of = {id(e): a for e, a in zip(experiments, active, strict=True)}
+        # Each experiment's active qubits and derived saves, by identity (a chunk
+        # converts its own).
+        about = {id(e): (a, d) for e, a, (_, d) in zip(experiments, active, pairs, strict=True)}
 
         def convert(which: AnyJob, exps: list[QuantumCircuit], result: ferroq.Result) -> QiskitResult:
-            return _to_qiskit_result(self, which, exps, result, opts, [active_of[id(e)] for e in exps])
+            return _to_qiskit_result(self, which, exps, result, opts, [about[id(e)] for e in exps])
 
         if isinstance(job, ferroq.JobSet):
             return FerroqJobSet(self, job, circuits, experiments, convert)
@@ -251,6 +257,37 @@ def _header(c: QuantumCircuit) -> dict[str, Any]:
     }
 
 
+def _derive(data: dict[str, Any], derived: Derived, opts: Mapping[str, Any]) -> None:
+    """Makes the values of Aer's derived saves from the engine's, in place, and
+    drops the values they were made from."""
+    for label, how in derived.items():
+        if how[0] == "statevector_dict":
+            amplitudes = np.asarray(data[label])
+            cut = opts["zero_threshold"] or 0.0
+            data[label] = {hex(i): complex(a) for i, a in enumerate(amplitudes) if abs(a) > cut}
+        elif how[0] == "amplitudes_sq":
+            data[label] = np.abs(np.asarray(data[label])) ** 2
+        elif how[0] == "expval_var":
+            mean, square = float(np.real(data[how[1]])), float(np.real(data[how[2]]))
+            data[label] = np.array([mean, square - mean**2])
+        else:
+            state = np.asarray(data[how[1]])
+            data[label] = DensityMatrix(_reduced_density_matrix(state, how[2]))
+    for label in [k for k in data if is_hidden(k)]:
+        del data[label]
+
+
+def _reduced_density_matrix(state: np.ndarray, keep: list[int]) -> np.ndarray:
+    """The density matrix of qubits ``keep`` of ``state`` (``keep[0]`` the least
+    significant bit of its index), the others traced out."""
+    n = state.size.bit_length() - 1
+    psi = state.reshape([2] * n)  # axis k is qubit n - 1 - k
+    kept = [n - 1 - q for q in reversed(keep)]
+    traced = [a for a in range(n) if a not in kept]
+    rows = np.transpose(psi, kept + traced).reshape(2 ** len(keep), -1)
+    return np.asarray(rows @ rows.conj().T)
+
+
 def _metadata(
     circuit: QuantumCircuit, exp: _core.ExperimentData, active: list[int] | None, opts: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -276,7 +313,7 @@ def _to_qiskit_result(
     circuits: list[QuantumCircuit],
     result: ferroq.Result,
     opts: Mapping[str, Any],
-    active: list[list[int] | None],
+    about: list[tuple[list[int] | None, Derived]],
 ) -> QiskitResult:
     experiments = []
     missing = result.missing
@@ -314,6 +351,7 @@ def _to_qiskit_result(
             elif kinds[label] == "probabilities_dict":
                 value = ProbDistribution({int(k, 16): p for k, p in value.items()})
             data[label] = value
+        _derive(data, about[i][1], opts)
         experiments.append(
             {
                 "shots": exp.shots,
@@ -325,7 +363,7 @@ def _to_qiskit_result(
                 "name": circuit.name,
                 "seed_simulator": exp.seed,
                 "time_taken": exp.time_taken,
-                "metadata": _metadata(circuit, exp, active[i], opts),
+                "metadata": _metadata(circuit, exp, about[i][0], opts),
             }
         )
     return QiskitResult.from_dict(

@@ -20,7 +20,7 @@ import ferroq
 from ferroq import _core
 from ferroq.exceptions import CircuitError
 
-__all__ = ["NATIVE_GATE_CLASSES", "to_ferroq"]
+__all__ = ["NATIVE_GATE_CLASSES", "Derived", "is_hidden", "to_ferroq", "to_ferroq_with_derived"]
 
 #: Qiskit's classes for the gates the engine runs natively, by name.
 NATIVE_GATE_CLASSES: dict[str, type] = {
@@ -88,6 +88,23 @@ _SAVE_KINDS = {
     "save_expectation_value": "expectation_value",
 }
 _SKIPPED = {"delay"}
+#: Aer's saves that are ferroq's with a step after the run (see ``Derived``).
+_DERIVED_SAVES = {
+    "save_state",
+    "save_statevector_dict",
+    "save_amplitudes_sq",
+    "save_expval_var",
+    "save_density_matrix",
+}
+#: Labels of the values a derived save is computed from; never shown.
+_HIDDEN = "\x00ferroq:"
+
+#: Aer save label -> how its value is made from the engine's saved values:
+#: ``("statevector_dict",)``, ``("amplitudes_sq",)``, ``("expval_var", mean, square)``
+#: (the labels of two expectation values) or ``("density_matrix", state, qubits)``
+#: (the label of the whole statevector and the qubits to keep, least significant
+#: first).
+Derived = dict[str, tuple[Any, ...]]
 
 # Qiskit's C API in a layout the extension knows (Qiskit 2.6); other versions,
 # or FERROQ_QISKIT_CAPI=0, take the path through Python objects below.
@@ -138,6 +155,7 @@ class _Builder:
         self.source = source
         self.pending: list[tuple[str, list[int], list[int], list[float]]] = []
         self.phase = 0.0
+        self.derived: Derived = {}
 
     def flush(self) -> None:
         if self.pending:
@@ -202,6 +220,9 @@ class _Builder:
         elif name in _SAVE_KINDS:
             self.flush()
             self._save(op, qargs)
+        elif name in _DERIVED_SAVES:
+            self.flush()
+            self._derived_save(op, qargs)
         elif name.startswith("save_"):
             raise CircuitError(f"circuit {self.source.name!r}: '{name}' is not supported by ferroq")
         else:
@@ -240,6 +261,43 @@ class _Builder:
         else:
             self.target._native.save(kind, label, qargs)
 
+    def _derived_save(self, op: Any, qargs: list[int]) -> None:
+        """Aer's saves that ferroq computes from one or two of its own."""
+        label = getattr(op, "_label", None) or op.name[len("save_") :]
+        if getattr(op, "_subtype", "single") not in ("single", "average"):
+            raise CircuitError(
+                f"circuit {self.source.name!r}: '{op.name}' with subtype {op._subtype!r} "
+                "(per-shot or conditional data) is not supported by ferroq"
+            )
+        native = self.target._native
+        everything = list(range(self.target.num_qubits))
+        if op.name == "save_state":
+            # Aer's default label is the method's name.
+            native.save("statevector", "statevector" if label == "_method_" else label, qargs)
+        elif op.name == "save_statevector_dict":
+            native.save("statevector", label, qargs)
+            self.derived[label] = ("statevector_dict",)
+        elif op.name == "save_amplitudes_sq":
+            native.save("amplitudes", label, qargs, [int(i) for i in op.params])
+            self.derived[label] = ("amplitudes_sq",)
+        elif op.name == "save_expval_var":
+            # Aer's terms carry two coefficients: the operator's, and its square's.
+            mean, square = f"{_HIDDEN}{label}:mean", f"{_HIDDEN}{label}:square"
+            native.save("expectation_value", mean, qargs, [], [(str(p), complex(c[0])) for p, c in op.params])
+            native.save(
+                "expectation_value", square, qargs, [], [(str(p), complex(c[1])) for p, c in op.params]
+            )
+            self.derived[label] = ("expval_var", mean, square)
+        else:  # save_density_matrix: the reduced state of its qubits
+            state = f"{_HIDDEN}{label}:state"
+            native.save("statevector", state, everything)
+            self.derived[label] = ("density_matrix", state, list(qargs))
+
+
+def is_hidden(label: str) -> bool:
+    """Whether ``label`` names a value a derived save is computed from."""
+    return label.startswith(_HIDDEN)
+
 
 def _condition_error(circuit: QuantumCircuit, name: str) -> CircuitError:
     return CircuitError(
@@ -259,6 +317,12 @@ def to_ferroq(circuit: QuantumCircuit) -> ferroq.Circuit:
     Flat qubit and clbit indices follow ``circuit.qubits`` and ``circuit.clbits``
     (registers in the order they were added), so counts come out in Qiskit's order.
     """
+    return to_ferroq_with_derived(circuit)[0]
+
+
+def to_ferroq_with_derived(circuit: QuantumCircuit) -> tuple[ferroq.Circuit, Derived]:
+    """:func:`to_ferroq`, and how the values of Aer's derived saves are made from
+    the run's (see ``Derived``)."""
     if _CHECK_CONDITIONS:
         _refuse_conditions(circuit)
     out = ferroq.Circuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
@@ -266,4 +330,4 @@ def to_ferroq(circuit: QuantumCircuit) -> ferroq.Circuit:
     builder.add(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)))
     builder.flush()
     out.global_phase = builder.phase
-    return out
+    return out, builder.derived

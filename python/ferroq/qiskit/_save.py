@@ -70,6 +70,25 @@ class SaveExpectationValue(_Save):
         super().__init__("save_expval", width, label, [(str(p), (complex(c), 0)) for p, c in terms])
 
 
+class _AerSave(_Save):
+    """Stands for an Aer save instruction in ferroq's transpiler target (so that
+    ``transpile`` keeps Aer's saves); circuits carry Aer's own classes."""
+
+
+#: Aer's save instructions that ferroq runs from its own saves (see
+#: ``_convert._DERIVED_SAVES``), one target class each.
+AER_ONLY_SAVES: dict[str, type[_AerSave]] = {
+    name: type(f"_{name}", (_AerSave,), {})
+    for name in (
+        "save_state",
+        "save_statevector_dict",
+        "save_amplitudes_sq",
+        "save_expval_var",
+        "save_density_matrix",
+    )
+}
+
+
 def save_statevector(circuit: QuantumCircuit, label: str = "statevector") -> QuantumCircuit:
     """Appends a statevector save on all qubits of ``circuit``; returns the circuit."""
     circuit.append(SaveStatevector(circuit.num_qubits, label), circuit.qubits)

@@ -243,7 +243,7 @@ def test_open_controls_and_custom_gates_are_decomposed():
     np.testing.assert_allclose(ferroq.statevector(to_ferroq(qc)), Statevector(qc).data, atol=1e-12)
 
 
-def test_unbound_opaque_and_control_flow_are_refused_by_name():
+def test_unbound_opaque_and_classical_variables_are_refused_by_name():
     theta = Parameter("θ")
     qc = QuantumCircuit(1)
     qc.rx(theta, 0)
@@ -253,11 +253,14 @@ def test_unbound_opaque_and_control_flow_are_refused_by_name():
     opaque.append(Gate("magic", 1, []), [0])
     with pytest.raises(CircuitError, match="'magic' is opaque"):
         to_ferroq(opaque)
+    from qiskit.circuit.classical import expr
+
     flow = QuantumCircuit(1, 1)
     flow.measure(0, 0)
-    with flow.if_test((flow.clbits[0], 1)):
+    var = flow.add_var("v", expr.lift(True))
+    with flow.if_test(var):
         flow.x(0)
-    with pytest.raises(CircuitError, match="control flow 'if_else'"):
+    with pytest.raises(CircuitError, match=r"classical (variable|instruction)"):
         to_ferroq(flow)
 
 

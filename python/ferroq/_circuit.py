@@ -30,6 +30,91 @@ class Instruction(NamedTuple):
     params: tuple[float, ...]
 
 
+#: A condition: ``(clbit, value)`` or ``([clbit, ...], value)`` (a register read
+#: with its first clbit least significant) compared for equality, or an
+#: expression in the core's nested-tuple form (``("eq", ("register", [0, 1]),
+#: ("value", 3))``; see ``_core.Circuit.if_else``).
+Condition = tuple[Any, ...]
+
+
+def _condition(condition: Condition) -> tuple[Any, ...]:
+    """The core's expression for a condition as users write it."""
+    if not isinstance(condition, tuple) or not condition:
+        raise TypeError(
+            f"a condition is a tuple (clbit or clbits, value) or an expression, got {condition!r}"
+        )
+    if isinstance(condition[0], str):
+        return condition
+    if len(condition) != 2:
+        raise TypeError(f"a condition is (clbit or clbits, value), got {condition!r}")
+    bits, value = condition
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        value = int(value)
+    value = operator.index(value)
+    if isinstance(bits, Iterable):
+        return ("eq", ("register", _indices(bits)), ("value", value))
+    return ("eq", ("bit", operator.index(bits)), ("value", value))
+
+
+class _Block:
+    """While its ``with`` body runs, the circuit's instructions go into a block
+    of the same width; on a clean exit the block is handed to ``finish``."""
+
+    def __init__(self, circuit: Circuit, finish: Any) -> None:
+        self._circuit = circuit
+        self._finish = finish
+        self._parent: _core.Circuit | None = None
+
+    def __enter__(self) -> Any:
+        self._parent = self._circuit._native
+        self._circuit._native = _core.Circuit(self._parent.num_qubits, self._parent.num_clbits)
+        return self._entered()
+
+    def _entered(self) -> Any:
+        return None
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        assert self._parent is not None
+        body, self._circuit._native = self._circuit._native, self._parent
+        if kind is None:
+            self._finish(self._parent, body)
+
+
+class _If(_Block):
+    def _entered(self) -> _Block:
+        # ``with circuit.if_test(...) as else_:`` then ``with else_:``.
+        return _Block(self._circuit, lambda parent, body: parent.attach_else(body))
+
+
+class _Switch:
+    """``with circuit.switch(target) as case:`` then ``with case(1, 2):`` and
+    ``with case(case.DEFAULT):``; the switch is appended when the outer block ends."""
+
+    DEFAULT = object()
+
+    def __init__(self, circuit: Circuit, target: tuple[Any, ...]) -> None:
+        self._circuit = circuit
+        self._target = target
+        self._cases: list[tuple[list[int], _core.Circuit]] = []
+        self._default: _core.Circuit | None = None
+
+    def __enter__(self) -> _Switch:
+        return self
+
+    def __call__(self, *values: Any) -> _Block:
+        def add(_parent: _core.Circuit, body: _core.Circuit) -> None:
+            if any(v is _Switch.DEFAULT for v in values):
+                self._default = body
+            else:
+                self._cases.append(([operator.index(v) for v in values], body))
+
+        return _Block(self._circuit, add)
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is None:
+            self._circuit._native.switch_case(self._target, self._cases, self._default)
+
+
 def _indices(spec: QubitSpec) -> list[int]:
     """An int, or an iterable of ints, as a list of ints."""
     if isinstance(spec, Iterable):
@@ -226,6 +311,69 @@ class Circuit:
     # ------------------------------------------------------ save instructions
     # Computed by the engine from the final state (only measurements and
     # barriers may follow them); read them back with ``Result.data(i)[label]``.
+    # ---------------------------------------------------------------- control flow
+    def if_test(self, condition: Condition) -> _If:
+        """A block that runs when ``condition`` holds, shot by shot (Qiskit's
+        ``if_test``); ``as else_`` gives the block to run otherwise.
+
+        >>> import ferroq
+        >>> c = ferroq.Circuit(2, 2).h(0).measure(0, 0)
+        >>> with c.if_test((0, 1)) as else_:
+        ...     _ = c.x(1)
+        >>> with else_:
+        ...     _ = c.id(1)
+        >>> c = c.measure(1, 1)
+        >>> sorted(ferroq.Simulator(seed=1).run(c, shots=100).result().get_counts())
+        ['00', '11']
+        """
+        expr = _condition(condition)
+        return _If(self, lambda parent, body: parent.if_else(expr, body, None))
+
+    def while_loop(self, condition: Condition) -> _Block:
+        """A block repeated while ``condition`` holds (checked before each
+        round), with :meth:`break_loop` and :meth:`continue_loop` inside.
+
+        >>> import ferroq
+        >>> c = ferroq.Circuit(1, 1)
+        >>> with c.while_loop((0, 0)):   # repeat until the coin reads 1
+        ...     _ = c.reset(0).h(0).measure(0, 0)
+        >>> ferroq.Simulator(seed=2).run(c, shots=50).result().get_counts()
+        {'1': 50}
+        """
+        expr = _condition(condition)
+        return _Block(self, lambda parent, body: parent.while_loop(expr, body))
+
+    def switch(self, target: Any) -> _Switch:
+        """A switch on a clbit, a register (a list of clbits, the first least
+        significant) or an expression: ``with c.switch([0, 1]) as case:``, then
+        ``with case(0):``, ``with case(1, 2):``, ``with case(case.DEFAULT):``.
+
+        >>> import ferroq
+        >>> c = ferroq.Circuit(2, 2).h(0).measure(0, 0)
+        >>> with c.switch([0]) as case:
+        ...     with case(1):
+        ...         _ = c.x(1)
+        >>> sorted(ferroq.Simulator(seed=3).run(c.measure(1, 1), shots=100).result().get_counts())
+        ['00', '11']
+        """
+        if isinstance(target, tuple) and target and isinstance(target[0], str):
+            expr = target
+        elif isinstance(target, Iterable):
+            expr = ("register", _indices(target))
+        else:
+            expr = ("bit", operator.index(target))
+        return _Switch(self, expr)
+
+    def break_loop(self) -> Circuit:
+        """Leaves the innermost :meth:`while_loop`."""
+        self._native.break_loop()
+        return self
+
+    def continue_loop(self) -> Circuit:
+        """Starts the next round of the innermost :meth:`while_loop`."""
+        self._native.continue_loop()
+        return self
+
     def save_statevector(self, label: str = "statevector") -> Circuit:
         """Saves the final statevector (global phase included).
 

@@ -11,7 +11,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import Barrier, Delay, Measure, Parameter, QuantumCircuit, Reset
+from qiskit.circuit import (
+    Barrier,
+    BreakLoopOp,
+    ContinueLoopOp,
+    Delay,
+    ForLoopOp,
+    IfElseOp,
+    Measure,
+    Parameter,
+    QuantumCircuit,
+    Reset,
+    SwitchCaseOp,
+    WhileLoopOp,
+)
 from qiskit.circuit.library import GlobalPhaseGate, UnitaryGate
 from qiskit.providers import BackendV2, Options
 from qiskit.quantum_info import DensityMatrix, Statevector
@@ -67,6 +80,15 @@ def _target() -> Target:
     ]:
         target.add_instruction(cls, name=name)
     for name, cls in AER_ONLY_SAVES.items():
+        target.add_instruction(cls, name=name)
+    for cls, name in [
+        (IfElseOp, "if_else"),
+        (WhileLoopOp, "while_loop"),
+        (ForLoopOp, "for_loop"),
+        (SwitchCaseOp, "switch_case"),
+        (BreakLoopOp, "break_loop"),
+        (ContinueLoopOp, "continue_loop"),
+    ]:
         target.add_instruction(cls, name=name)
     _TARGET = target
     return target
@@ -257,6 +279,20 @@ def _header(c: QuantumCircuit) -> dict[str, Any]:
     }
 
 
+def _measures(circuit: QuantumCircuit) -> bool:
+    """Whether ``circuit`` measures anything, inside control flow included."""
+    ops = circuit.count_ops()
+    if "measure" in ops:
+        return True
+    return any(
+        _measures(block)
+        for inst in circuit.data
+        if inst.operation.name in ("if_else", "while_loop", "for_loop", "switch_case", "box")
+        for block in inst.operation.blocks
+        if block is not None
+    )
+
+
 def _derive(data: dict[str, Any], derived: Derived, opts: Mapping[str, Any]) -> None:
     """Makes the values of Aer's derived saves from the engine's, in place, and
     drops the values they were made from."""
@@ -337,7 +373,7 @@ def _to_qiskit_result(
         # As Aer: no counts and no memory for a circuit that measures nothing,
         # so get_counts raises.
         data: dict[str, Any] = {}
-        if circuit.num_clbits and "measure" in circuit.count_ops():
+        if circuit.num_clbits and _measures(circuit):
             data["counts"] = exp.counts_hex()
             memory = exp.memory_hex()
             if memory is not None:

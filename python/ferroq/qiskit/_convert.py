@@ -1,9 +1,12 @@
 """QuantumCircuit -> ferroq.Circuit, once per circuit, with one call into Rust.
 
 Gates of the native set go straight through (as a list handed to Rust in
-one call); any other gate is expanded through its definition; opaque gates,
-control flow, classical conditions and classical-variable instructions are
-refused by name.
+one call); any other gate is expanded through its definition. Control flow
+(``if_else``, ``while_loop``, ``switch_case``, ``break_loop``,
+``continue_loop``) becomes ferroq's, its conditions (clbits, registers and
+classical expressions over them) included; a ``for_loop`` is unrolled and a
+``box`` inlined. Opaque gates, classical variables and ``store``, and ``c_if``
+on Qiskit 1.x are refused by name.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from typing import Any
 import numpy as np
 import qiskit
 import qiskit.circuit.library as lib
-from qiskit.circuit import ControlledGate, ParameterExpression, QuantumCircuit
+from qiskit.circuit import ClassicalRegister, Clbit, ControlledGate, ParameterExpression, QuantumCircuit
+from qiskit.circuit.classical import expr, types
+from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
 
 import ferroq
@@ -77,6 +82,20 @@ NATIVE_GATE_CLASSES: dict[str, type] = {
 _NATIVE_BY_CLASS = {cls: name for name, cls in NATIVE_GATE_CLASSES.items()}
 
 _CONTROL_FLOW = {"if_else", "while_loop", "for_loop", "switch_case", "box", "break_loop", "continue_loop"}
+#: Qiskit's binary operators on clbits and registers, by their core names.
+_BINARY_OPS = {
+    "BIT_AND": "bitand",
+    "BIT_OR": "bitor",
+    "BIT_XOR": "bitxor",
+    "LOGIC_AND": "and",
+    "LOGIC_OR": "or",
+    "EQUAL": "eq",
+    "NOT_EQUAL": "ne",
+    "LESS": "lt",
+    "LESS_EQUAL": "le",
+    "GREATER": "gt",
+    "GREATER_EQUAL": "ge",
+}
 # Instructions on classical variables (Qiskit's real-time classical expressions).
 _CLASSICAL = {"store"}
 _SAVE_KINDS = {
@@ -195,9 +214,9 @@ class _Builder:
         qargs = [qindex[q] for q in inst.qubits]
         op = inst.operation
         if name in _CONTROL_FLOW:
-            raise CircuitError(
-                f"circuit {self.source.name!r}: control flow '{name}' is not supported by ferroq"
-            )
+            self.flush()
+            self._control_flow(inst, qindex, cindex, depth)
+            return
         if name in _CLASSICAL:
             raise CircuitError(
                 f"circuit {self.source.name!r}: classical instruction '{name}' (classical variables "
@@ -261,6 +280,105 @@ class _Builder:
         else:
             self.target._native.save(kind, label, qargs)
 
+    def _control_flow(self, inst: Any, qindex: dict[Any, int], cindex: dict[Any, int], depth: int) -> None:
+        """Qiskit's control flow as ferroq's: if/else, while, switch, break and
+        continue as they are; a for loop unrolled (its parameter bound each
+        round); a box inlined."""
+        op, name = inst.operation, inst.operation.name
+        native = self.target._native
+        qmap = [qindex[q] for q in inst.qubits]
+        cmap = [cindex[c] for c in inst.clbits]
+
+        def block(body: QuantumCircuit) -> _core.Circuit:
+            inner = ferroq.Circuit(self.target.num_qubits, self.target.num_clbits)
+            builder = _Builder(inner, self.source)
+            builder.add(body, qmap, cmap, depth + 1)
+            builder.flush()
+            if builder.derived:
+                raise CircuitError(f"circuit {self.source.name!r}: saves inside '{name}' are not supported")
+            return inner._native
+
+        if name == "if_else":
+            then_body, else_body = op.blocks[0], op.blocks[1] if len(op.blocks) > 1 else None
+            condition = self._expr(op.condition, cindex)
+            native.if_else(condition, block(then_body), None if else_body is None else block(else_body))
+        elif name == "while_loop":
+            native.while_loop(self._expr(op.condition, cindex), block(op.blocks[0]))
+        elif name == "switch_case":
+            target = self._target_expr(op.target, cindex)
+            cases: list[tuple[list[int], _core.Circuit]] = []
+            default = None
+            for values, body in op.cases_specifier():
+                built = block(body)
+                if any(v is CASE_DEFAULT for v in values):
+                    default = built
+                else:
+                    cases.append(([int(v) for v in values], built))
+            native.switch_case(target, cases, default)
+        elif name == "for_loop":
+            indexset, parameter, body = op.params
+            if _breaks(body):
+                raise CircuitError(
+                    f"circuit {self.source.name!r}: 'break_loop' or 'continue_loop' in a for loop "
+                    "is not supported by ferroq (use a while loop)"
+                )
+            for value in indexset:
+                bound = (
+                    body if parameter is None else body.assign_parameters({parameter: value}, inplace=False)
+                )
+                self.add(bound, qmap, cmap, depth + 1)
+        elif name == "break_loop":
+            native.break_loop()
+        elif name == "continue_loop":
+            native.continue_loop()
+        else:  # box: its body, inline
+            self.add(op.blocks[0], qmap, cmap, depth + 1)
+
+    def _target_expr(self, target: Any, cindex: dict[Any, int]) -> tuple[Any, ...]:
+        """A switch's target: a clbit, a register or an expression."""
+        if isinstance(target, Clbit):
+            return ("bit", cindex[target])
+        if isinstance(target, ClassicalRegister):
+            return ("register", [cindex[b] for b in target])
+        return self._expr(target, cindex)
+
+    def _expr(self, condition: Any, cindex: dict[Any, int]) -> tuple[Any, ...]:
+        """A Qiskit condition (``(clbit or register, value)`` or a classical
+        expression) in the core's nested-tuple form."""
+        if isinstance(condition, tuple):
+            bits, value = condition
+            return ("eq", self._target_expr(bits, cindex), ("value", int(value)))
+        e = condition
+        if isinstance(e, expr.Var):
+            if isinstance(e.var, (Clbit, ClassicalRegister)):
+                return self._target_expr(e.var, cindex)
+            raise CircuitError(
+                f"circuit {self.source.name!r}: classical variable {e.name!r} in a condition is not "
+                "supported by ferroq (use clbits and registers)"
+            )
+        if isinstance(e, expr.Value):
+            return ("value", int(e.value))
+        if isinstance(e, expr.Index) and isinstance(e.index, expr.Value):
+            register = e.target.var if isinstance(e.target, expr.Var) else None
+            if isinstance(register, ClassicalRegister):
+                return ("bit", cindex[register[int(e.index.value)]])
+        if isinstance(e, expr.Cast):
+            inner = self._expr(e.operand, cindex)
+            if isinstance(e.type, types.Bool):
+                return ("ne", inner, ("value", 0))
+            width = getattr(e.type, "width", 64)
+            return ("bitand", inner, ("value", (1 << min(width, 64)) - 1))
+        if isinstance(e, expr.Unary) and e.op.name in ("LOGIC_NOT", "BIT_NOT"):
+            inner = self._expr(e.operand, cindex)
+            if e.op.name == "LOGIC_NOT":
+                return ("not", inner)
+            return ("bitnot", inner, getattr(e.operand.type, "width", 1))
+        if isinstance(e, expr.Binary) and e.op.name in _BINARY_OPS:
+            return (_BINARY_OPS[e.op.name], self._expr(e.left, cindex), self._expr(e.right, cindex))
+        raise CircuitError(
+            f"circuit {self.source.name!r}: the classical expression {e} is not supported by ferroq"
+        )
+
     def _derived_save(self, op: Any, qargs: list[int]) -> None:
         """Aer's saves that ferroq computes from one or two of its own."""
         label = getattr(op, "_label", None) or op.name[len("save_") :]
@@ -292,6 +410,17 @@ class _Builder:
             state = f"{_HIDDEN}{label}:state"
             native.save("statevector", state, everything)
             self.derived[label] = ("density_matrix", state, list(qargs))
+
+
+def _breaks(body: QuantumCircuit) -> bool:
+    """Whether ``body`` breaks or continues its own loop (not an inner one's)."""
+    for inst in body.data:
+        name = inst.operation.name
+        if name in ("break_loop", "continue_loop"):
+            return True
+        if name in ("if_else", "switch_case", "box") and any(_breaks(b) for b in inst.operation.blocks if b):
+            return True
+    return False
 
 
 def is_hidden(label: str) -> bool:

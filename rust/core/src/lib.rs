@@ -14,7 +14,7 @@ mod testing;
 mod wire;
 
 pub use circuit::gates::GateKind;
-pub use circuit::{Circuit, Instruction};
+pub use circuit::{Circuit, Expr, Instruction};
 pub use error::{Error, Result};
 pub use jobs::{Job, JobGroup, JobState, SimJob, scheduler};
 pub use num_complex::{Complex32, Complex64};

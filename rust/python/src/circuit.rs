@@ -2,7 +2,8 @@
 
 use crate::errors::{guard, to_py};
 use crate::qiskit_capi as capi;
-use ferroq_core::{Circuit, Error, Instruction};
+use ferroq_core::circuit::control::{BinaryOp, MAX_NESTING, UnaryOp};
+use ferroq_core::{Circuit, Error, Expr, Instruction};
 use numpy::{Complex64, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -12,6 +13,77 @@ use pyo3::types::{PyBytes, PyDict, PyIterator, PyString, PyTuple};
 #[derive(Clone)]
 pub struct PyCircuit {
     pub inner: Circuit,
+}
+
+fn bad_condition(why: String) -> PyErr {
+    to_py(Error::InvalidCircuit(format!("condition: {why}")))
+}
+
+/// A condition from its nested-tuple form (see `PyCircuit::if_else`).
+fn expr(value: &Bound<'_, PyAny>, depth: usize) -> PyResult<Expr> {
+    if depth > MAX_NESTING {
+        return Err(bad_condition(format!(
+            "nests deeper than {MAX_NESTING} levels"
+        )));
+    }
+    let tuple = value
+        .cast::<PyTuple>()
+        .map_err(|_| bad_condition(format!("expected a tuple, got {value}")))?;
+    let tag: String = tuple
+        .get_item(0)
+        .and_then(|t| t.extract())
+        .map_err(|_| bad_condition(format!("expected a tag string first, got {value}")))?;
+    let arg = |i: usize| tuple.get_item(i);
+    let index = |v: u64| {
+        usize::try_from(v).map_err(|_| bad_condition(format!("clbit {v} is out of range")))
+    };
+    let shape = |n: usize| {
+        if tuple.len() == n {
+            Ok(())
+        } else {
+            Err(bad_condition(format!(
+                "'{tag}' takes {} argument(s), got {value}",
+                n - 1
+            )))
+        }
+    };
+    Ok(match tag.as_str() {
+        "bit" => {
+            shape(2)?;
+            Expr::Bit(index(arg(1)?.extract()?)?)
+        }
+        "register" => {
+            shape(2)?;
+            let bits: Vec<u64> = arg(1)?.extract()?;
+            Expr::Register(bits.into_iter().map(index).collect::<PyResult<_>>()?)
+        }
+        "value" => {
+            shape(2)?;
+            Expr::Value(arg(1)?.extract()?)
+        }
+        "not" => {
+            shape(2)?;
+            Expr::Unary(UnaryOp::Not, Box::new(expr(&arg(1)?, depth + 1)?))
+        }
+        "bitnot" => {
+            shape(3)?;
+            let width: u32 = arg(2)?.extract()?;
+            if width > 64 {
+                return Err(bad_condition(format!("bit width {width} is over 64")));
+            }
+            Expr::Unary(UnaryOp::BitNot(width), Box::new(expr(&arg(1)?, depth + 1)?))
+        }
+        op => {
+            let op = BinaryOp::parse(op)
+                .ok_or_else(|| bad_condition(format!("unknown operation '{op}'")))?;
+            shape(3)?;
+            Expr::Binary(
+                op,
+                Box::new(expr(&arg(1)?, depth + 1)?),
+                Box::new(expr(&arg(2)?, depth + 1)?),
+            )
+        }
+    })
 }
 
 fn count(what: &str, value: i64) -> PyResult<usize> {
@@ -116,6 +188,76 @@ impl PyCircuit {
 
     fn barrier(&mut self, qubits: Vec<i64>) -> PyResult<()> {
         guard(|| self.inner.barrier(&qubits).map_err(to_py))
+    }
+
+    /// Appends `if (condition) then_body else else_body`. A condition is a
+    /// nested tuple: `("bit", c)`, `("register", [c, ...])` (the first clbit
+    /// least significant), `("value", v)`, `("not", e)`, `("bitnot", e, width)`
+    /// or `(op, a, b)` with `op` one of and, or, bitand, bitor, bitxor, eq, ne,
+    /// lt, le, gt, ge.
+    #[pyo3(signature = (condition, then_body, else_body=None))]
+    fn if_else(
+        &mut self,
+        condition: &Bound<'_, PyAny>,
+        then_body: PyRef<'_, PyCircuit>,
+        else_body: Option<PyRef<'_, PyCircuit>>,
+    ) -> PyResult<()> {
+        let condition = expr(condition, 0)?;
+        guard(|| {
+            self.inner
+                .append_if_else(
+                    condition,
+                    &then_body.inner,
+                    else_body.as_ref().map(|b| &b.inner),
+                )
+                .map_err(to_py)
+        })
+    }
+
+    /// Gives the `if` just appended its `else` block.
+    fn attach_else(&mut self, else_body: PyRef<'_, PyCircuit>) -> PyResult<()> {
+        guard(|| self.inner.attach_else(&else_body.inner).map_err(to_py))
+    }
+
+    /// Appends `while (condition) body` (conditions as in `if_else`).
+    fn while_loop(
+        &mut self,
+        condition: &Bound<'_, PyAny>,
+        body: PyRef<'_, PyCircuit>,
+    ) -> PyResult<()> {
+        let condition = expr(condition, 0)?;
+        guard(|| {
+            self.inner
+                .append_while(condition, &body.inner)
+                .map_err(to_py)
+        })
+    }
+
+    /// Appends `switch (target)`: `cases` are `(values, body)` pairs; the
+    /// first case listing the target's value runs, else `default`.
+    #[pyo3(signature = (target, cases, default=None))]
+    fn switch_case(
+        &mut self,
+        target: &Bound<'_, PyAny>,
+        cases: Vec<(Vec<u64>, PyRef<'_, PyCircuit>)>,
+        default: Option<PyRef<'_, PyCircuit>>,
+    ) -> PyResult<()> {
+        let target = expr(target, 0)?;
+        guard(|| {
+            let cases: Vec<(Vec<u64>, &Circuit)> =
+                cases.iter().map(|(v, b)| (v.clone(), &b.inner)).collect();
+            self.inner
+                .append_switch(target, &cases, default.as_ref().map(|b| &b.inner))
+                .map_err(to_py)
+        })
+    }
+
+    fn break_loop(&mut self) {
+        self.inner.append_break();
+    }
+
+    fn continue_loop(&mut self) {
+        self.inner.append_continue();
     }
 
     #[pyo3(signature = (kind, label, qubits, indices=Vec::new(), terms=Vec::new()))]

@@ -21,6 +21,7 @@
 //! `append_unitary`, `measure`, `save`...), so a decoded circuit is exactly as
 //! valid as any other.
 
+use super::control::{BinaryOp, Expr, MAX_NESTING, UnaryOp};
 use super::{Circuit, Instruction, PauliTerm, SaveKind};
 use crate::circuit::gates::GateKind;
 use crate::error::{Error, Result};
@@ -28,8 +29,10 @@ use crate::wire::{self, Reader, invalid};
 use num_complex::Complex64;
 
 const MAGIC: &[u8; 4] = b"FQC1";
-/// Bumped on any change of layout; a decoder reads its own version only.
-pub const FORMAT_VERSION: u16 = 1;
+/// Bumped on any change of layout. Version 2 added control flow; a decoder
+/// reads its own version and the earlier ones it extends.
+pub const FORMAT_VERSION: u16 = 2;
+const OLDEST_READ: u16 = 1;
 const FLAG_NAME: u8 = 1;
 const HEADER_BYTES: usize = 4 + 2 + 1 + 1 + 8 + 8 + 8;
 /// Bytes of one Pauli term: x mask, z mask, coefficient.
@@ -56,6 +59,46 @@ impl Tag {
     const SAVE_AMPLITUDES: u8 = 0x0b;
     /// ... n u64, n terms (x u64, z u64, re f64, im f64).
     const SAVE_EXPECTATION_VALUE: u8 = 0x0c;
+    /// condition, then block, else block (a block: count u64, instructions).
+    const IF_ELSE: u8 = 0x10;
+    /// condition, block.
+    const WHILE_LOOP: u8 = 0x11;
+    /// target, case count u64, each case (value count u64, values u64, block),
+    /// then 0 or 1 u8 and the default block if 1.
+    const SWITCH_CASE: u8 = 0x12;
+    const BREAK_LOOP: u8 = 0x13;
+    const CONTINUE_LOOP: u8 = 0x14;
+}
+
+/// Expression tags: a clbit (index), a register (count u64, indices), a value
+/// (u64), not (expression), bitwise not (width u64, expression), a binary
+/// operation (operator u8, two expressions).
+struct ExprTag;
+
+impl ExprTag {
+    const BIT: u8 = 0;
+    const REGISTER: u8 = 1;
+    const VALUE: u8 = 2;
+    const NOT: u8 = 3;
+    const BIT_NOT: u8 = 4;
+    const BINARY: u8 = 5;
+}
+
+/// Wire codes of the binary operators: spelled out, as the gate codes are.
+const fn binary_code(op: BinaryOp) -> u8 {
+    match op {
+        BinaryOp::And => 0,
+        BinaryOp::Or => 1,
+        BinaryOp::BitAnd => 2,
+        BinaryOp::BitOr => 3,
+        BinaryOp::BitXor => 4,
+        BinaryOp::Eq => 5,
+        BinaryOp::Ne => 6,
+        BinaryOp::Lt => 7,
+        BinaryOp::Le => 8,
+        BinaryOp::Gt => 9,
+        BinaryOp::Ge => 10,
+    }
 }
 
 /// First gate code. A named gate is its code, its qubits (`mcx`: k u64 first)
@@ -176,6 +219,165 @@ impl Writer {
             self.index(i);
         }
     }
+
+    fn block(&mut self, body: &[Instruction]) {
+        self.len(body.len());
+        for inst in body {
+            self.instruction(inst);
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match e {
+            Expr::Bit(c) => {
+                self.u8(ExprTag::BIT);
+                self.index(*c);
+            }
+            Expr::Register(bits) => {
+                self.u8(ExprTag::REGISTER);
+                self.len(bits.len());
+                self.indices(bits);
+            }
+            Expr::Value(v) => {
+                self.u8(ExprTag::VALUE);
+                self.u64(*v);
+            }
+            Expr::Unary(UnaryOp::Not, a) => {
+                self.u8(ExprTag::NOT);
+                self.expr(a);
+            }
+            Expr::Unary(UnaryOp::BitNot(width), a) => {
+                self.u8(ExprTag::BIT_NOT);
+                self.u64(u64::from(*width));
+                self.expr(a);
+            }
+            Expr::Binary(op, a, b) => {
+                self.u8(ExprTag::BINARY);
+                self.u8(binary_code(*op));
+                self.expr(a);
+                self.expr(b);
+            }
+        }
+    }
+
+    fn instruction(&mut self, inst: &Instruction) {
+        let w = self;
+        match inst {
+            Instruction::IfElse {
+                condition,
+                then_body,
+                else_body,
+                ..
+            } => {
+                w.u8(Tag::IF_ELSE);
+                w.expr(condition);
+                w.block(then_body);
+                w.block(else_body);
+            }
+            Instruction::WhileLoop {
+                condition, body, ..
+            } => {
+                w.u8(Tag::WHILE_LOOP);
+                w.expr(condition);
+                w.block(body);
+            }
+            Instruction::SwitchCase {
+                target,
+                cases,
+                default,
+                ..
+            } => {
+                w.u8(Tag::SWITCH_CASE);
+                w.expr(target);
+                w.len(cases.len());
+                for (values, body) in cases {
+                    w.len(values.len());
+                    values.iter().for_each(|&v| w.u64(v));
+                    w.block(body);
+                }
+                match default {
+                    Some(body) => {
+                        w.u8(1);
+                        w.block(body);
+                    }
+                    None => w.u8(0),
+                }
+            }
+            Instruction::BreakLoop => w.u8(Tag::BREAK_LOOP),
+            Instruction::ContinueLoop => w.u8(Tag::CONTINUE_LOOP),
+            Instruction::Gate {
+                kind,
+                qubits,
+                params,
+            } => {
+                w.u8(gate_code(*kind));
+                if kind.num_qubits().is_none() {
+                    w.len(qubits.len());
+                }
+                w.indices(qubits);
+                for &p in params {
+                    w.f64(p);
+                }
+            }
+            Instruction::Unitary { qubits, matrix } => {
+                w.u8(Tag::UNITARY);
+                w.len(qubits.len());
+                w.indices(qubits);
+                for z in matrix.data() {
+                    w.f64(z.re);
+                    w.f64(z.im);
+                }
+            }
+            Instruction::Measure { qubit, clbit } => {
+                w.u8(Tag::MEASURE);
+                w.index(*qubit);
+                w.index(*clbit);
+            }
+            Instruction::Reset { qubit } => {
+                w.u8(Tag::RESET);
+                w.index(*qubit);
+            }
+            Instruction::Barrier { qubits } => {
+                w.u8(Tag::BARRIER);
+                w.len(qubits.len());
+                w.indices(qubits);
+            }
+            Instruction::Save {
+                kind,
+                label,
+                qubits,
+            } => {
+                w.u8(match kind {
+                    SaveKind::Statevector => Tag::SAVE_STATEVECTOR,
+                    SaveKind::Probabilities => Tag::SAVE_PROBABILITIES,
+                    SaveKind::ProbabilitiesDict => Tag::SAVE_PROBABILITIES_DICT,
+                    SaveKind::Amplitudes(_) => Tag::SAVE_AMPLITUDES,
+                    SaveKind::ExpectationValue(_) => Tag::SAVE_EXPECTATION_VALUE,
+                });
+                w.str(label);
+                w.len(qubits.len());
+                w.indices(qubits);
+                match kind {
+                    SaveKind::Amplitudes(indices) => {
+                        w.len(indices.len());
+                        for &i in indices {
+                            w.u64(i);
+                        }
+                    }
+                    SaveKind::ExpectationValue(terms) => {
+                        w.len(terms.len());
+                        for t in terms {
+                            w.u64(t.x);
+                            w.u64(t.z);
+                            w.f64(t.coeff.re);
+                            w.f64(t.coeff.im);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 impl Circuit {
@@ -200,82 +402,7 @@ impl Circuit {
         if let Some(name) = &self.name {
             w.str(name);
         }
-        w.len(self.instructions.len());
-        for inst in &self.instructions {
-            match inst {
-                Instruction::Gate {
-                    kind,
-                    qubits,
-                    params,
-                } => {
-                    w.u8(gate_code(*kind));
-                    if kind.num_qubits().is_none() {
-                        w.len(qubits.len());
-                    }
-                    w.indices(qubits);
-                    for &p in params {
-                        w.f64(p);
-                    }
-                }
-                Instruction::Unitary { qubits, matrix } => {
-                    w.u8(Tag::UNITARY);
-                    w.len(qubits.len());
-                    w.indices(qubits);
-                    for z in matrix.data() {
-                        w.f64(z.re);
-                        w.f64(z.im);
-                    }
-                }
-                Instruction::Measure { qubit, clbit } => {
-                    w.u8(Tag::MEASURE);
-                    w.index(*qubit);
-                    w.index(*clbit);
-                }
-                Instruction::Reset { qubit } => {
-                    w.u8(Tag::RESET);
-                    w.index(*qubit);
-                }
-                Instruction::Barrier { qubits } => {
-                    w.u8(Tag::BARRIER);
-                    w.len(qubits.len());
-                    w.indices(qubits);
-                }
-                Instruction::Save {
-                    kind,
-                    label,
-                    qubits,
-                } => {
-                    w.u8(match kind {
-                        SaveKind::Statevector => Tag::SAVE_STATEVECTOR,
-                        SaveKind::Probabilities => Tag::SAVE_PROBABILITIES,
-                        SaveKind::ProbabilitiesDict => Tag::SAVE_PROBABILITIES_DICT,
-                        SaveKind::Amplitudes(_) => Tag::SAVE_AMPLITUDES,
-                        SaveKind::ExpectationValue(_) => Tag::SAVE_EXPECTATION_VALUE,
-                    });
-                    w.str(label);
-                    w.len(qubits.len());
-                    w.indices(qubits);
-                    match kind {
-                        SaveKind::Amplitudes(indices) => {
-                            w.len(indices.len());
-                            for &i in indices {
-                                w.u64(i);
-                            }
-                        }
-                        SaveKind::ExpectationValue(terms) => {
-                            w.len(terms.len());
-                            for t in terms {
-                                w.u64(t.x);
-                                w.u64(t.z);
-                                w.f64(t.coeff.re);
-                                w.f64(t.coeff.im);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
+        w.block(&self.instructions);
         w.w.out
     }
 
@@ -288,6 +415,7 @@ impl Circuit {
             width: 1,
             qubits: Vec::new(),
             params: Vec::new(),
+            depth: 0,
         }
         .circuit()
     }
@@ -300,6 +428,8 @@ struct Decoder<'a> {
     /// Scratch buffers reused by every instruction.
     qubits: Vec<i64>,
     params: Vec<f64>,
+    /// Control-flow blocks open around the instruction being read.
+    depth: usize,
 }
 
 impl Decoder<'_> {
@@ -340,11 +470,11 @@ impl Decoder<'_> {
             ));
         }
         let version = u16::from_le_bytes(r.array::<2>("format version")?);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
             return Err(invalid(
                 MAGIC.len(),
                 format!(
-                    "format version {version} is not supported (this ferroq reads version {FORMAT_VERSION})"
+                    "format version {version} is not supported (this ferroq reads versions {OLDEST_READ} to {FORMAT_VERSION})"
                 ),
             ));
         }
@@ -469,11 +599,115 @@ impl Decoder<'_> {
             | Tag::SAVE_PROBABILITIES_DICT
             | Tag::SAVE_AMPLITUDES
             | Tag::SAVE_EXPECTATION_VALUE => self.save(circuit, tag),
+            Tag::IF_ELSE => {
+                let condition = self.expr(0)?;
+                let then_body = self.block(circuit)?;
+                let else_body = self.block(circuit)?;
+                circuit.append_if_else(condition, &then_body, Some(&else_body))
+            }
+            Tag::WHILE_LOOP => {
+                let condition = self.expr(0)?;
+                let body = self.block(circuit)?;
+                circuit.append_while(condition, &body)
+            }
+            Tag::SWITCH_CASE => {
+                let target = self.expr(0)?;
+                // A case is at least its value count and an empty block.
+                let n = self.r.count(16, "case count")?;
+                let mut cases = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let k = self.r.count(8, "case value count")?;
+                    let values = (0..k)
+                        .map(|_| self.r.u64("case value"))
+                        .collect::<Result<Vec<_>>>()?;
+                    cases.push((values, self.block(circuit)?));
+                }
+                let at = self.r.pos;
+                let default = match self.r.u8("default flag")? {
+                    0 => None,
+                    1 => Some(self.block(circuit)?),
+                    f => return Err(invalid(at, format!("default flag {f} is not 0 or 1"))),
+                };
+                let cases: Vec<(Vec<u64>, &Circuit)> =
+                    cases.iter().map(|(v, b)| (v.clone(), b)).collect();
+                circuit.append_switch(target, &cases, default.as_ref())
+            }
+            Tag::BREAK_LOOP => {
+                circuit.append_break();
+                Ok(())
+            }
+            Tag::CONTINUE_LOOP => {
+                circuit.append_continue();
+                Ok(())
+            }
             _ => Err(invalid(
                 tag_at,
                 format!("unknown instruction tag {tag:#04x}"),
             )),
         }
+    }
+
+    /// A block of instructions, decoded into a circuit of `parent`'s width
+    /// (validated as one built by hand), no deeper than [`MAX_NESTING`].
+    fn block(&mut self, parent: &Circuit) -> Result<Circuit> {
+        let at = self.r.pos;
+        if self.depth >= MAX_NESTING {
+            return Err(invalid(
+                at,
+                format!("control flow nests deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        let mut body = Circuit::new(parent.num_qubits, parent.num_clbits);
+        let count = self.r.count(1, "block instruction count")?;
+        body.instructions.reserve(count);
+        self.depth += 1;
+        let outcome = (0..count).try_for_each(|_| self.instruction(&mut body));
+        self.depth -= 1;
+        outcome.map(|()| body)
+    }
+
+    fn expr(&mut self, depth: usize) -> Result<Expr> {
+        let at = self.r.pos;
+        if depth > MAX_NESTING {
+            return Err(invalid(
+                at,
+                format!("a condition nests deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        let clbit = |d: &mut Self| -> Result<usize> {
+            let c = d.index("clbit")?;
+            Ok(c as usize)
+        };
+        Ok(match self.r.u8("expression tag")? {
+            ExprTag::BIT => Expr::Bit(clbit(self)?),
+            ExprTag::REGISTER => {
+                let n = self.r.count(self.width, "register width")?;
+                Expr::Register((0..n).map(|_| clbit(self)).collect::<Result<_>>()?)
+            }
+            ExprTag::VALUE => Expr::Value(self.r.u64("value")?),
+            ExprTag::NOT => Expr::Unary(UnaryOp::Not, Box::new(self.expr(depth + 1)?)),
+            ExprTag::BIT_NOT => {
+                let w_at = self.r.pos;
+                let width = self.r.u64("bit width")?;
+                let width = u32::try_from(width)
+                    .ok()
+                    .filter(|w| *w <= 64)
+                    .ok_or_else(|| invalid(w_at, format!("bit width {width} is over 64")))?;
+                Expr::Unary(UnaryOp::BitNot(width), Box::new(self.expr(depth + 1)?))
+            }
+            ExprTag::BINARY => {
+                let op_at = self.r.pos;
+                let code = self.r.u8("operator")?;
+                let op = BinaryOp::ALL
+                    .into_iter()
+                    .find(|op| binary_code(*op) == code)
+                    .ok_or_else(|| invalid(op_at, format!("unknown operator {code}")))?;
+                let a = self.expr(depth + 1)?;
+                let b = self.expr(depth + 1)?;
+                Expr::Binary(op, Box::new(a), Box::new(b))
+            }
+            t => return Err(invalid(at, format!("unknown expression tag {t}"))),
+        })
     }
 
     fn save(&mut self, circuit: &mut Circuit, tag: u8) -> Result<()> {
@@ -876,10 +1110,14 @@ mod tests {
         bad[0] = b'X';
         assert!(decode_err(&bad).1.contains("magic"));
         let mut bad = good.clone();
-        bad[4] = 2;
+        bad[4] = 3;
         let (offset, reason) = decode_err(&bad);
         assert_eq!(offset, 4);
-        assert!(reason.contains("version 2"), "{reason}");
+        assert!(reason.contains("version 3"), "{reason}");
+        // Version 1 (before control flow) still reads.
+        let mut old = good.clone();
+        old[4] = 1;
+        assert_eq!(Circuit::from_bytes(&old).unwrap(), one_of_each());
         let mut bad = good.clone();
         bad[6] |= 0x80;
         assert!(decode_err(&bad).1.contains("flags"));

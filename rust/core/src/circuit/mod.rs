@@ -4,12 +4,14 @@
 //! exists is a circuit the engine can run; the only check left for run time
 //! is whether its state fits in memory.
 
+pub use crate::circuit::control::Expr;
 use crate::circuit::gates::GateKind;
 use crate::circuit::matrix::Matrix;
 use crate::error::{Error, Result};
 use std::sync::Arc;
 
 mod codec;
+pub mod control;
 pub mod gates;
 pub mod matrix;
 mod truncate;
@@ -80,6 +82,28 @@ pub enum Instruction {
         label: String,
         qubits: Vec<usize>,
     },
+    /// `if (condition) then_body else else_body`; `qubits` are those the
+    /// blocks act on.
+    IfElse {
+        condition: Expr,
+        then_body: Vec<Instruction>,
+        else_body: Vec<Instruction>,
+        qubits: Vec<usize>,
+    },
+    WhileLoop {
+        condition: Expr,
+        body: Vec<Instruction>,
+        qubits: Vec<usize>,
+    },
+    /// The first case listing the target's value runs, else `default`.
+    SwitchCase {
+        target: Expr,
+        cases: Vec<(Vec<u64>, Vec<Instruction>)>,
+        default: Option<Vec<Instruction>>,
+        qubits: Vec<usize>,
+    },
+    BreakLoop,
+    ContinueLoop,
 }
 
 impl Instruction {
@@ -91,6 +115,11 @@ impl Instruction {
             Instruction::Reset { .. } => "reset",
             Instruction::Barrier { .. } => "barrier",
             Instruction::Save { kind, .. } => kind.name(),
+            Instruction::IfElse { .. } => "if_else",
+            Instruction::WhileLoop { .. } => "while_loop",
+            Instruction::SwitchCase { .. } => "switch_case",
+            Instruction::BreakLoop => "break_loop",
+            Instruction::ContinueLoop => "continue_loop",
         }
     }
 
@@ -99,11 +128,27 @@ impl Instruction {
             Instruction::Gate { qubits, .. }
             | Instruction::Unitary { qubits, .. }
             | Instruction::Barrier { qubits }
-            | Instruction::Save { qubits, .. } => qubits,
+            | Instruction::Save { qubits, .. }
+            | Instruction::IfElse { qubits, .. }
+            | Instruction::WhileLoop { qubits, .. }
+            | Instruction::SwitchCase { qubits, .. } => qubits,
             Instruction::Measure { qubit, .. } | Instruction::Reset { qubit } => {
                 std::slice::from_ref(qubit)
             }
+            Instruction::BreakLoop | Instruction::ContinueLoop => &[],
         }
+    }
+
+    /// `if`, `while`, `switch`, `break` and `continue`.
+    pub fn is_control_flow(&self) -> bool {
+        matches!(
+            self,
+            Instruction::IfElse { .. }
+                | Instruction::WhileLoop { .. }
+                | Instruction::SwitchCase { .. }
+                | Instruction::BreakLoop
+                | Instruction::ContinueLoop
+        )
     }
 
     pub fn params(&self) -> &[f64] {
@@ -113,12 +158,13 @@ impl Instruction {
         }
     }
 
-    /// Measure and reset collapse the state; everything else is unitary (or a no-op).
+    /// Measure and reset collapse the state, and control flow depends on
+    /// measured bits; everything else is unitary (or a no-op).
     pub fn is_non_unitary(&self) -> bool {
         matches!(
             self,
             Instruction::Measure { .. } | Instruction::Reset { .. }
-        )
+        ) || self.is_control_flow()
     }
 }
 
@@ -540,9 +586,7 @@ impl Circuit {
                 Instruction::Barrier { qubits } => Instruction::Barrier {
                     qubits: qubits.clone(),
                 },
-                Instruction::Measure { .. }
-                | Instruction::Reset { .. }
-                | Instruction::Save { .. } => {
+                _ => {
                     return Err(Error::InvalidCircuit(format!(
                         "cannot invert a circuit containing '{}'",
                         inst.name()

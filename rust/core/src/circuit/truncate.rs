@@ -22,6 +22,8 @@ impl Circuit {
     pub fn active_qubits(&self) -> Vec<usize> {
         let mut used = vec![false; self.num_qubits];
         for inst in &self.instructions {
+            // A block's qubits are those of its instructions, barriers included:
+            // an over-count that is harmless.
             if !matches!(inst, Instruction::Barrier { .. }) {
                 inst.qubits().iter().for_each(|&q| used[q] = true);
             }
@@ -49,70 +51,114 @@ impl Circuit {
         for (new, &old) in active.iter().enumerate() {
             map[old] = new;
         }
-        let qubits = |list: &[usize]| list.iter().map(|&q| map[q]).collect::<Vec<_>>();
         let mut out = Circuit::new(active.len(), self.num_clbits);
         out.name = self.name.clone();
         out.global_phase = self.global_phase;
-        for inst in &self.instructions {
-            let moved = match inst {
-                Instruction::Gate {
-                    kind,
-                    qubits: q,
-                    params,
-                } => Instruction::Gate {
-                    kind: *kind,
-                    qubits: qubits(q),
-                    params: params.clone(),
-                },
-                Instruction::Unitary { qubits: q, matrix } => Instruction::Unitary {
-                    qubits: qubits(q),
-                    matrix: matrix.clone(),
-                },
-                Instruction::Measure { qubit, clbit } => Instruction::Measure {
-                    qubit: map[*qubit],
-                    clbit: *clbit,
-                },
-                Instruction::Reset { qubit } => Instruction::Reset { qubit: map[*qubit] },
-                Instruction::Barrier { qubits: q } => {
-                    let kept: Vec<usize> = q
-                        .iter()
-                        .filter(|&&q| map[q] != usize::MAX)
-                        .map(|&q| map[q])
-                        .collect();
-                    if kept.is_empty() {
-                        continue;
-                    }
-                    Instruction::Barrier { qubits: kept }
-                }
-                Instruction::Save {
-                    kind,
-                    label,
-                    qubits: q,
-                } => Instruction::Save {
-                    kind: match kind {
-                        SaveKind::Amplitudes(indices) => SaveKind::Amplitudes(
-                            indices.iter().map(|&i| remap_bits(i, &map)).collect(),
-                        ),
-                        SaveKind::ExpectationValue(terms) => SaveKind::ExpectationValue(
-                            terms
-                                .iter()
-                                .map(|t| PauliTerm {
-                                    x: remap_bits(t.x, &map),
-                                    z: remap_bits(t.z, &map),
-                                    coeff: t.coeff,
-                                })
-                                .collect(),
-                        ),
-                        other => other.clone(),
-                    },
-                    label: label.clone(),
-                    qubits: qubits(q),
-                },
-            };
-            out.instructions.push(moved);
-        }
+        out.instructions = remap_all(&self.instructions, &map);
         Some((out, active))
     }
+}
+
+/// `body` with every qubit `q` renumbered `map[q]`; barriers keep only mapped
+/// qubits (and vanish when none is left).
+fn remap_all(body: &[Instruction], map: &[usize]) -> Vec<Instruction> {
+    let qubits = |list: &[usize]| list.iter().map(|&q| map[q]).collect::<Vec<_>>();
+    let mut out = Vec::with_capacity(body.len());
+    for inst in body {
+        let moved = match inst {
+            Instruction::Gate {
+                kind,
+                qubits: q,
+                params,
+            } => Instruction::Gate {
+                kind: *kind,
+                qubits: qubits(q),
+                params: params.clone(),
+            },
+            Instruction::Unitary { qubits: q, matrix } => Instruction::Unitary {
+                qubits: qubits(q),
+                matrix: matrix.clone(),
+            },
+            Instruction::Measure { qubit, clbit } => Instruction::Measure {
+                qubit: map[*qubit],
+                clbit: *clbit,
+            },
+            Instruction::Reset { qubit } => Instruction::Reset { qubit: map[*qubit] },
+            Instruction::Barrier { qubits: q } => {
+                let kept: Vec<usize> = q
+                    .iter()
+                    .filter(|&&q| map[q] != usize::MAX)
+                    .map(|&q| map[q])
+                    .collect();
+                if kept.is_empty() {
+                    continue;
+                }
+                Instruction::Barrier { qubits: kept }
+            }
+            Instruction::Save {
+                kind,
+                label,
+                qubits: q,
+            } => Instruction::Save {
+                kind: match kind {
+                    SaveKind::Amplitudes(indices) => {
+                        SaveKind::Amplitudes(indices.iter().map(|&i| remap_bits(i, map)).collect())
+                    }
+                    SaveKind::ExpectationValue(terms) => SaveKind::ExpectationValue(
+                        terms
+                            .iter()
+                            .map(|t| PauliTerm {
+                                x: remap_bits(t.x, map),
+                                z: remap_bits(t.z, map),
+                                coeff: t.coeff,
+                            })
+                            .collect(),
+                    ),
+                    other => other.clone(),
+                },
+                label: label.clone(),
+                qubits: qubits(q),
+            },
+            Instruction::IfElse {
+                condition,
+                then_body,
+                else_body,
+                qubits: q,
+            } => Instruction::IfElse {
+                condition: condition.clone(),
+                then_body: remap_all(then_body, map),
+                else_body: remap_all(else_body, map),
+                qubits: qubits(q),
+            },
+            Instruction::WhileLoop {
+                condition,
+                body,
+                qubits: q,
+            } => Instruction::WhileLoop {
+                condition: condition.clone(),
+                body: remap_all(body, map),
+                qubits: qubits(q),
+            },
+            Instruction::SwitchCase {
+                target,
+                cases,
+                default,
+                qubits: q,
+            } => Instruction::SwitchCase {
+                target: target.clone(),
+                cases: cases
+                    .iter()
+                    .map(|(v, b)| (v.clone(), remap_all(b, map)))
+                    .collect(),
+                default: default.as_ref().map(|b| remap_all(b, map)),
+                qubits: qubits(q),
+            },
+            Instruction::BreakLoop => Instruction::BreakLoop,
+            Instruction::ContinueLoop => Instruction::ContinueLoop,
+        };
+        out.push(moved);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@
 //! makes the parser panic.
 
 use crate::circuit::Circuit;
+use crate::circuit::control::{BinaryOp, Expr as Condition};
 use crate::circuit::gates::GateKind;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -368,6 +369,9 @@ enum Op {
     Measure(usize, usize, Pos),
     Reset(usize, Pos),
     Barrier(Vec<usize>, Pos),
+    /// `if (creg == value) qop;`: the clbits of the register, the value, and
+    /// the operations of `qop`.
+    If(Vec<usize>, u64, Vec<Op>, Pos),
 }
 
 /// A top-level operand: a whole register or one of its bits.
@@ -609,12 +613,65 @@ impl Parser {
             "measure" => self.measure(),
             "reset" => self.reset(),
             "barrier" => self.barrier(),
-            "if" => err(
-                t.pos,
-                "'if' (a classically conditioned operation) is not supported: ferroq circuits have no classical conditions",
-            ),
+            "if" => self.if_statement(),
             _ => self.gate_call(),
         }
+    }
+
+    /// `if (creg == value) qop;`: `qop` runs in the shots where the register
+    /// reads `value`.
+    fn if_statement(&mut self) -> Result<()> {
+        let kw = self.bump();
+        self.expect_sym("(", "after 'if'")?;
+        let (name, pos) = self.expect_ident("a classical register")?;
+        let reg = match self.registers.get(&name) {
+            Some(r) if !r.quantum => (r.start, r.size),
+            Some(_) => {
+                return err(
+                    pos,
+                    format!("'{name}' is a quantum register; 'if' tests a classical one"),
+                );
+            }
+            None => return err(pos, format!("undeclared register '{name}'")),
+        };
+        self.expect_sym("==", "after the register")?;
+        let (value, vpos) = self.expect_int("an integer")?;
+        if reg.1 < 64 && value >> reg.1 != 0 {
+            return err(
+                vpos,
+                format!("{value} does not fit in the {} bits of '{name}'", reg.1),
+            );
+        }
+        if reg.1 > 64 {
+            return err(
+                pos,
+                format!(
+                    "'if' tests registers of at most 64 bits; '{name}' has {}",
+                    reg.1
+                ),
+            );
+        }
+        self.expect_sym(")", "after the condition")?;
+        let t = self.peek().clone();
+        let qop = matches!(&t.tok, Tok::Ident(w) if !matches!(
+            w.as_str(),
+            "OPENQASM" | "include" | "qreg" | "creg" | "gate" | "opaque" | "barrier" | "if"
+        ));
+        if !qop {
+            return err(
+                t.pos,
+                format!(
+                    "'if' conditions a gate, measure or reset, not {}",
+                    t.tok.describe()
+                ),
+            );
+        }
+        let before = self.ops.len();
+        self.statement()?;
+        let body = self.ops.split_off(before);
+        let bits = (reg.0..reg.0 + reg.1).collect();
+        self.ops.push(Op::If(bits, value, body, kw.pos));
+        Ok(())
     }
 
     fn version(&mut self) -> Result<()> {
@@ -1268,25 +1325,41 @@ impl Parser {
 
     fn build(self) -> Result<Circuit> {
         let mut circuit = Circuit::new(self.num_qubits, self.num_clbits);
-        let as_i64 = |qs: &[usize]| qs.iter().map(|&q| q as i64).collect::<Vec<_>>();
-        for op in self.ops {
-            let (result, pos) = match op {
-                Op::Gate(kind, qs, ps, pos) => (circuit.append_kind(kind, &as_i64(&qs), &ps), pos),
-                Op::Measure(q, c, pos) => (circuit.measure(q as i64, c as i64), pos),
-                Op::Reset(q, pos) => (circuit.reset(q as i64), pos),
-                Op::Barrier(qs, pos) => {
-                    if qs.is_empty() {
-                        continue;
-                    }
-                    (circuit.barrier(&as_i64(&qs)), pos)
-                }
-            };
-            if let Err(e) = result {
-                return err(pos, e.to_string());
-            }
-        }
+        append_ops(&mut circuit, self.ops)?;
         Ok(circuit)
     }
+}
+
+/// Appends `ops` to `circuit`, an error naming the position of the one at fault.
+fn append_ops(circuit: &mut Circuit, ops: Vec<Op>) -> Result<()> {
+    let as_i64 = |qs: &[usize]| qs.iter().map(|&q| q as i64).collect::<Vec<_>>();
+    for op in ops {
+        let (result, pos) = match op {
+            Op::Gate(kind, qs, ps, pos) => (circuit.append_kind(kind, &as_i64(&qs), &ps), pos),
+            Op::Measure(q, c, pos) => (circuit.measure(q as i64, c as i64), pos),
+            Op::Reset(q, pos) => (circuit.reset(q as i64), pos),
+            Op::Barrier(qs, pos) => {
+                if qs.is_empty() {
+                    continue;
+                }
+                (circuit.barrier(&as_i64(&qs)), pos)
+            }
+            Op::If(bits, value, body, pos) => {
+                let mut block = Circuit::new(circuit.num_qubits(), circuit.num_clbits());
+                append_ops(&mut block, body)?;
+                let condition = Condition::Binary(
+                    BinaryOp::Eq,
+                    Box::new(Condition::Register(bits)),
+                    Box::new(Condition::Value(value)),
+                );
+                (circuit.append_if_else(condition, &block, None), pos)
+            }
+        };
+        if let Err(e) = result {
+            return err(pos, e.to_string());
+        }
+    }
+    Ok(())
 }
 
 fn check_counts(name: &str, gate: &Gate, params: usize, qubits: usize, pos: Pos) -> Result<()> {
@@ -1472,6 +1545,25 @@ mod tests {
     }
 
     #[test]
+    fn if_runs_its_operation_when_the_register_reads_its_value() {
+        use crate::sim::engine::run;
+        use crate::sim::options::RunOptions;
+        // Flip q[1] exactly when c reads 1: q[1] always ends equal to q[0].
+        let text = "OPENQASM 2.0; include \"qelib1.inc\"; qreg q[2]; creg c[1]; creg d[1];\n\
+                    h q[0]; measure q[0] -> c[0]; if (c == 1) x q[1]; measure q[1] -> d[0];";
+        let circuit = parse(text).unwrap();
+        assert!(circuit.has_control_flow());
+        let opts = RunOptions {
+            shots: 400,
+            seed: Some(4),
+            ..RunOptions::default()
+        };
+        let r = run(&[circuit], &opts).unwrap();
+        let e = &r.experiments[0];
+        assert_eq!(e.count_keys, vec![0b00, 0b11]);
+    }
+
+    #[test]
     fn expressions() {
         let cases = [
             ("-2^2", -4.0),
@@ -1549,10 +1641,22 @@ mod tests {
                 "gate 'g' is opaque",
             ),
             (
-                "qreg q[1]; creg c[1];\nif (c == 1) U(0,0,0) q[0];",
+                "qreg q[1]; creg c[1];\nif (c == 2) U(0,0,0) q[0];",
                 2,
-                1,
-                "'if'",
+                10,
+                "does not fit",
+            ),
+            (
+                "qreg q[1]; creg c[1];\nif (q == 1) U(0,0,0) q[0];",
+                2,
+                5,
+                "quantum register",
+            ),
+            (
+                "qreg q[1]; creg c[1];\nif (c == 1) barrier q;",
+                2,
+                13,
+                "'if' conditions a gate",
             ),
             (
                 "gate g a { U(0,0,0) b; }",

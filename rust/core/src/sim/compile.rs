@@ -3,7 +3,7 @@
 //! and sampled ([`Program::Sampled`]), any other runs shot by shot after a
 //! common prefix ([`Program::PerShot`]).
 
-use crate::circuit::{Circuit, Instruction};
+use crate::circuit::{Circuit, Expr, Instruction};
 use crate::error::{Error, Result};
 use crate::sim::kernels::Op;
 use crate::sim::saves::SaveSpec;
@@ -42,9 +42,98 @@ pub(crate) enum Program {
 pub(crate) enum Step {
     Gate(Op),
     Barrier,
-    Measure { qubit: usize, clbit: usize },
-    Reset { qubit: usize },
+    Measure {
+        qubit: usize,
+        clbit: usize,
+    },
+    Reset {
+        qubit: usize,
+    },
     Save(SaveSpec),
+    If {
+        condition: Expr,
+        then_steps: Vec<Step>,
+        else_steps: Vec<Step>,
+    },
+    While {
+        condition: Expr,
+        body: Vec<Step>,
+    },
+    Switch {
+        target: Expr,
+        cases: Vec<(Vec<u64>, Vec<Step>)>,
+        default: Vec<Step>,
+    },
+    Break,
+    Continue,
+}
+
+/// The steps of a control-flow block: gates compiled, `break` and `continue`
+/// allowed only inside a loop.
+fn block_steps(body: &[Instruction], in_loop: bool) -> Result<Vec<Step>> {
+    body.iter()
+        .map(|inst| {
+            Ok(match inst {
+                Instruction::Barrier { .. } => Step::Barrier,
+                Instruction::Measure { qubit, clbit } => Step::Measure {
+                    qubit: *qubit,
+                    clbit: *clbit,
+                },
+                Instruction::Reset { qubit } => Step::Reset { qubit: *qubit },
+                Instruction::IfElse {
+                    condition,
+                    then_body,
+                    else_body,
+                    ..
+                } => Step::If {
+                    condition: condition.clone(),
+                    then_steps: block_steps(then_body, in_loop)?,
+                    else_steps: block_steps(else_body, in_loop)?,
+                },
+                Instruction::WhileLoop {
+                    condition, body, ..
+                } => Step::While {
+                    condition: condition.clone(),
+                    body: block_steps(body, true)?,
+                },
+                Instruction::SwitchCase {
+                    target,
+                    cases,
+                    default,
+                    ..
+                } => Step::Switch {
+                    target: target.clone(),
+                    cases: cases
+                        .iter()
+                        .map(|(v, b)| Ok((v.clone(), block_steps(b, in_loop)?)))
+                        .collect::<Result<_>>()?,
+                    default: match default {
+                        Some(b) => block_steps(b, in_loop)?,
+                        None => Vec::new(),
+                    },
+                },
+                Instruction::BreakLoop | Instruction::ContinueLoop if !in_loop => {
+                    return Err(Error::InvalidCircuit(format!(
+                        "'{}' outside a loop",
+                        inst.name()
+                    )));
+                }
+                Instruction::BreakLoop => Step::Break,
+                Instruction::ContinueLoop => Step::Continue,
+                Instruction::Save { label, .. } => {
+                    return Err(Error::InvalidCircuit(format!(
+                        "save '{label}' inside a control-flow block is not supported"
+                    )));
+                }
+                Instruction::Gate { .. } | Instruction::Unitary { .. } => {
+                    match compile_gate(inst) {
+                        Some(op) => Step::Gate(op),
+                        None => Step::Barrier,
+                    }
+                }
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn compile_gate(inst: &Instruction) -> Option<Op> {
@@ -117,6 +206,19 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
                     clbit: *clbit,
                 });
             }
+            _ if inst.is_control_flow() => {
+                if let Some(label) = &shot_save {
+                    return Err(after_save(inst.name(), label));
+                }
+                // Shot by shot: each shot decides from its own bits.
+                terminal = false;
+                collapsed = true;
+                for &q in inst.qubits() {
+                    touched[q] = true;
+                    measured[q] = true;
+                }
+                steps.extend(block_steps(std::slice::from_ref(inst), false)?);
+            }
             _ => {
                 if let Some(label) = &shot_save {
                     return Err(after_save(inst.name(), label));
@@ -182,7 +284,7 @@ pub(crate) fn gate_part(steps: Vec<Step>) -> GatePart {
                 part.segments.push(Vec::new());
             }
             Step::Measure { .. } => {}
-            Step::Reset { .. } => unreachable!("a reset makes the circuit per-shot"),
+            _ => unreachable!("a reset or control flow makes the circuit per-shot"),
         }
     }
     part

@@ -166,6 +166,24 @@ fn global_phase_factor(circuit: &Circuit) -> Option<C64> {
     (phase != 0.0).then(|| C64::from_polar(1.0, phase))
 }
 
+/// How a block of steps ended: normally, or at a `break` or `continue` that
+/// its loop acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// One shot's state: its amplitudes, random stream and classical record.
+struct Shot<'a, A> {
+    amps: &'a mut [A],
+    rng: &'a mut SimRng,
+    record: &'a mut [u64],
+    parallel: bool,
+    monitor: &'a dyn Monitor,
+}
+
 /// Runs one shot's `rest` on `amps`, writing clbits into `record`.
 fn run_shot<A: Amplitude>(
     amps: &mut [A],
@@ -175,32 +193,88 @@ fn run_shot<A: Amplitude>(
     parallel: bool,
     monitor: &dyn Monitor,
 ) -> Result<()> {
-    for step in rest {
-        if parallel {
-            check(monitor)?;
-        }
-        match *step {
-            Step::Gate(ref op) => A::apply_op(op, amps, parallel),
-            // A shot's saves are taken from its final state (compile moves them out).
-            Step::Barrier | Step::Save(_) => {}
-            Step::Measure { qubit, clbit } => {
-                let one = measure_qubit(amps, qubit, rng, parallel);
-                let (w, b) = (clbit / 64, clbit % 64);
-                record[w] = (record[w] & !(1 << b)) | ((one as u64) << b);
+    let mut shot = Shot {
+        amps,
+        rng,
+        record,
+        parallel,
+        monitor,
+    };
+    // compile refuses a break or continue outside a loop.
+    shot.run(rest).map(|_| ())
+}
+
+impl<A: Amplitude> Shot<'_, A> {
+    fn run(&mut self, steps: &[Step]) -> Result<Flow> {
+        for step in steps {
+            if self.parallel {
+                check(self.monitor)?;
             }
-            Step::Reset { qubit } => {
-                if measure_qubit(amps, qubit, rng, parallel) {
-                    let flip = Op::Flip1 {
-                        target: qubit,
-                        p: [C64::new(1.0, 0.0); 2],
-                        ctrl_mask: 0,
-                    };
-                    A::apply_op(&flip, amps, parallel);
+            match step {
+                Step::Gate(op) => A::apply_op(op, self.amps, self.parallel),
+                // A shot's saves are taken from its final state (compile moves them out).
+                Step::Barrier | Step::Save(_) => {}
+                Step::Measure { qubit, clbit } => {
+                    let one = measure_qubit(self.amps, *qubit, self.rng, self.parallel);
+                    let (w, b) = (clbit / 64, clbit % 64);
+                    self.record[w] = (self.record[w] & !(1 << b)) | ((one as u64) << b);
                 }
+                Step::Reset { qubit } => {
+                    if measure_qubit(self.amps, *qubit, self.rng, self.parallel) {
+                        let flip = Op::Flip1 {
+                            target: *qubit,
+                            p: [C64::new(1.0, 0.0); 2],
+                            ctrl_mask: 0,
+                        };
+                        A::apply_op(&flip, self.amps, self.parallel);
+                    }
+                }
+                Step::If {
+                    condition,
+                    then_steps,
+                    else_steps,
+                } => {
+                    let branch = if condition.eval(self.record) != 0 {
+                        then_steps
+                    } else {
+                        else_steps
+                    };
+                    match self.run(branch)? {
+                        Flow::Normal => {}
+                        flow => return Ok(flow),
+                    }
+                }
+                Step::While { condition, body } => {
+                    while condition.eval(self.record) != 0 {
+                        // A loop that never ends is the user's; it still stops
+                        // when the job is cancelled.
+                        check(self.monitor)?;
+                        if self.run(body)? == Flow::Break {
+                            break;
+                        }
+                    }
+                }
+                Step::Switch {
+                    target,
+                    cases,
+                    default,
+                } => {
+                    let value = target.eval(self.record);
+                    let body = cases
+                        .iter()
+                        .find(|(values, _)| values.contains(&value))
+                        .map_or(default, |(_, b)| b);
+                    match self.run(body)? {
+                        Flow::Normal => {}
+                        flow => return Ok(flow),
+                    }
+                }
+                Step::Break => return Ok(Flow::Break),
+                Step::Continue => return Ok(Flow::Continue),
             }
         }
+        Ok(Flow::Normal)
     }
-    Ok(())
 }
 
 /// Measures `qubit`, collapsing the state; returns whether it read 1.

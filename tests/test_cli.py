@@ -16,6 +16,8 @@ import ferroq
 import numpy as np
 import pytest
 from conftest import requires_qiskit
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples" / "qasm"
 BELL = """OPENQASM 2.0;
@@ -164,8 +166,8 @@ def test_openqasm_3_goes_through_qiskit(tmp_path):
         ('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nfoo q[0];\n', [":4:1:", "unknown gate 'foo'"]),
         ("OPENQASM 2.0;\nqreg q[2];\nh q[0];\n", [":3:1:", "'h'"]),  # no include: h is undefined
         (
-            'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\nif (c==1) x q[0];\n',
-            [":5:1:", "'if'"],
+            'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\nif (c==2) x q[0];\n',
+            [":5:8:", "does not fit"],
         ),
         ("OPENQASM 2.0;\nopaque magic q;\nqreg q[1];\nmagic q[0];\n", [":4:", "opaque"]),
         ('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncx q[0], q[0];\n', [":4:"]),
@@ -392,3 +394,303 @@ def test_plot_of_circuits_without_clbits_is_one_line(tmp_path):
     f = tmp_path / "noclbits.qasm"
     f.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\nh q[0];\n')
     assert_one_line_error(ferroq_cli("run", f, "--plot", tmp_path / "x.png", "-q"), "--plot", "empty")
+
+
+# ------------------------------------------------------------ exit statuses
+def in_process(*args):
+    """Runs ``main(ARGS)`` here (for the many cases of a table or hypothesis);
+    returns ``(status, stdout, stderr)``."""
+    import contextlib
+    import io
+
+    from ferroq.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as done:  # argparse's own exits
+            status = done.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def assert_exit(done, status, *fragments):
+    code, out, err = done
+    assert code == status, (code, out, err)
+    if status != 0:
+        lines = err.strip().splitlines()
+        assert lines and "error:" in lines[0] and "Traceback" not in err, err
+        for fragment in fragments:
+            assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """A store with one finished job, a file that is not a database, a directory."""
+    root = tmp_path_factory.mktemp("stores")
+    good = root / "jobs.sqlite"
+    c = ferroq.qasm2.load(EXAMPLES / "bell.qasm")
+    job = ferroq.Simulator(store=good, shots=10).run(c, name="done")
+    job.result(timeout=60)
+    ferroq.retrieve_job(job.job_id(), store=good).wait_for_final_state(timeout=30)
+    garbage = root / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    newer = root / "newer.sqlite"
+    import sqlite3
+
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    folder = root / "folder.sqlite"
+    folder.mkdir()
+    return {"good": good, "garbage": garbage, "newer": newer, "folder": folder, "done": job.job_id()}
+
+
+BELL_FILE = EXAMPLES / "bell.qasm"
+ERROR_PATHS = [
+    # (argv with {good} {garbage} {done} {tmp} placeholders, status, fragment of the message)
+    (["run", "{tmp}/nope.qasm"], 2, "no such file"),
+    (["run", BELL_FILE, "--shots", "0"], 2, "--shots"),
+    (["run", BELL_FILE, "--shots", str(2**64)], 2, "--shots"),
+    (["run", BELL_FILE, "--shots", "100000000000000000000000"], 2, "at most"),
+    (["run", BELL_FILE, "--shots", str(2**63 - 1), "-q"], 2, "shots"),
+    (["run", BELL_FILE, "--threads", str(2**63 - 1), "-q"], 2, "max_parallel_threads"),
+    (["run", BELL_FILE, "--max-outcomes", str(2**70)], 2, "--max-outcomes"),
+    (["run", BELL_FILE, "--seed", str(2**64)], 2, "--seed"),
+    (["run", BELL_FILE, "--timeout", "nan"], 2, "--timeout"),
+    (["run", BELL_FILE, "--out", "{tmp}", "-q"], 2, "is a directory"),
+    (["run", BELL_FILE, "--out", "{tmp}/no/such/out.json", "-q"], 2, "cannot write"),
+    (["run", BELL_FILE, "--out", "{garbage}/out.json", "-q"], 2, "not a directory"),
+    (["run", BELL_FILE, "--plot", "{tmp}/counts.xyz", "-q"], 2, "unknown image format 'xyz'"),
+    (["run", BELL_FILE, "--plot", "{tmp}/no/such/counts.png", "-q"], 2, "cannot write"),
+    (["run", BELL_FILE, "--store", "{garbage}", "-q"], 2, "cannot open the job store"),
+    (["run", BELL_FILE, "--store", "{folder}", "-q"], 2, "cannot open the job store"),
+    (["run", BELL_FILE, "--store", "{good}", "--name", "\udcff", "-q"], 2, "name"),
+    (["jobs"], 2, "no job store"),
+    (["jobs", "--store", "{garbage}"], 2, "cannot open the job store"),
+    (["jobs", "--store", "{newer}", "--json"], 2, "schema version 99"),
+    (["jobs", "--store", "{folder}"], 2, "cannot open the job store"),
+    (["jobs", "--store", "{good}", "--status", "SLEEPING"], 2, "SLEEPING"),
+    (["jobs", "--store", "{good}", "--since", "soon"], 2, "--since"),
+    (["jobs", "--store", "{good}", "--limit", str(2**64)], 2, "--limit"),
+    (["show", "zzzz", "--store", "{good}"], 2, "no job zzzz"),
+    (["show", "x", "--store", "{garbage}"], 2, "cannot open the job store"),
+    (["show", "x", "--store", "{newer}"], 2, "schema version 99"),
+    (["show", "x", "--store", "{tmp}/missing.sqlite"], 2, "no job store"),
+    (["cancel", "x", "--store", "{garbage}"], 2, "cannot open the job store"),
+    (["cancel", "{done}", "--store", "{good}"], 1, "already ended (DONE)"),
+    (["bench", "--peers", "nosuchpeer", "-q"], 2, "nosuchpeer"),
+    (["bench", "--out", "{tmp}/no/such/bench.json", "-q"], 2, "cannot write"),
+    (["bench", "--qubits", str(2**64)], 2, "--qubits"),
+    (["frobnicate"], 2, "frobnicate"),
+]
+
+
+@pytest.mark.parametrize(("argv", "status", "fragment"), ERROR_PATHS, ids=lambda v: str(v)[:40])
+def test_every_error_path_exits_with_the_documented_status(stores, tmp_path, argv, status, fragment):
+    """README: 2 for bad input (the store and the output paths included), 1 for
+    a failed or cancelled job, in one line."""
+    names = {k: str(v) for k, v in stores.items()} | {"tmp": str(tmp_path)}
+    done = in_process(*[str(a).format(**names) for a in argv])
+    assert_exit(done, status, fragment)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    option=st.sampled_from(["--shots", "--threads", "--max-outcomes"]),
+    value=st.one_of(st.integers(min_value=2**63), st.integers(max_value=0)),
+)
+def test_counts_out_of_range_are_bad_input_naming_the_option(option, value):
+    """Huge counts used to overflow in the engine's conversion and exit 1."""
+    assert_exit(in_process("run", BELL_FILE, option, value, "-q"), 2, option)
+
+
+def test_a_store_that_is_not_a_database_is_bad_input_for_every_command(tmp_path):
+    """`ferroq jobs` used to exit 1 here while `ferroq show` exited 2."""
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    for args in (["jobs"], ["jobs", "--json"], ["show", "abc"], ["cancel", "abc"]):
+        done = ferroq_cli(*args, "--store", garbage)
+        assert_one_line_error(done, "cannot open the job store", str(garbage), status=2)
+    done = ferroq_cli("run", EXAMPLES / "bell.qasm", "--store", garbage, "-q")
+    assert_one_line_error(done, "cannot open the job store", status=2)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--out", "{tmp}/missing/out.json"],
+        ["--out", "{tmp}"],
+        ["--plot", "{tmp}/missing/counts.png"],
+        ["--plot", "{tmp}/counts.nosuchformat"],
+        ["--plot", "{tmp}"],
+    ],
+    ids=["out-missing-dir", "out-directory", "plot-missing-dir", "plot-format", "plot-directory"],
+)
+def test_output_problems_are_found_before_the_job_runs(tmp_path, option):
+    """They used to be found after the job ran (minutes, for a long one)."""
+    if option[0] == "--plot":
+        pytest.importorskip("matplotlib")
+    store = tmp_path / "jobs.sqlite"
+    f = tmp_path / "long.qasm"
+    f.write_text(long_qasm(20, 2000))  # would take a while if it ran
+    start = time.monotonic()
+    args = [a.format(tmp=tmp_path) for a in option]
+    done = ferroq_cli("run", f, *args, "--store", store, "-q")
+    assert_one_line_error(done, status=2)
+    assert not store.exists()  # no job was recorded: it never ran
+    assert time.monotonic() - start < 30
+
+
+PIPE_COMMANDS = [
+    ["run", "{bell}", "--shots", "10", "-q"],
+    ["run", "{bell}", "{ghz}", "--out", "-", "--memory", "-q"],
+    ["jobs"],
+    ["jobs", "--json"],
+    ["show", "{done}"],
+    ["--help"],
+]
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("argv", PIPE_COMMANDS, ids=lambda a: " ".join(a)[:30])
+def test_a_closed_standard_output_ends_quietly(stores, argv, buffered):
+    """`ferroq run ... | head -c1`: the reader has gone; the command exits 0 without
+    a BrokenPipeError (it used to print one from the interpreter's last flush and
+    exit 120)."""
+    names = {
+        "bell": EXAMPLES / "bell.qasm",
+        "ghz": EXAMPLES / "ghz5.qasm",
+        "done": stores["done"],
+    }
+    env = env_without_store(FERROQ_STORE=str(stores["good"]))
+    env.pop("PYTHONUNBUFFERED", None)  # as users run it: output buffered until the end
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"  # every write meets the closed pipe at once
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferroq", *[a.format(**names) for a in argv]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    proc.stdout.close()  # as `head -c0` would: every write to standard output fails
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert err == b"", err.decode()
+
+
+def test_a_damaged_row_is_skipped_with_a_warning_and_shown_as_an_error(tmp_path):
+    import sqlite3
+
+    store = tmp_path / "jobs.sqlite"
+    env = env_without_store(FERROQ_STORE=str(store))
+    for name in ("good", "bad"):
+        assert ferroq_cli("run", EXAMPLES / "bell.qasm", "--name", name, "-q", env=env).returncode == 0
+    rows = json.loads(ferroq_cli("jobs", "--json", env=env).stdout)
+    bad = next(r["job_id"] for r in rows if r["name"] == "bad")
+    conn = sqlite3.connect(store)
+    with conn:
+        conn.execute("UPDATE jobs SET name = CAST(? AS TEXT) WHERE job_id = ?", (b"\xff\xfe", bad))
+    conn.close()
+    listed = ferroq_cli("jobs", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "good" in listed.stdout and bad not in listed.stdout
+    assert f"ferroq: warning: job {bad}: stored column 'name' is corrupted" in listed.stderr
+    assert "Traceback" not in listed.stderr and "UserWarning" not in listed.stderr
+    assert_one_line_error(ferroq_cli("show", bad, env=env), "stored column 'name' is corrupted", status=2)
+
+
+def test_a_file_name_that_is_not_utf8_runs(tmp_path):
+    f = tmp_path / os.fsdecode(b"bell-\xff.qasm")
+    f.write_text(BELL)
+    done = ferroq_cli("run", f, "--shots", 10, "-q")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("bell-\ufffd: 2 qubits, 10 shots")
+
+
+READ_ONLY_CLI = """
+import contextlib, io, json, os, sys
+import shutil  # (argparse imports it when it formats messages)
+import ferroq, ferroq.cli
+ferroq.Simulator(shots=1).run(ferroq.Circuit(1, 1).measure(0, 0)).result(timeout=60)
+if os.geteuid() == 0:  # root ignores permissions: become nobody, whose store this is
+    try:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    except OSError as err:
+        print(json.dumps({"skip": str(err)}))
+        sys.exit(0)
+if os.access(sys.argv[1], os.W_OK):
+    print(json.dumps({"skip": "the store is writable here despite its permissions"}))
+    sys.exit(0)
+out = []
+for argv in json.loads(sys.argv[2]):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            status = ferroq.cli.main(argv)
+        except SystemExit as done:
+            status = done.code
+    out.append([status, stdout.getvalue(), stderr.getvalue()])
+print(json.dumps(out))
+"""
+
+
+def test_a_read_only_store_is_read_and_refuses_writes_in_one_line(tmp_path):
+    """`ferroq jobs` and `show` used to fail on a store they could not write;
+    writing commands now refuse it with status 2, naming the store, before any job runs."""
+    import shutil
+    import sqlite3
+    import tempfile
+
+    shared = pathlib.Path(tempfile.mkdtemp(prefix="ferroq-cli-"))
+    try:
+        shared.chmod(0o755)
+        store = shared / "jobs.sqlite"
+        env = env_without_store(FERROQ_STORE=str(store))
+        for name in ("done", "elsewhere"):
+            assert ferroq_cli("run", EXAMPLES / "bell.qasm", "--name", name, "-q", env=env).returncode == 0
+        rows = {r["name"]: r["job_id"] for r in json.loads(ferroq_cli("jobs", "--json", env=env).stdout)}
+        conn = sqlite3.connect(store)
+        with conn:  # a job another host runs: only a cancel request could write
+            conn.execute(
+                "UPDATE jobs SET status='RUNNING', hostname='elsewhere' WHERE job_id=?", (rows["elsewhere"],)
+            )
+        conn.close()
+        if os.geteuid() == 0:
+            os.chown(store, 65534, 65534)
+            os.chown(shared, 65534, 65534)
+        store.chmod(0o444)
+        shared.chmod(0o555)
+        s = str(store)
+        commands = [
+            ["jobs", "--store", s],
+            ["show", rows["done"], "--store", s],
+            ["cancel", rows["elsewhere"], "--store", s],
+            ["run", str(EXAMPLES / "bell.qasm"), "--store", s, "-q"],
+            ["run", str(EXAMPLES / "bell.qasm"), "--out", str(shared / "out.json"), "-q"],
+        ]
+        done = subprocess.run(
+            [sys.executable, "-c", READ_ONLY_CLI, s, json.dumps(commands)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env_without_store(HOME="/"),
+            cwd="/",
+        )
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        if isinstance(out, dict):
+            pytest.skip(out["skip"])
+        (jobs, show, cancel, run, write) = out
+        assert jobs[0] == 0 and rows["done"] in jobs[1] and "RUNNING" in jobs[1], jobs
+        assert show[0] == 0 and show[1].startswith(f"job {rows['done']}  DONE"), show
+        assert_exit(cancel, 2, s, "cancellation", "read-only")
+        assert_exit(run, 2, s, "recording a job", "read-only")
+        assert_exit(write, 2, "out.json", "cannot write: permission denied")
+    finally:
+        for p in [shared, *shared.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        shutil.rmtree(shared, ignore_errors=True)

@@ -496,7 +496,8 @@ def test_a_failing_chunk_errors_and_keeps_the_others(sim, with_big, executor):
 
     partial = job.result(partial=True)
     assert len(partial) == len(circuits)
-    assert set(partial.missing) == set(range(14, 21))
+    # The circuit too large fails alone (as in Aer); the rest of its chunk ran.
+    assert set(partial.missing) == {20}
     for i in range(len(circuits)):
         if i in partial.missing:
             with pytest.raises(FerroqError, match="memory limit"):
@@ -507,7 +508,8 @@ def test_a_failing_chunk_errors_and_keeps_the_others(sim, with_big, executor):
     assert partial.get_counts("c30") == local.get_counts("c30")
     with pytest.raises(FerroqError, match="partial"):
         partial.results  # noqa: B018
-    assert job.progress() == pytest.approx(34 / 41)
+    # Every chunk but the failed one is done, and most of that one ran too.
+    assert 34 / 41 <= job.progress() < 1
 
 
 def test_a_dead_process_pool_worker_errors_the_set_and_keeps_the_others(sim, batch, expected):

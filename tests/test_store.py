@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import ferroq
 import numpy as np
@@ -24,6 +25,8 @@ import pytest
 from ferroq import JobStatus
 from ferroq.exceptions import JobCancelledError, JobError, JobTimeoutError, OptionError, OptionTypeError
 from helpers import saving
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 HOST = socket.gethostname()
 
@@ -630,8 +633,8 @@ def test_a_result_too_large_for_sqlite_says_so(store, monkeypatch):
 
     real = _store._connect
 
-    def small(path):
-        conn = real(path)
+    def small(path, write=None):
+        conn = real(path, write)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000)
         return conn
 
@@ -642,3 +645,416 @@ def test_a_result_too_large_for_sqlite_says_so(store, monkeypatch):
     assert stored.status() is JobStatus.DONE
     with pytest.raises(JobError, match="the result was not stored: string or blob too big"):
         stored.result()
+
+
+# ------------------------------------------------------ damaged rows: text that is not UTF-8
+def _done_jobs(store, *names):
+    """Runs one finished job per name in ``store``; returns their ids once stored final."""
+    ids = []
+    for name in names:
+        job = ferroq.Simulator(store=store, shots=5).run(bell(), name=name)
+        job.result(timeout=30)
+        wait_stored(job.job_id(), store)
+        ids.append(job.job_id())
+    return ids
+
+
+def _put_bytes(store, job_id, column, raw):
+    """Writes ``raw`` into ``column`` as TEXT (what a damaged disk or another tool leaves)."""
+    conn = sqlite3.connect(store)
+    with conn:
+        conn.execute(f"UPDATE jobs SET {column} = CAST(? AS TEXT) WHERE job_id = ?", (raw, job_id))
+    conn.close()
+
+
+def _not_utf8(raw):
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+TEXT_COLUMNS = [
+    "kind", "name", "tags", "status", "steps", "options", "header", "metadata", "error_type",
+    "error_message", "hostname", "pid_start",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("column", TEXT_COLUMNS)
+def test_text_that_is_not_utf8_costs_only_its_row(store, column):
+    """One row's undecodable text used to fail every listing with a raw
+    sqlite3.OperationalError; now that row is skipped with a warning naming it."""
+    good, bad = _done_jobs(store, "good", "bad")
+    original = {}
+    conn = sqlite3.connect(store)
+    original = conn.execute(f"SELECT {column} FROM jobs WHERE job_id = ?", (bad,)).fetchone()[0]
+    conn.close()
+
+    @settings(max_examples=15, deadline=None)
+    @given(raw=st.binary(min_size=1, max_size=12).filter(_not_utf8))
+    def check(raw):
+        _put_bytes(store, bad, column, raw)
+        pattern = f"job {bad}: stored column '{column}' is corrupted \\(not UTF-8 text"
+        with pytest.raises(JobError, match=pattern):
+            ferroq.retrieve_job(bad, store=store)
+        with pytest.warns(UserWarning, match=pattern):
+            listed = ferroq.jobs(store=store)
+        assert [j.job_id() for j in listed] == [good]
+        assert ferroq.retrieve_job(good, store=store).result().get_counts()
+
+    check()
+    conn = sqlite3.connect(store)
+    with conn:
+        conn.execute(f"UPDATE jobs SET {column} = ? WHERE job_id = ?", (original, bad))
+    conn.close()
+    assert {j.job_id() for j in ferroq.jobs(store=store)} == {good, bad}
+
+
+def test_a_job_id_that_is_not_utf8_costs_only_its_row(store, tmp_path):
+    from ferroq import _store
+
+    good, bad = _done_jobs(store, "good", "bad")
+    _put_bytes(store, bad, "job_id", b"\xff\xfe" + bad.encode()[2:])
+    with pytest.warns(UserWarning, match="stored column 'job_id' is corrupted"):
+        assert [j.job_id() for j in ferroq.jobs(store=store)] == [good]
+    with pytest.raises(JobError, match=f"no job {bad}"):
+        ferroq.retrieve_job(bad, store=store)
+    # The only job of a store, found by the empty prefix (as `ferroq show ""` does).
+    alone = tmp_path / "alone.sqlite"
+    (only,) = _done_jobs(alone, "only")
+    _put_bytes(alone, only, "job_id", b"\xff" + only.encode()[1:])
+    with pytest.raises(JobError, match="stored column 'job_id' is corrupted"):
+        _store.retrieve_job_by_prefix("", store=alone)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("kind", b"job"), ("name", b"bell"), ("hostname", b"host"), ("pid", "x"), ("error_message", b"oops")],
+)
+def test_a_value_of_the_wrong_type_costs_only_its_row(store, column, value):
+    """A blob where text belongs (or text where a number does) is named, not used."""
+    good, bad = _done_jobs(store, "good", "bad")
+    _fake_owner(store, bad, **{column: value})
+    with pytest.raises(JobError, match=f"job {bad}: stored column '{column}' is corrupted"):
+        ferroq.retrieve_job(bad, store=store)
+    with pytest.warns(UserWarning, match=f"stored column '{column}'"):
+        assert [j.job_id() for j in ferroq.jobs(store=store)] == [good]
+
+
+# ------------------------------------------------------------ read-only stores
+STORE_WRITER = """
+import sys
+import ferroq
+path = sys.argv[1]
+c = ferroq.Circuit(2, 2, name="bell").h(0).cx(0, 1).measure([0, 1], [0, 1])
+ids = []
+for name in sys.argv[2:]:
+    job = ferroq.Simulator(store=path, shots=10, seed=3).run(c, name=name)
+    job.result(timeout=60)
+    ids.append(job.job_id())
+print(" ".join(ids))
+"""
+
+#: Starts a child that reads with the rights of a user for whom the store is
+#: read-only: root ignores file permissions, so as root the child imports what it
+#: needs, then becomes nobody (the store's files are then nobody's, see below).
+BECOME_READER = """
+import json, os, sys, warnings
+import ferroq
+from ferroq.exceptions import JobError
+ferroq.Simulator(shots=1).run(ferroq.Circuit(1, 1).measure(0, 0)).result(timeout=60)
+if os.geteuid() == 0:
+    try:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    except OSError as err:
+        print(json.dumps({"skip": f"cannot become nobody: {err}"}))
+        sys.exit(0)
+"""
+
+READ_ONLY_READER = (
+    BECOME_READER
+    + """
+path, done, elsewhere, dead = sys.argv[1:5]
+if os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK):
+    print(json.dumps({"skip": "the store is writable here despite its permissions"}))
+    sys.exit(0)
+out = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    out["listed"] = {j.name(): j.status().name for j in ferroq.jobs(store=path)}
+    out["errors"] = [j.name() for j in ferroq.jobs(status="ERROR", store=path)]
+    out["running"] = [j.name() for j in ferroq.jobs(status=["RUNNING"], store=path)]
+    stored = ferroq.retrieve_job(done, store=path)
+    out["counts"] = stored.result(timeout=5).get_counts()
+    out["status"] = stored.status().name
+    ended = ferroq.retrieve_job(dead, store=path)
+    out["ended"] = [ended.status().name, ended.error_message(), list(ended.time_per_step())]
+    other = ferroq.retrieve_job(elsewhere, store=path)
+    out["other"] = other.status().name
+out["warnings"] = [str(w.message) for w in caught]
+
+def refused(fn):
+    try:
+        fn()
+    except JobError as err:
+        return str(err)
+    except Exception as err:
+        return f"wrong error {type(err).__name__}: {err}"
+    return "not refused"
+
+c = ferroq.Circuit(1, 1).measure(0, 0)
+out["run"] = refused(lambda: ferroq.Simulator(store=path).run(c))
+out["rename"] = refused(lambda: stored.update_name("renamed"))
+out["name_after"] = stored.name()
+out["retag"] = refused(lambda: stored.update_tags(["t"]))
+out["cancel"] = refused(other.cancel)
+print(json.dumps(out))
+"""
+)
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory another user can enter (pytest's own temporary directories are
+    private to their user); permissions restored and removed afterwards."""
+    import shutil
+    import tempfile
+
+    path = pathlib.Path(tempfile.mkdtemp(prefix="ferroq-store-"))
+    path.chmod(0o755)
+    yield path
+    for p in [path, *path.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _as_reader(path, file_mode, dir_mode):
+    """Sets the permissions of the store and its directory for their owner, the
+    child's user (nobody, when the tests run as root). Write-ahead-log files that
+    a writer has open stay its own: read-only to the child."""
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)
+        os.chown(path.parent, 65534, 65534)
+    for suffix in ("-wal", "-shm"):
+        log = path.with_name(path.name + suffix)
+        if log.exists():
+            log.chmod(0o444)
+    path.chmod(file_mode)
+    path.parent.chmod(dir_mode)
+
+
+def _run_reader(code, *args):
+    env = dict(os.environ)
+    env.pop("FERROQ_STORE", None)
+    env["HOME"] = "/"
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd="/",
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if "skip" in out:
+        pytest.skip(out["skip"])
+    return out
+
+
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("writer_open", [False, True], ids=["closed", "writer-open"])
+@pytest.mark.parametrize(
+    ("file_mode", "dir_mode"),
+    [(0o444, 0o755), (0o644, 0o555), (0o444, 0o555)],
+    ids=["read-only-file", "read-only-directory", "both"],
+)
+def test_a_read_only_store_reads_and_refuses_writes_naming_the_store(
+    shared_dir, file_mode, dir_mode, writer_open
+):
+    """A store one may read but not write (a read-only file, or a directory where
+    SQLite cannot create its write-ahead log) used to fail every read with
+    "attempt to write a readonly database"."""
+    path = shared_dir / "jobs.sqlite"
+    done, elsewhere, dead = run_python(STORE_WRITER, path, "done", "elsewhere", "dead").split()
+    _fake_owner(path, elsewhere, status="RUNNING", hostname="elsewhere", pid=1)
+    # Unfinished, owned by a process of this host that has ended (a start marker not its own).
+    _fake_owner(path, dead, status="RUNNING", pid=os.getpid(), pid_start="1")
+    writer = sqlite3.connect(path) if writer_open else None  # another process has it open
+    try:
+        if writer is not None:
+            writer.execute("SELECT count(*) FROM jobs").fetchone()
+        _as_reader(path, file_mode, dir_mode)
+        before = _digest(path)
+        out = _run_reader(READ_ONLY_READER, path, done, elsewhere, dead)
+    finally:
+        if writer is not None:
+            writer.close()
+    assert out["listed"] == {"done": "DONE", "elsewhere": "RUNNING", "dead": "ERROR"}
+    assert out["errors"] == ["dead"] and out["running"] == ["elsewhere"]
+    assert out["status"] == "DONE" and sum(out["counts"].values()) == 10
+    status, message, steps = out["ended"]
+    assert status == "ERROR" and "ended before the job finished" in message and "ERROR" in steps
+    assert out["other"] == "RUNNING"
+    assert out["warnings"] == []
+    for key, operation in [
+        ("run", "recording a job"),
+        ("rename", "name and tags"),
+        ("retag", "name and tags"),
+        ("cancel", "cancellation"),
+    ]:
+        assert str(path) in out[key] and operation in out[key], out[key]
+    assert out["name_after"] == "done"  # the refused rename left the name as the store has it
+    assert _digest(path) == before  # nothing was written (ended jobs are marked as read)
+
+
+READ_ONLY_OLD_AND_EMPTY = (
+    BECOME_READER
+    + """
+old, empty = sys.argv[1:3]
+out = {"old": [(j.name(), j.result().get_counts()) for j in ferroq.jobs(store=old)]}
+out["empty"] = ferroq.jobs(store=empty)
+try:
+    ferroq.retrieve_job("x", store=empty)
+except JobError as err:
+    out["missing"] = str(err)
+print(json.dumps(out))
+"""
+)
+
+
+def test_a_read_only_store_of_the_first_schema_or_without_one_reads(shared_dir):
+    """Neither can be upgraded or initialised: a version 1 store reads as it is,
+    an empty file as a store without jobs."""
+    modern = shared_dir / "modern.sqlite"
+    run_python(STORE_WRITER, modern, "old")
+    old = shared_dir / "old.sqlite"
+    conn = sqlite3.connect(old)
+    conn.executescript(V1_SCHEMA + "PRAGMA user_version = 1;")
+    conn.execute(f"ATTACH DATABASE '{modern}' AS modern")
+    columns = (
+        "job_id, kind, name, tags, status, steps, options, header, metadata, circuits, result, "
+        "error_type, error_message, pid, hostname, pid_start, created, updated"
+    )
+    with conn:
+        conn.execute(f"INSERT INTO jobs ({columns}) SELECT {columns} FROM modern.jobs")
+    conn.close()
+    empty = shared_dir / "empty.sqlite"
+    empty.write_bytes(b"")
+    for p in (old, empty):
+        _as_reader(p, 0o444, 0o555)
+    out = _run_reader(READ_ONLY_OLD_AND_EMPTY, old, empty)
+    ((name, counts),) = out["old"]
+    assert name == "old" and sum(counts.values()) == 10
+    assert out["empty"] == []
+    assert "no job x" in out["missing"]
+
+
+# ----------------------------------------------- every sqlite error is a JobError
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """The bytes of a small store of three finished jobs (written by another process)."""
+    path = tmp_path_factory.mktemp("pristine") / "jobs.sqlite"
+    ids = run_python(STORE_WRITER, path, "a", "b", "c").split()
+    return path.read_bytes(), ids
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_a_damaged_store_file_raises_job_errors_naming_it(pristine, tmp_path_factory, data):
+    """Whatever bytes of the file are damaged, the public functions return or raise
+    JobError naming the store (a damaged row: a warning); never sqlite3.Error."""
+    blob, ids = pristine
+    offset = data.draw(st.integers(0, len(blob) - 1), label="offset")
+    garbage = data.draw(st.binary(min_size=1, max_size=64), label="garbage")
+    cut = data.draw(st.booleans(), label="truncate")
+    damaged = blob[:offset] + (b"" if cut else garbage + blob[offset + len(garbage) :])
+    path = tmp_path_factory.mktemp("damaged") / "jobs.sqlite"
+    path.write_bytes(damaged)
+    calls = [
+        lambda: ferroq.jobs(limit=None, store=path),
+        lambda: ferroq.jobs(status="DONE", name="a", store=path),
+        lambda: [j.result(timeout=1) for j in ferroq.jobs(store=path)],
+        *[lambda job_id=job_id: ferroq.retrieve_job(job_id, store=path).result(timeout=1) for job_id in ids],
+    ]
+    for call in calls:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                call()
+            except JobError as err:
+                assert str(path) in str(err) or "stored column" in str(err) or "no job" in str(err), err
+            except sqlite3.Error as err:  # pragma: no cover - the failure this test is for
+                pytest.fail(f"raw {type(err).__name__} escaped: {err}")
+
+
+@pytest.mark.parametrize("name", [["a"], 5, b"bytes", "\udcff"])
+def test_a_job_name_the_store_cannot_hold_is_refused_naming_it(store, name):
+    """Used to be a raw sqlite3 binding error (or UnicodeEncodeError). The front
+    refuses such a name before any job exists, with or without a store."""
+    with pytest.raises(TypeError, match="name"):
+        ferroq.Simulator(store=store, shots=5).run(bell(), name=name)
+    with pytest.raises(TypeError, match="name"):
+        ferroq.Simulator(shots=5).run(bell(), name=name)
+    assert ferroq.jobs(store=store) == []
+    job = ferroq.Simulator(store=store, shots=5).run(bell(), name="ok")
+    job.result(timeout=30)
+    with pytest.raises(JobError, match="a job name must be"):
+        job.update_name("\udcff")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | st.binary(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(
+            st.one_of(st.text(max_size=3), st.integers(), st.tuples(st.integers()), st.booleans(), st.none()),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=json_values)
+def test_any_value_is_stored_as_json(value):
+    """Metadata and headers hold what users put there: keys of mixed types, tuples,
+    bytes. sort_keys used to raise TypeError on such a dict (and a failed final
+    write left the job unfinished in the store)."""
+    from ferroq import _store
+
+    assert isinstance(json.loads(_store._json(value)), object)
+    cyclic: list = [value]
+    cyclic.append(cyclic)
+    assert json.loads(_store._json({"v": cyclic}))
+
+
+def test_headers_and_metadata_with_keys_of_mixed_types_are_stored(store):
+    header = {"run": {1: "one", "two": 2, (3,): [b"x"]}}
+    job = ferroq.Simulator(store=store, shots=5).run(bell(), header=header)
+    job.metadata[7] = "seven"
+    job.metadata["nested"] = {None: 1, "a": 2}
+    job.result(timeout=30)
+    stored = wait_stored(job.job_id(), store)
+    assert stored.status() is JobStatus.DONE
+    assert stored.header() == {"run": {"1": "one", "two": 2, "(3,)": ["b'x'"]}}
+
+
+def test_a_store_path_that_is_not_utf8_works(tmp_path):
+    store = tmp_path / os.fsdecode(b"jobs-\xff.sqlite")
+    job = ferroq.Simulator(store=store, shots=5).run(bell(), name="x")
+    job.result(timeout=30)
+    assert wait_stored(job.job_id(), store).name() == "x"
+    assert [j.job_id() for j in ferroq.jobs(store=store)] == [job.job_id()]
+    assert os.fsencode(store) in [os.fsencode(p) for p in tmp_path.iterdir()]

@@ -348,7 +348,10 @@ class FutureSurface:
                 return ran
             options: dict[str, Any] = self._options  # type: ignore[attr-defined]
             missing = dict.fromkeys(range(len(self._circuits)), err)  # type: ignore[attr-defined]
-            return Result(options["seed"], [], options=options, job_id=self.job_id(), missing=missing)
+            circuits = self._circuits  # type: ignore[attr-defined]
+            return Result(
+                options["seed"], [], options=options, job_id=self.job_id(), missing=missing, circuits=circuits
+            )
 
     # -------------------------------------------------------------- futures
     def add_done_callback(self, fn: Callable[[Any], object]) -> None:

@@ -178,14 +178,21 @@ class Job(JobRecord):
             taken = self._native.take_result()
             if taken is not None:
                 seed, experiments = taken
-                self._result = Result(seed, experiments, options=self._options, job_id=self._job_id)
+                self._result = Result(
+                    seed, experiments, options=self._options, job_id=self._job_id, circuits=self._circuits
+                )
                 return self._result
             if self._partial is None:
                 partial = self._native.take_partial()
                 if partial is not None:
                     seed, experiments, failed = partial
                     self._partial = Result(
-                        seed, experiments, options=self._options, job_id=self._job_id, missing=dict(failed)
+                        seed,
+                        experiments,
+                        options=self._options,
+                        job_id=self._job_id,
+                        missing=dict(failed),
+                        circuits=self._circuits,
                     )
             error = self._native.error()
         if isinstance(error, JobCancelledError):

@@ -244,7 +244,14 @@ class ExecutorJob(FutureSurface):
         if out is None or not out.failed:  # (a cancelled chunk kept no output)
             return None
         options, job_id = self._options, self._job_id
-        return Result(out.seed, out.experiments, options=options, job_id=job_id, missing=dict(out.failed))
+        return Result(
+            out.seed,
+            out.experiments,
+            options=options,
+            job_id=job_id,
+            missing=dict(out.failed),
+            circuits=self._circuits,
+        )
 
     def progress(self) -> float:
         """1.0 once the chunk has succeeded, else 0.0 (a remote task reports no
@@ -354,7 +361,13 @@ class ExecutorJob(FutureSurface):
             out = self._output
             assert out is not None, "a DONE chunk has its output"
             if self._result is None:
-                self._result = Result(out.seed, out.experiments, options=self._options, job_id=self._job_id)
+                self._result = Result(
+                    out.seed,
+                    out.experiments,
+                    options=self._options,
+                    job_id=self._job_id,
+                    circuits=self._circuits,
+                )
             return self._result
 
     # -------------------------------------------------------------- pickling
@@ -616,7 +629,12 @@ class JobSet(FutureSurface, UserMetadata):
                     else:
                         experiments.append(part._experiment(i))
         result = Result(
-            self._options["seed"], experiments, options=self._options, job_id=self._job_id, missing=missing
+            self._options["seed"],
+            experiments,
+            options=self._options,
+            job_id=self._job_id,
+            missing=missing,
+            circuits=self._circuits,
         )
         if not missing:
             self._result = result

@@ -21,7 +21,7 @@ from ferroq.exceptions import JobError
 if TYPE_CHECKING:
     from ferroq._circuit import Circuit
 
-__all__ = ["JobRecord", "QueueInfo", "UserMetadata", "check_header", "check_tags"]
+__all__ = ["JobRecord", "QueueInfo", "UserMetadata", "check_header", "check_name", "check_tags"]
 
 
 class UserMetadata:
@@ -168,6 +168,19 @@ def check_tags(tags: Any) -> list[str]:
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
         raise JobError(f"tags must be a list of strings, got {tags!r}")
     return list(tags)
+
+
+def check_name(name: Any) -> str | None:
+    """``name`` if it is ``None`` or a string UTF-8 can hold; else ``TypeError``."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"a job name must be a str or None, not {type(name).__name__}: {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise TypeError(f"a job name must be Unicode text, got {name!r} ({err.reason})") from None
+    return name
 
 
 def check_header(header: Any) -> dict[str, Any]:

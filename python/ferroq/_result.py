@@ -1,4 +1,4 @@
-"""Results of a run, looked up by circuit index or name as in Qiskit."""
+"""Results of a run, looked up by circuit index, name or the circuit itself, as in Qiskit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ferroq import _core
+from ferroq._circuit import Circuit
 from ferroq.exceptions import FerroqError
 
 __all__ = ["ExperimentResult", "Result"]
@@ -19,9 +20,9 @@ ExperimentResult = _core.ExperimentData
 
 T = TypeVar("T")
 
-# An index, a circuit name, a circuit (anything with a .name), or None.
 # (outcomes, counts) of one circuit, both uint64.
 CountsArray = tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]
+# An index, a circuit name, one of the result's circuits, or None.
 Key = Any
 
 
@@ -30,20 +31,29 @@ class Result:
 
     Look-ups take an index, a circuit name, or the circuit itself; with no
     argument they return the only circuit's data, or a list over all circuits.
+    A circuit is found by identity among the run's circuits (where the result
+    keeps them; else by its name), never mistaken for another circuit of the
+    same name; a name shared by several circuits of the run is refused (look
+    those up by index), and so is a circuit submitted more than once.
 
     >>> import ferroq
     >>> c = ferroq.Circuit(2, 2, name="bell").h(0).cx(0, 1).measure([0, 1], [0, 1])
-    >>> result = ferroq.Simulator().run([c, c], shots=8, seed=1, memory=True).result()
+    >>> ghz = ferroq.Circuit(3, 3, name="ghz").h(0).cx(0, 1).cx(1, 2).measure([0, 1, 2], [0, 1, 2])
+    >>> result = ferroq.Simulator().run([c, ghz], shots=8, seed=1, memory=True).result()
     >>> len(result), sorted(result.get_counts(0))
     (2, ['00', '11'])
-    >>> len(result.get_memory("bell"))
-    8
+    >>> len(result.get_memory("bell")), sorted(result.get_counts("ghz"))
+    (8, ['000', '111'])
 
     A partial result (``JobSet.result(partial=True)`` of a set with failed or
     cancelled chunks) keeps every circuit at its index; :attr:`missing` maps the
     index of each circuit without a result to the error of its chunk, and looking
     such a circuit up raises :class:`~ferroq.exceptions.FerroqError` naming that error.
     """
+
+    #: The run's circuits, for look-ups by identity (``None``: not kept, as in
+    #: results pickled before they were).
+    _circuits: list[Any] | None = None
 
     def __init__(
         self,
@@ -53,6 +63,7 @@ class Result:
         job_id: str | None = None,
         *,
         missing: Mapping[int, BaseException] | None = None,
+        circuits: Sequence[Any] | None = None,
     ):
         self._seed = seed
         self._missing = dict(missing or {})
@@ -63,6 +74,11 @@ class Result:
         self._experiments = list(experiments)
         self._options = dict(options)
         self.job_id = job_id
+        # The run's circuits (references, for look-ups by identity), where the job gave them.
+        if circuits is not None:
+            if len(circuits) != total:
+                raise ValueError(f"{len(circuits)} circuits for a result of {total} circuits")
+            self._circuits = list(circuits)
 
     @property
     def seed(self) -> int:
@@ -104,19 +120,79 @@ class Result:
         return f"Result({len(self)} circuits, seed={self._seed}{partial})"
 
     def _index(self, key: Key) -> int:
+        """The index of the circuit ``key`` names: an index (negative from the end),
+        a circuit name (that one circuit of the run has), or one of the run's
+        circuits (by identity where the result keeps them, else by its name)."""
+        count = len(self._slots)
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             i = int(key)
-            if not -len(self._slots) <= i < len(self._slots):
-                raise FerroqError(f"no result {i}: the run had {len(self._slots)} circuits")
-            return i % len(self._slots)
-        name = key if isinstance(key, str) else getattr(key, "name", None)
-        if name is None:
-            raise FerroqError(f"cannot look a result up by {key!r}: use an index, a name or a circuit")
-        matches = [i for i, e in enumerate(self._slots) if e is not None and e.name == name]
-        if not matches:
-            partial = " among the circuits that have a result" if self._missing else ""
-            raise FerroqError(f"no result for a circuit named {name!r}{partial}")
-        return matches[0]
+            if not -count <= i < count:
+                raise FerroqError(f"no result {i}: the run had {count} circuit{'s' if count != 1 else ''}")
+            return i % count
+        if isinstance(key, str):
+            return self._by_name(key)
+        if isinstance(key, Circuit):
+            return self._by_circuit(key)
+        if isinstance(key, _core.ExperimentData):
+            found = [i for i, e in enumerate(self._slots) if e is key]
+            if found:
+                return found[0]
+            raise FerroqError(f"the experiment data {_shown(key)} is not one of this result's")
+        name = getattr(key, "name", None)
+        if isinstance(name, str):  # a circuit of another library: by its name
+            return self._by_name(name)
+        raise FerroqError(
+            f"cannot look a result up by {_shown(key)} (a {type(key).__name__}): "
+            "use an index, a circuit name or one of the run's circuits"
+        )
+
+    def _names(self) -> list[str | None]:
+        """Each circuit's name as the run saw it (``None`` where unknown or unnamed)."""
+        names: list[str | None] = []
+        for i, e in enumerate(self._slots):
+            if e is not None:
+                names.append(e.name)
+            elif self._circuits is not None:
+                names.append(getattr(self._circuits[i], "name", None))
+            else:
+                names.append(None)
+        return names
+
+    def _by_name(self, name: str) -> int:
+        names = self._names()
+        matches = [i for i, n in enumerate(names) if n == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise FerroqError(
+                f"{len(matches)} circuits of the run are named {name!r} (indices {_listed(matches)}): "
+                "look them up by index"
+            )
+        known = sorted({n for n in names if n is not None})
+        partial = " among the circuits that have a result" if self._missing and self._circuits is None else ""
+        have = f"; the names are {_listed([repr(n) for n in known])}" if known else "; no circuit has a name"
+        raise FerroqError(f"no result for a circuit named {name!r}{partial}{have}")
+
+    def _by_circuit(self, circuit: Circuit) -> int:
+        if self._circuits is None:
+            # A result rebuilt without its circuits: the name is all there is to go by.
+            if circuit.name is None:
+                raise FerroqError(
+                    f"cannot look up the unnamed circuit {_shown(circuit)}: this result does not keep "
+                    "its circuits, so it knows them by name only; look it up by index"
+                )
+            return self._by_name(circuit.name)
+        matches = [i for i, c in enumerate(self._circuits) if c is circuit]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise FerroqError(
+                f"the circuit {_shown(circuit)} was submitted {len(matches)} times "
+                f"(indices {_listed(matches)}): look it up by index"
+            )
+        equal = [i for i, c in enumerate(self._circuits) if isinstance(c, Circuit) and c == circuit]
+        hint = f" (an equal circuit is at index {_listed(equal)}: look it up by index)" if equal else ""
+        raise FerroqError(f"the circuit {_shown(circuit)} is not one of the run's circuits{hint}")
 
     def _experiment(self, index: int) -> _core.ExperimentData:
         experiment = self._slots[index]
@@ -155,9 +231,27 @@ class Result:
         return self._each(experiment, lambda e: e.counts_array())
 
     def get_memory(self, experiment: Key = None) -> list[str] | list[list[str]]:
-        """Every shot's bitstring, in shot order; needs ``memory=True``."""
-        memory = self._each(experiment, _memory)  # (no return-type context: T is list[str])
+        """Every shot's bitstring, in shot order; needs ``memory=True``. A circuit
+        without classical bits has no outcomes to record: ``[]`` (as its counts
+        are ``{}``)."""
+        memory = self._each(experiment, self._memory)  # (no return-type context: T is list[str])
         return memory
+
+    def _memory(self, e: _core.ExperimentData) -> list[str]:
+        memory = e.memory()
+        if memory is not None:
+            return memory
+        asked = bool(self._options.get("memory"))
+        if e.num_clbits == 0 and asked:
+            return []
+        if e.num_clbits == 0:
+            raise FerroqError(
+                f"no memory for circuit {e.name!r}: run with memory=True "
+                "(it has no classical bits, so its memory will be empty)"
+            )
+        if asked:
+            raise FerroqError(f"no memory for circuit {e.name!r}: its result does not hold the shots")
+        raise FerroqError(f"no memory for circuit {e.name!r}: run with memory=True")
 
     def get_statevector(
         self, experiment: Key = None
@@ -215,11 +309,16 @@ class Result:
         return plot_probabilities(np.abs(_statevector(e)) ** 2, **options)
 
 
-def _memory(e: _core.ExperimentData) -> list[str]:
-    memory = e.memory()
-    if memory is None:
-        raise FerroqError(f"no memory for circuit {e.name!r}: run with memory=True")
-    return memory
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened for a message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _listed(items: Sequence[Any]) -> str:
+    """Up to ten items, comma-separated."""
+    shown = ", ".join(str(i) for i in items[:10])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > 10 else "")
 
 
 def _statevector(e: _core.ExperimentData) -> npt.NDArray[np.complexfloating[Any, Any]]:

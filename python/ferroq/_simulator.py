@@ -16,7 +16,7 @@ from ferroq._executors import check_executor, engine_options, submit_set
 from ferroq._job import Job
 from ferroq._jobset import JobSet
 from ferroq._progress import progress_bar_for, watch
-from ferroq._record import check_header, check_tags
+from ferroq._record import check_header, check_name, check_tags
 from ferroq._store import check_store, default_store, open_store, record
 from ferroq.exceptions import OptionError, OptionTypeError, UnknownOptionError
 
@@ -107,6 +107,10 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             ok = False
         elif int in types and isinstance(value, (int, np.integer)):
             ok, value = True, operator.index(value)
+            # What the engine can be handed at all (its own ranges come after).
+            low, high = (-(2**127), 2**127) if name == "seed" else (-(2**63), 2**63)
+            if not low <= value < high:
+                raise OptionError.about(name, f"is out of range, got {value}")
         elif str in types:
             ok = isinstance(value, str)
         else:
@@ -265,6 +269,7 @@ class Simulator:
         _check_ranges(opts)
         callback, progress_bar = opts.pop("callback"), opts.pop("progress_bar")
         listed, _ = _as_circuit_list(circuits)
+        name = check_name(name)
         tags, header = check_tags(tags or []), check_header(header or {})
         store = opts["store"]
         if store is not None:

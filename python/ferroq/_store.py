@@ -23,6 +23,14 @@ half a second).
 While a job runs, its owner process writes each status it reaches (with its time)
 and checks for cancellation requests, from ferroq's progress thread.
 
+A store this process may read but not write (a read-only file, or a directory
+where SQLite cannot create its write-ahead log) is opened read-only: every read
+works, an unfinished job of an ended process reads as ``ERROR`` without being
+written, and every write raises :class:`JobError` naming the store and the
+operation (as does any other failure of SQLite). A row whose text is not UTF-8,
+or whose values have types their columns never hold, is reported as corrupted,
+naming the column; it costs that row only.
+
 The result column holds no pickle: a store's rows are read by decoders that
 check every length and value (``EncodingError`` on anything else). Only stores
 written by ferroq 0.1, whose result column was a pickle, are unpickled, and only
@@ -32,10 +40,12 @@ those rows: open such stores only if you trust them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import functools
 import json
 import os
+import pathlib
 import pickle
 import socket
 import sqlite3
@@ -44,14 +54,14 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ferroq import _core, exceptions
 from ferroq._circuit import Circuit
 from ferroq._contract import JOB_FINAL_STATES, JobStatus, settle
 from ferroq._progress import ProgressEvent, store_watcher, watch
-from ferroq._record import JobRecord
+from ferroq._record import JobRecord, check_name
 from ferroq._result import Result
 from ferroq.exceptions import JobCancelledError, JobError, OptionError, OptionTypeError
 
@@ -158,34 +168,171 @@ _local = threading.local()
 _init_lock = threading.Lock()
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    """This thread's connection to the store at ``path`` (created with its schema if new)."""
-    conns: dict[str, sqlite3.Connection] | None = getattr(_local, "conns", None)
+class _Connection(sqlite3.Connection):
+    """A connection to a store that knows whether it may write: a store this
+    process may only read (a read-only file, or a directory where SQLite cannot
+    create its write-ahead-log files) is opened read-only, and every read works on
+    it without the housekeeping writes (see :func:`_reap`)."""
+
+    writable = True
+
+
+class _Undecodable:
+    """A TEXT value of a row that is not UTF-8 (a damaged row): read as this
+    instead of failing the whole query, and reported as a corrupted column of
+    its row only (:func:`_check_row`)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def __str__(self) -> str:
+        return self.raw.decode("utf-8", "backslashreplace")
+
+    def __repr__(self) -> str:
+        return f"<not UTF-8: {self.raw[:40]!r}>"
+
+
+def _text(raw: bytes) -> str | _Undecodable:
+    """The connections' text factory: strict UTF-8, else an :class:`_Undecodable`."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable(raw)
+
+
+def _is_read_only_error(err: BaseException) -> bool:
+    """Whether ``err`` says that the store cannot be written or opened for writing."""
+    text = str(err).lower()
+    return any(sign in text for sign in ("readonly", "read-only", "unable to open", "cannot open"))
+
+
+def _failed(path: str, operation: str, err: BaseException) -> JobError:
+    why = f"the store is read-only ({err})" if _is_read_only_error(err) else str(err)
+    return JobError(f"job store {path!r}: {operation} failed: {why}")
+
+
+@contextlib.contextmanager
+def _guarded(path: str, operation: str) -> Iterator[None]:
+    """Turns an ``sqlite3.Error`` into a :class:`JobError` naming the store and the operation."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        raise _failed(path, operation, err) from err
+
+
+def _connect(path: str, write: str | None = None) -> _Connection:
+    """This thread's connection to the store at ``path``. ``write`` names the
+    writing operation the connection is for (then a new store is created with its
+    schema, and a read-only one raises :class:`JobError`); without it the store
+    may be read-only."""
+    conns: dict[str, _Connection] | None = getattr(_local, "conns", None)
     if conns is None or getattr(_local, "pid", None) != os.getpid():
         conns = _local.conns = {}
         _local.pid = os.getpid()
     conn = conns.get(path)
-    if conn is not None:
+    if conn is not None and (write is None or conn.writable):
         return conn
+    if conn is not None:  # read-only so far: its permissions may have changed since
+        del conns[path]
+        conn.close()
+    conn = _open(path, write)
+    conns[path] = conn
+    if write is not None and not conn.writable:
+        raise JobError(f"job store {path!r}: {write} failed: the store is read-only")
+    return conn
+
+
+def _open(path: str, write: str | None) -> _Connection:
+    """A new connection to the store at ``path``: read-write where it can be
+    written, else (for reads) read-only."""
+    purpose = write or "reading"
     try:
-        parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        if write is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = sqlite3.connect(
+            path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, factory=_Connection
+        )
+    except (sqlite3.Error, OSError) as err:
+        raise JobError(f"cannot open the job store {path!r} for {purpose}: {err}") from err
+    try:
+        conn.text_factory = _text
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
             version = _create_or_upgrade(conn)
-    except (sqlite3.Error, OSError) as err:
-        raise JobError(f"cannot open the job store {path!r}: {err}") from err
-    if version != SCHEMA_VERSION:
+        if version == SCHEMA_VERSION:
+            conn.writable = _can_write(conn)
+    except sqlite3.Error as err:
+        conn.close()
+        if write is not None and _is_read_only_error(err):
+            raise JobError(f"job store {path!r}: {write} failed: the store is read-only ({err})") from err
+        if write is not None or not _is_read_only_error(err):
+            raise JobError(f"cannot open the job store {path!r} for {purpose}: {err}") from err
+        conn, version = _open_read_only(path, err)
+    # A store this process cannot write is read as it is: a version 1 store has
+    # every column a read needs, and one without a schema yet has no jobs.
+    if version != SCHEMA_VERSION and not (version < SCHEMA_VERSION and not conn.writable):
         conn.close()
         raise JobError(
             f"the job store {path!r} has schema version {version}; this ferroq reads version {SCHEMA_VERSION}"
         )
-    conns[path] = conn
     return conn
+
+
+def _can_write(conn: sqlite3.Connection) -> bool:
+    """Whether the store takes writes: a statement that writes nothing but needs
+    the right to (SQLite opens a file it cannot write read-only, silently)."""
+    try:
+        conn.execute("UPDATE jobs SET kind = kind WHERE 0")
+    except sqlite3.OperationalError as err:
+        if _is_read_only_error(err):
+            return False
+        raise
+    return True
+
+
+def _open_read_only(path: str, first: sqlite3.Error) -> tuple[_Connection, int]:
+    """A read-only connection to a store this process cannot write, and its schema
+    version: ``mode=ro``, or where SQLite cannot even create the write-ahead log's
+    index there (a read-only directory), ``immutable=1``, which reads the database
+    file alone. A store without a schema yet reads as one without jobs."""
+    uri = pathlib.Path(os.path.abspath(path)).as_uri()
+    for query in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                f"{uri}?{query}",
+                uri=True,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                factory=_Connection,
+            )
+        except sqlite3.Error:
+            continue
+        try:
+            conn.text_factory = _text
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version == 0:  # an empty store nobody may initialise: no jobs
+                conn.execute(_SCHEMA.split(";")[0].replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE"))
+            conn.execute("SELECT count(*) FROM jobs").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            continue
+        conn.writable = False
+        wal = path + "-wal"
+        if query == "immutable=1" and os.path.exists(wal) and os.path.getsize(wal) > 0:
+            warnings.warn(
+                f"the job store {path!r} is read-only and its write-ahead log cannot be read here: "
+                "the jobs written since its last checkpoint are missing",
+                UserWarning,
+                stacklevel=4,
+            )
+        return conn, version
+    raise JobError(f"cannot open the job store {path!r} for reading: {first}") from first
 
 
 def _create_or_upgrade(conn: sqlite3.Connection) -> int:
@@ -211,13 +358,39 @@ def _create_or_upgrade(conn: sqlite3.Connection) -> int:
 
 
 def open_store(path: str) -> None:
-    """Opens (and creates) the store now, so a bad path raises before any job runs."""
-    _connect(path)
+    """Opens (and creates) the store for writing now, so a bad path or a store
+    that cannot be written raises before any job runs."""
+    _connect(path, "recording a job")
 
 
 # ------------------------------------------------------------------ writing
 def _json(value: Any) -> str:
-    return json.dumps(value, default=repr, sort_keys=True)
+    """``value`` as JSON, whatever it holds: values JSON cannot hold are stored as
+    their ``repr``, keys that are not strings as their ``str``, a container that
+    holds itself as its ``repr``."""
+    try:
+        return json.dumps(value, default=repr, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        return json.dumps(_plain(value, set()), default=repr, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(f"<{type(value).__name__} that cannot be stored>")
+
+
+def _plain(value: Any, active: set[int]) -> Any:
+    """``value`` with string keys only and without cycles (for :func:`_json`)."""
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    if id(value) in active:
+        return f"<recursive {type(value).__name__}>"
+    active.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {k if isinstance(k, str) else str(k): _plain(v, active) for k, v in value.items()}
+        return [_plain(v, active) for v in value]
+    finally:
+        active.discard(id(value))
 
 
 def _encode_circuits(circuits: Sequence[Circuit]) -> bytes:
@@ -286,15 +459,25 @@ _unfinished: dict[str, tuple[str, Recordable]] = {}
 _unfinished_lock = threading.Lock()
 
 
+def _checked_name(name: Any) -> str | None:
+    """``name`` if it can be stored as a job's name (``None`` or Unicode text);
+    else :class:`JobError` naming it."""
+    try:
+        return check_name(name)
+    except TypeError as err:
+        raise JobError(str(err)) from None
+
+
 def record(path: str, job: Recordable) -> None:
     """Writes ``job``'s row (as submitted) and arranges for its final write."""
     now = time.time()
     pid = os.getpid()
     status = job.status()
+    job_id = job.job_id()
     row = (
-        job.job_id(),
+        job_id,
         "jobset" if _is_set(job) else "job",
-        job.name(),
+        _checked_name(job.name()),
         _json(job.tags()),
         JobStatus.QUEUED.name if status in JOB_FINAL_STATES else status.name,
         _json({k: v for k, v in _job_steps(job).items() if k not in _FINAL_NAMES}),
@@ -308,13 +491,15 @@ def record(path: str, job: Recordable) -> None:
         job.creation_date().timestamp(),
         now,
     )
-    _connect(path).execute(
-        "INSERT INTO jobs (job_id, kind, name, tags, status, steps, options, header, metadata, "
-        "circuits, pid, hostname, pid_start, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        row,
-    )
+    operation = f"recording job {job_id}"
+    with _guarded(path, operation):
+        _connect(path, operation).execute(
+            "INSERT INTO jobs (job_id, kind, name, tags, status, steps, options, header, metadata, "
+            "circuits, pid, hostname, pid_start, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            row,
+        )
     with _unfinished_lock:
-        _unfinished[job.job_id()] = (path, job)
+        _unfinished[job_id] = (path, job)
     job.add_done_callback(_finish)
     job._on_metadata_change = functools.partial(_write_metadata, path)
     watch(job, _Owner(path, job), every_tick=True, watcher=store_watcher)
@@ -333,30 +518,43 @@ class _Owner:
     def __call__(self, event: ProgressEvent) -> None:
         if event.final:
             return  # _finish writes the outcome with the final state
-        conn = _connect(self._path)
         job_id = self._job.job_id()
-        if event.status is not self._status:
-            self._status = event.status
-            steps = {k: v for k, v in _job_steps(self._job).items() if k not in _FINAL_NAMES}
-            conn.execute(
-                f"UPDATE jobs SET status=?, steps=?, updated=? WHERE job_id=? "
-                f"AND status NOT IN ({','.join('?' * len(_FINAL_NAMES))})",
-                (event.status.name, _json(steps), time.time(), job_id, *_FINAL_NAMES),
-            )
-        now = time.monotonic()
-        if now >= self._next_poll:
-            self._next_poll = now + _CANCEL_POLL
-            row = conn.execute("SELECT cancel_requested FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-            if row is not None and row[0] is not None:
-                self._job.cancel()
+        operation = f"recording the progress of job {job_id}"
+        with _guarded(self._path, operation):
+            conn = _connect(self._path, operation)
+            if event.status is not self._status:
+                self._status = event.status
+                steps = {k: v for k, v in _job_steps(self._job).items() if k not in _FINAL_NAMES}
+                conn.execute(
+                    f"UPDATE jobs SET status=?, steps=?, updated=? WHERE job_id=? "
+                    f"AND status NOT IN ({','.join('?' * len(_FINAL_NAMES))})",
+                    (event.status.name, _json(steps), time.time(), job_id, *_FINAL_NAMES),
+                )
+            now = time.monotonic()
+            if now >= self._next_poll:
+                self._next_poll = now + _CANCEL_POLL
+                row = conn.execute("SELECT cancel_requested FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+                if row is not None and row[0] is not None:
+                    self._job.cancel()
 
 
 def _write_metadata(path: str, job: Any) -> None:
     """Persists a rename or retag of a stored job."""
-    _connect(path).execute(
-        "UPDATE jobs SET name=?, tags=?, updated=? WHERE job_id=?",
-        (job.name(), _json(job.tags()), time.time(), job.job_id()),
-    )
+    name = _checked_name(job.name())
+    operation = f"updating the name and tags of job {job.job_id()}"
+    with _guarded(path, operation):
+        _connect(path, operation).execute(
+            "UPDATE jobs SET name=?, tags=?, updated=? WHERE job_id=?",
+            (name, _json(job.tags()), time.time(), job.job_id()),
+        )
+
+
+def _storable(text: str | None) -> str | None:
+    """``text`` as SQLite can store it: lone surrogates (which UTF-8 cannot
+    encode) written as backslash escapes."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 #: One final write at a time: a read's _flush and the notifier thread may both
@@ -407,16 +605,19 @@ def _write_final(job: Recordable) -> None:
         "UPDATE jobs SET status=?, steps=?, metadata=?, result=?, error_type=?, error_message=?, updated=? "
         "WHERE job_id=?"
     )
+    error_type, error_message = _storable(error_type), _storable(error_message)
     values = [status.name, _json(steps), _json(job.metadata), result, error_type, error_message]
-    conn = _connect(path)
-    try:
-        conn.execute(sql, (*values, time.time(), job.job_id()))
-    except sqlite3.Error as err:
-        if result is None:
-            raise
-        # Too large for SQLite (over a gigabyte, by default): keep the row, say why.
-        values[3:6] = [None, "ResultNotStored", f"the result was not stored: {err}"]
-        conn.execute(sql, (*values, time.time(), job.job_id()))
+    operation = f"writing the final state of job {job.job_id()}"
+    with _guarded(path, operation):
+        conn = _connect(path, operation)
+        try:
+            conn.execute(sql, (*values, time.time(), job.job_id()))
+        except sqlite3.Error as err:
+            if result is None or _is_read_only_error(err):
+                raise
+            # Too large for SQLite (over a gigabyte, by default): keep the row, say why.
+            values[3:6] = [None, "ResultNotStored", f"the result was not stored: {err}"]
+            conn.execute(sql, (*values, time.time(), job.job_id()))
     with _unfinished_lock:
         _unfinished.pop(job.job_id(), None)
 
@@ -434,7 +635,8 @@ def _at_exit() -> None:
                 continue
             with _unfinished_lock:
                 _unfinished.pop(job.job_id(), None)
-            _mark_ended(_connect(path), job.job_id(), os.getpid(), socket.gethostname(), None)
+            conn = _connect(path, f"marking job {job.job_id()} as ended with its process")
+            _mark_ended(conn, job.job_id(), os.getpid(), socket.gethostname(), None)
         except Exception:  # never fail the interpreter's exit
             pass
 
@@ -444,16 +646,26 @@ def _mark_ended(conn: sqlite3.Connection, job_id: str, pid: int, hostname: str, 
     row = conn.execute("SELECT steps, status FROM jobs WHERE job_id=?", (job_id,)).fetchone()
     if row is None or row[1] in _FINAL_NAMES or (status is not None and row[1] != status):
         return
-    try:
-        steps = json.loads(row[0])
-    except ValueError:
-        steps = {}
-    steps[JobStatus.ERROR.name] = time.time()
     conn.execute(
-        "UPDATE jobs SET status='ERROR', steps=?, error_type='JobError', error_message=?, updated=? "
+        "UPDATE jobs SET status='ERROR', steps=COALESCE(?, steps), error_type='JobError', error_message=?, "
+        "updated=? "
         "WHERE job_id=? AND status=?",
-        (_json(steps), _ended_message(pid, hostname), time.time(), job_id, row[1]),
+        (_ended_steps(row[0]), _ended_message(pid, hostname), time.time(), job_id, row[1]),
     )
+
+
+def _ended_steps(steps: Any, when: float | None = None) -> str | None:
+    """The steps column of a job marked as ended with its process: ``ERROR`` added
+    at ``when`` (default: now); ``None`` (left as it is, and read as corrupted)
+    where the column is not a JSON object."""
+    try:
+        decoded = json.loads(steps) if isinstance(steps, str) else None
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        return None
+    decoded[JobStatus.ERROR.name] = time.time() if when is None else when
+    return _json(decoded)
 
 
 def _flush(path: str) -> None:
@@ -465,11 +677,18 @@ def _flush(path: str) -> None:
             j for where, j in _unfinished.values() if os.path.abspath(where) == here and j.in_final_state()
         ]
     for job in ended:
-        _finish(job)
+        # A write that fails here (the store became read-only) is reported where
+        # the job's own final write runs; the read goes on with what the store has.
+        with contextlib.suppress(JobError):
+            _finish(job)
 
 
-def _reap(conn: sqlite3.Connection) -> None:
-    """Marks the unfinished jobs of ended processes on this host as ``ERROR``."""
+def _reap(conn: _Connection) -> None:
+    """Marks the unfinished jobs of ended processes on this host as ``ERROR``. A
+    store this process cannot write is left as it is: its rows are marked as they
+    are read instead (:func:`_as_read`)."""
+    if not conn.writable:
+        return
     host = socket.gethostname()
     placeholders = ",".join("?" * len(_FINAL_NAMES))
     rows = conn.execute(
@@ -479,11 +698,42 @@ def _reap(conn: sqlite3.Connection) -> None:
     ).fetchall()
     verdicts: dict[tuple[Any, Any], bool] = {}
     for job_id, pid, start, status in rows:
+        if any(isinstance(v, _Undecodable) for v in (job_id, start, status)):
+            continue  # a damaged row: reported as corrupted when it is read
         key = (pid, start)
         if key not in verdicts:
             verdicts[key] = not isinstance(pid, int) or _alive(pid, start)
         if not verdicts[key]:
-            _mark_ended(conn, job_id, pid, host, status)
+            try:
+                _mark_ended(conn, job_id, pid, host, status)
+            except sqlite3.OperationalError as err:
+                if not _is_read_only_error(err):
+                    raise
+                conn.writable = False  # it became read-only: read on without writing
+                return
+
+
+def _as_read(conn: _Connection, row: Sequence[Any]) -> Sequence[Any]:
+    """``row`` as a read shows it: on a store this process cannot write (so
+    :func:`_reap` could not mark it), an unfinished job of an ended process on
+    this host reads as ``ERROR``, as it would have been marked, at the time its
+    row was last written."""
+    if conn.writable:
+        return row
+    status, steps, pid, hostname, start, updated = (row[4], row[5], *row[12:15], row[16])
+    if (
+        status in _FINAL_NAMES
+        or hostname != socket.gethostname()
+        or not isinstance(pid, int)
+        or not (start is None or isinstance(start, str))
+        or _alive(pid, start)
+    ):
+        return row
+    when = float(updated) if isinstance(updated, (int, float)) else None
+    marked = list(row)
+    marked[4], marked[5] = JobStatus.ERROR.name, _ended_steps(steps, when) or steps
+    marked[10], marked[11] = "JobError", _ended_message(pid, hostname)
+    return marked
 
 
 # ------------------------------------------------------------------ reading
@@ -530,6 +780,7 @@ class StoredJob(JobRecord):
             store_watcher.add(_RowReader(self), _ignore, every_tick=False)
 
     def _apply(self, row: Sequence[Any]) -> None:
+        _check_row(row)
         (job_id, kind, name, tags, status, steps, options, header, metadata, circuits) = row[:10]
         (error_type, error_message, pid, hostname, _start, _created, _updated) = row[10:]
         self._job_id = job_id
@@ -557,13 +808,35 @@ class StoredJob(JobRecord):
             settle(self._handle, frozen_status, error_message or "")
 
     def _reload(self) -> None:
-        conn = _connect(self._store_path)
-        _flush(self._store_path)
-        _reap(conn)
-        row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (self._job_id,)).fetchone()
+        path = self._store_path
+        with _guarded(path, f"reading job {self._job_id}"):
+            conn = _connect(path)
+            _flush(path)
+            _reap(conn)
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (self._job_id,)).fetchone()
         if row is None:
-            raise JobError(f"job {self._job_id} is no longer in the store {self._store_path!r}")
-        self._apply(row)
+            raise JobError(f"job {self._job_id} is no longer in the store {path!r}")
+        self._apply(_as_read(conn, row))
+
+    def update_name(self, name: str) -> str:
+        """Renames the job in the store; returns the new name. Raises
+        :class:`JobError` (the name unchanged) where the store cannot be written."""
+        before = self._name
+        try:
+            return super().update_name(name)
+        except BaseException:
+            self._name = before
+            raise
+
+    def update_tags(self, new_tags: list[str]) -> list[str]:
+        """Replaces the tags in the store; returns them. Raises :class:`JobError`
+        (the tags unchanged) where the store cannot be written."""
+        before = self._tags
+        try:
+            return super().update_tags(new_tags)
+        except BaseException:
+            self._tags = before
+            raise
 
     def status(self) -> JobStatus:
         """The state recorded in the store (read again while unfinished)."""
@@ -609,10 +882,12 @@ class StoredJob(JobRecord):
         ``ERROR``)."""
         if self.status() in JOB_FINAL_STATES:
             return False
-        _connect(self._store_path).execute(
-            "UPDATE jobs SET cancel_requested=? WHERE job_id=? AND cancel_requested IS NULL",
-            (time.time(), self._job_id),
-        )
+        operation = f"requesting the cancellation of job {self._job_id}"
+        with _guarded(self._store_path, operation):
+            _connect(self._store_path, operation).execute(
+                "UPDATE jobs SET cancel_requested=? WHERE job_id=? AND cancel_requested IS NULL",
+                (time.time(), self._job_id),
+            )
         self._wait(_CANCEL_WAIT)
         return self.status() is JobStatus.CANCELLED
 
@@ -631,27 +906,32 @@ class StoredJob(JobRecord):
                 if self._frozen_status is JobStatus.ERROR and self._partial is None:
                     self._partial = self._stored_partial()
                 raise self._frozen_error
-            conn = _connect(self._store_path)
-            row = conn.execute("SELECT result FROM jobs WHERE job_id=?", (self._job_id,)).fetchone()
-            blob = None if row is None else row[0]
+            blob = self._stored_result()
 
             def load() -> Result:
                 if not isinstance(blob, bytes):
                     raise ValueError(self._unstored or "no result data")
                 seed, experiments, _ = _load_results(blob)
-                return Result(seed, experiments, options=self._options, job_id=self._job_id)
+                return Result(
+                    seed, experiments, options=self._options, job_id=self._job_id, circuits=self._circuits
+                )
 
             self._result = _decode(self._job_id, "result", load)
             return self._result
 
+    def _stored_result(self) -> Any:
+        """The row's result column (``None`` if the row is gone)."""
+        with _guarded(self._store_path, f"reading the result of job {self._job_id}"):
+            row = (
+                _connect(self._store_path)
+                .execute("SELECT result FROM jobs WHERE job_id=?", (self._job_id,))
+                .fetchone()
+            )
+        return None if row is None else row[0]
+
     def _stored_partial(self) -> Result | None:
         """What did run of a failed batch, as its process stored it (or ``None``)."""
-        row = (
-            _connect(self._store_path)
-            .execute("SELECT result FROM jobs WHERE job_id=?", (self._job_id,))
-            .fetchone()
-        )
-        blob = None if row is None else row[0]
+        blob = self._stored_result()
         if not isinstance(blob, bytes):
             return None
 
@@ -662,7 +942,12 @@ class StoredJob(JobRecord):
                 for i, kind, message in failed
             }
             return Result(
-                seed, list(experiments), options=self._options, job_id=self._job_id, missing=missing
+                seed,
+                list(experiments),
+                options=self._options,
+                job_id=self._job_id,
+                missing=missing,
+                circuits=self._circuits,
             )
 
         partial: Result = _decode(self._job_id, "result", load)
@@ -753,6 +1038,34 @@ def _load_results(blob: bytes) -> tuple[int, list[_core.ExperimentData], list[tu
     return seed, list(experiments), [(int(i), str(k), str(m)) for i, k, m in failed]
 
 
+#: The names of the columns of a row read with _COLUMNS, in order.
+_ROW_COLUMNS = tuple(c.strip() for c in _COLUMNS.split(","))
+#: The types a row's value may have, for the columns read as they are.
+_ROW_TYPES: dict[str, tuple[type, ...]] = {
+    "job_id": (str,),
+    "kind": (str,),
+    "name": (str, type(None)),
+    "error_type": (str, type(None)),
+    "error_message": (str, type(None)),
+    "pid": (int,),
+    "hostname": (str,),
+}
+
+
+def _check_row(row: Sequence[Any]) -> None:
+    """Raises :class:`JobError` naming the first column of ``row`` that holds
+    text that is not UTF-8, or a value of a type its column never holds."""
+    job_id = row[0]
+    for column, value in zip(_ROW_COLUMNS, row, strict=True):
+        if isinstance(value, _Undecodable):
+            why = f"not UTF-8 text: {value.raw[:40]!r}"
+        elif column in _ROW_TYPES and not isinstance(value, _ROW_TYPES[column]):
+            why = f"a {type(value).__name__}: {value!r:.60}"
+        else:
+            continue
+        raise JobError(f"job {job_id}: stored column {column!r} is corrupted ({why})")
+
+
 def _decode(job_id: str, column: str, fn: Any) -> Any:
     try:
         return fn()
@@ -791,13 +1104,17 @@ def retrieve_job(job_id: str, store: str | os.PathLike[str] | None = None) -> St
     path = _path(store)
     if not os.path.exists(path):
         raise JobError(f"no job store at {path!r}")
-    conn = _connect(path)
-    _flush(path)
-    _reap(conn)
-    row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (str(job_id),)).fetchone()
+    key = str(job_id)
+    with _guarded(path, f"reading job {key}"):
+        conn = _connect(path)
+        _flush(path)
+        _reap(conn)
+        row = None
+        if _bindable(key):
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (key,)).fetchone()
     if row is None:
         raise JobError(f"no job {job_id} in the store {path!r}")
-    return StoredJob(path, row)
+    return StoredJob(path, _as_read(conn, row))
 
 
 def retrieve_job_by_prefix(prefix: str, store: str | os.PathLike[str] | None = None) -> StoredJob:
@@ -807,21 +1124,39 @@ def retrieve_job_by_prefix(prefix: str, store: str | os.PathLike[str] | None = N
     path = _path(store)
     if not os.path.exists(path):
         raise JobError(f"no job store at {path!r}")
+    prefix = str(prefix)
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    rows = (
-        _connect(path)
-        .execute(
-            "SELECT job_id FROM jobs WHERE job_id LIKE ? ESCAPE '\\' ORDER BY job_id LIMIT 3",
-            (escaped + "%",),
-        )
-        .fetchall()
-    )
-    ids = [r[0] for r in rows]
+    ids: list[Any] = []
+    if _bindable(prefix):
+        with _guarded(path, f"looking up job {prefix}"):
+            rows = (
+                _connect(path)
+                .execute(
+                    "SELECT job_id FROM jobs WHERE job_id LIKE ? ESCAPE '\\' ORDER BY job_id LIMIT 3",
+                    (escaped + "%",),
+                )
+                .fetchall()
+            )
+        ids = [r[0] for r in rows]
     if prefix in ids or len(ids) == 1:
-        return retrieve_job(prefix if prefix in ids else ids[0], store=path)
+        found = prefix if prefix in ids else ids[0]
+        if not isinstance(found, str):
+            raise JobError(f"job {found}: stored column 'job_id' is corrupted (not UTF-8 text: {found!r})")
+        return retrieve_job(found, store=path)
     if not ids:
         raise JobError(f"no job {prefix} in the store {path!r}")
-    raise JobError(f"{prefix!r} is the start of several job ids ({', '.join(ids[:2])}, ...): give more of it")
+    shown = ", ".join(str(i) for i in ids[:2])
+    raise JobError(f"{prefix!r} is the start of several job ids ({shown}, ...): give more of it")
+
+
+def _bindable(text: str) -> bool:
+    """Whether ``text`` can be looked up in SQLite (UTF-8 cannot encode lone
+    surrogates, so no stored value equals such a text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _statuses(status: Any) -> list[str]:
@@ -855,7 +1190,7 @@ def jobs(
     """The jobs of the job store (``store``, else ``FERROQ_STORE``), newest first.
 
     Filters: ``status`` (a :class:`JobStatus`, its name, or several), ``tags``
-    (jobs carrying every one of them), ``name`` (exact), ``since`` (created at or
+    (jobs carrying every one of them; a ``str`` is one tag), ``name`` (exact), ``since`` (created at or
     after a datetime or POSIX time); at most ``limit`` jobs (``None``: all). Rows
     that cannot be read are skipped with a ``UserWarning`` naming the job and column.
 
@@ -873,38 +1208,55 @@ def jobs(
     2
     """
     path = _path(store)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, got {type(name).__name__} {name!r}")
+    if isinstance(tags, str):
+        tags = [tags]
+    wanted_tags = set(tags or ())
+    if not all(isinstance(t, str) for t in wanted_tags):
+        raise TypeError(f"tags must be strings, got {sorted(map(repr, wanted_tags))}")
+    names = None if status is None else _statuses(status)
     if not os.path.exists(path):
         return []
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
-    wanted_tags = set(tags or ())
-    conn = _connect(path)
-    _flush(path)
-    _reap(conn)
-    clauses: list[str] = []
-    params: list[Any] = []
-    if status is not None:
-        names = _statuses(status)
-        clauses.append(f"status IN ({','.join('?' * len(names))})")
-        params += names
-    if name is not None:
-        clauses.append("name = ?")
-        params.append(name)
-    if since is not None:
-        clauses.append("created >= ?")
-        params.append(_since(since))
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    cursor = conn.execute(f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created DESC, rowid DESC", params)
-    found: list[StoredJob] = []
-    for row in cursor:
-        if limit is not None and len(found) >= limit:
-            break
+    if name is not None and not _bindable(name):
+        return []
+    with _guarded(path, "listing jobs"):
+        conn = _connect(path)
+        _flush(path)
+        _reap(conn)
+        clauses: list[str] = []
+        params: list[Any] = []
+        # A store that cannot be written is reaped as it is read (_as_read), so
+        # the statuses are compared after that.
+        if names is not None and conn.writable:
+            clauses.append(f"status IN ({','.join('?' * len(names))})")
+            params += names
+        if name is not None:
+            clauses.append("name = ?")
+            params.append(name)
+        if since is not None:
+            clauses.append("created >= ?")
+            params.append(_since(since))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created DESC, rowid DESC"
+        found: list[StoredJob] = []
+        cursor = conn.execute(sql, params)
         try:
-            job = StoredJob(path, row)
-        except JobError as err:
-            warnings.warn(str(err), UserWarning, stacklevel=2)
-            continue
-        if wanted_tags <= set(job.tags()):
-            found.append(job)
-    cursor.close()
+            for raw in cursor:
+                if limit is not None and len(found) >= limit:
+                    break
+                row = _as_read(conn, raw)
+                if names is not None and row[4] not in names:
+                    continue
+                try:
+                    job = StoredJob(path, row)
+                except JobError as err:
+                    warnings.warn(str(err), UserWarning, stacklevel=2)
+                    continue
+                if wanted_tags <= set(job.tags()):
+                    found.append(job)
+        finally:
+            cursor.close()
     return found

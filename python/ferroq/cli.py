@@ -12,20 +12,26 @@ Subcommands:
 
 Errors print one line, ``ferroq: error: ...``, and exit with status 2 for bad
 input (a missing file, a parse error with its line and column, an unsupported
-instruction, a bad option), 1 when a job fails or is cancelled, and 130 on
-Ctrl-C; set ``FERROQ_DEBUG=1`` for the traceback.
+instruction, a bad option, an output path that cannot be written, a job store
+that cannot be read, or written where a command writes), 1 when a job fails or
+is cancelled, and 130 on Ctrl-C; set ``FERROQ_DEBUG=1`` for the traceback. Paths
+given to ``--out`` and ``--plot`` are checked before the job runs. Output to a
+pipe closed early (``ferroq jobs | head -1``) ends the command quietly, with
+status 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -40,6 +46,8 @@ from ferroq.exceptions import FerroqError, JobCancelledError, JobError, QasmErro
 __all__ = ["main"]
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: The largest count an option takes (the engine's counts are 64-bit).
+_MAX_COUNT = 2**63 - 1
 
 _VERSION_LINE = re.compile(r"\s*(?://[^\n]*\n\s*|/\*.*?\*/\s*)*OPENQASM\s+(\d+)", re.DOTALL)
 
@@ -56,7 +64,8 @@ class CliError(Exception):
 def load_circuit(path: str) -> Circuit:
     """The circuit in OpenQASM file ``path`` (``-``: standard input), named after
     the file. OpenQASM 3 goes through qiskit's importer."""
-    name = "stdin" if path == "-" else Path(path).stem
+    # A file name need not be UTF-8; the circuit's name must be text.
+    name = "stdin" if path == "-" else os.fsencode(Path(path).stem).decode("utf-8", "replace")
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -185,11 +194,11 @@ def _is_json(value: Any) -> bool:
 
 
 def _write_json(data: Any, path: str) -> None:
+    if path == "-":  # (a closed pipe here ends the command quietly: see main)
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
     try:
-        if path == "-":
-            json.dump(data, sys.stdout, indent=2)
-            sys.stdout.write("\n")
-            return
         with open(path, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
@@ -200,6 +209,11 @@ def _write_json(data: Any, path: str) -> None:
 # ------------------------------------------------------------------ commands
 def cmd_run(args: argparse.Namespace) -> int:
     circuits = [load_circuit(path) for path in args.files]
+    # What is written after the job is checked before it runs.
+    if args.out is not None and args.out != "-":
+        _check_writable(args.out)
+    if args.plot is not None:
+        _check_plot(args.plot, circuits)
     options: dict[str, Any] = {
         "shots": args.shots,
         "seed": args.seed,
@@ -215,8 +229,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         options["callback"] = TextProgressBar(sys.stderr)
     try:
         job = ferroq.Simulator().run(circuits, name=args.name, tags=args.tag or [], **options)
-    except FerroqError as err:
-        raise CliError(str(err)) from None
+    except (FerroqError, ValueError, TypeError, OverflowError) as err:
+        # Refused before it ran: the circuits, the options or the store.
+        raise CliError(_one_line(str(err))) from None
     assert isinstance(job, Job)
     try:
         result = job.result(timeout=args.timeout)
@@ -233,7 +248,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except FerroqError as err:
         raise CliError(f"job {job.job_id()} failed: {err}", EXIT_JOB_FAILED) from None
     ferroq.wait_for_progress(job, timeout=5)  # the bar's last line before the table
-    if args.out != "-":
+    # Files first: standard output may be a pipe its reader has closed.
+    if args.out is not None and args.out != "-":
+        _write_json(result_json(job, result, args.files, args.statevector), args.out)
+    if args.plot is not None:
+        _plot(result, args.plot)
+    if args.out == "-":
+        _write_json(result_json(job, result, args.files, args.statevector), "-")
+    else:
         print_counts(result, sys.stdout, args.max_outcomes)
         n = len(result)
         print(
@@ -241,11 +263,48 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{_seconds(_elapsed(job))} from submission to result",
             file=sys.stdout,
         )
-    if args.out is not None:
-        _write_json(result_json(job, result, args.files, args.statevector), args.out)
-    if args.plot is not None:
-        _plot(result, args.plot)
     return EXIT_OK
+
+
+def _check_writable(path: str) -> None:
+    """Raises :class:`CliError` (bad input) where a file cannot be written at ``path``:
+    a directory, a missing or unwritable directory, or an unwritable file."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        why = "is a directory"
+    elif not parent.exists():
+        why = f"no such directory {str(parent)!r}"
+    elif not parent.is_dir():
+        why = f"{str(parent)!r} is not a directory"
+    elif not os.access(target if target.exists() else parent, os.W_OK):
+        why = "permission denied"
+    else:
+        return
+    raise CliError(f"{path}: cannot write: {why}")
+
+
+def _check_plot(path: str, circuits: Sequence[Circuit]) -> None:
+    """Raises :class:`CliError` (bad input) where ``--plot`` could not draw the
+    counts of ``circuits`` to ``path``: no matplotlib, a file format it does not
+    write, an unwritable path, or a circuit without classical bits (no counts)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise CliError("--plot needs matplotlib: pip install 'ferroq[plot]'") from None
+    extension = os.path.splitext(path)[1][1:].lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if extension and extension not in formats:
+        raise CliError(
+            f"--plot {path}: unknown image format {extension!r} (known: {', '.join(sorted(formats))})"
+        )
+    _check_writable(path)
+    empty = [c.name or f"circuit {i}" for i, c in enumerate(circuits) if c.num_clbits == 0]
+    if empty:
+        raise CliError(
+            f"--plot: the counts of {', '.join(empty[:3])}{', ...' if len(empty) > 3 else ''} are empty "
+            "(a circuit without classical bits has no counts): nothing to plot"
+        )
 
 
 def _elapsed(job: Job) -> float:
@@ -281,11 +340,23 @@ def _store_path(args: argparse.Namespace) -> str:
 
 
 def _find(args: argparse.Namespace) -> _store.StoredJob:
-    path = _store_path(args)
-    try:
-        return _store.retrieve_job_by_prefix(args.job_id, store=path)
-    except JobError as err:
-        raise CliError(str(err)) from None
+    return _store.retrieve_job_by_prefix(args.job_id, store=_store_path(args))
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """A job store that cannot be read (or, by a command that writes, written) is
+    bad input: its :class:`JobError` exits with status 2. The store's warnings
+    (a damaged row, skipped) print as ``ferroq: warning: ...`` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except JobError as err:
+            raise CliError(_one_line(str(err))) from None
+        finally:
+            for warning in caught:
+                print(f"ferroq: warning: {_one_line(str(warning.message))}", file=sys.stderr)
 
 
 def _when(posix: float | None) -> str:
@@ -318,6 +389,11 @@ def _summary(job: _store.StoredJob) -> dict[str, Any]:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
+    with _store_errors():
+        return _list_jobs(args)
+
+
+def _list_jobs(args: argparse.Namespace) -> int:
     path = _store_path(args)
     since = None
     if args.since is not None:
@@ -326,7 +402,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         found = ferroq.jobs(
             args.limit, status=args.status, tags=args.tag, name=args.name, since=since, store=path
         )
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise CliError(str(err)) from None
     if args.json:
         _write_json([_summary(j) for j in found], "-")
@@ -368,6 +444,11 @@ def _parse_since(text: str) -> datetime.datetime:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    with _store_errors():
+        return _show(args)
+
+
+def _show(args: argparse.Namespace) -> int:
     job = _find(args)
     status = job.status()
     result: Result | None = None
@@ -413,6 +494,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    with _store_errors():
+        return _cancel(args)
+
+
+def _cancel(args: argparse.Namespace) -> int:
     job = _find(args)
     status = job.status()
     if status in JOB_FINAL_STATES:
@@ -427,6 +513,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ferroq._bench import run_bench
 
     peers = None if args.peers is None else [p for p in args.peers.split(",") if p]
+    if args.out is not None and args.out != "-":
+        _check_writable(args.out)
     try:
         report = run_bench(
             quick=args.quick,
@@ -457,6 +545,8 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value > _MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, got {text}")
     return value
 
 
@@ -569,29 +659,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
     started = time.monotonic()
     try:
+        args = build_parser().parse_args(argv)
         status: int = args.handler(args)
+    except SystemExit:  # argparse's --help, --version and usage errors
+        _flush_stdout()
+        raise
     except CliError as err:
         _error(str(err))
-        return err.status
+        status = err.status
     except KeyboardInterrupt:
         _error(f"interrupted after {time.monotonic() - started:.1f} s")
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `ferroq jobs | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = EXIT_INTERRUPTED
+    except BrokenPipeError:  # `ferroq jobs | head -1`: the reader has what it wanted
+        _silence_stdout()
         return EXIT_OK
     except Exception as err:
         if os.environ.get("FERROQ_DEBUG"):
             raise
         _error(f"{type(err).__name__}: {_one_line(str(err))} (set FERROQ_DEBUG=1 for the traceback)")
-        return EXIT_JOB_FAILED
+        status = EXIT_JOB_FAILED
+    _flush_stdout()
     return status
 
 
+def _flush_stdout() -> None:
+    """Flushes standard output here, not at the interpreter's exit, where a pipe
+    whose reader has gone would print a ``BrokenPipeError``; such a pipe is quietly
+    given up (the status stands)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Points standard output at the null device, so that the interpreter's own
+    flush at exit finds no closed pipe (and prints no ``BrokenPipeError``)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _error(message: str) -> None:
-    print(f"ferroq: error: {message}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # standard error too may be a closed pipe
+        print(f"ferroq: error: {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -267,6 +267,11 @@ def test_worker_threads_do_not_oversubscribe(sim, batch, executor):
     assert {c.metadata["threads"] for c in job.jobs()} == {max(1, cpus // 2)}
     assert all(c.metadata["wall_time"] > 0 and c.metadata["worker"] for c in job.jobs())
     for options, threads in [({"worker_threads": 3}, 3), ({"max_parallel_threads": 2}, 2)]:
+        if executor is None and "worker_threads" in options:
+            # It sizes executor tasks only: without one it is refused, not ignored.
+            with pytest.raises(OptionError, match="worker_threads"):
+                sim.run(batch[:8], executor=executor, max_job_size=4, **options)
+            continue
         job = sim.run(batch[:8], executor=executor, max_job_size=4, **options)
         job.result(timeout=60)
         assert {c.metadata["threads"] for c in job.jobs()} == {threads}

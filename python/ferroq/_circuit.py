@@ -231,6 +231,8 @@ class Circuit:
 
     def compose(self, other: Circuit) -> Circuit:
         """Appends the instructions of ``other`` (same qubits and clbits) to this circuit."""
+        if not isinstance(other, Circuit):
+            raise TypeError(f"compose takes a ferroq.Circuit, not {type(other).__name__} {other!r}")
         # Composing a circuit with itself must read a snapshot, not the list being extended.
         self._native.compose(other._native.copy() if other is self else other._native)
         return self
@@ -275,8 +277,14 @@ class Circuit:
             from ferroq.exceptions import CircuitError
 
             raise CircuitError(f"measure: {len(qubits)} qubits but {len(clbits)} clbits")
+        if len(qubits) == 1:
+            self._native.measure(qubits[0], clbits[0])
+            return self
+        # All or nothing: a bad pair late in the lists leaves the circuit as it was.
+        work = self._native.copy()
         for q, c in zip(qubits, clbits, strict=True):
-            self._native.measure(q, c)
+            work.measure(q, c)
+        self._native = work
         return self
 
     def measure_all(self, add_bits: bool = True) -> Circuit:
@@ -284,20 +292,25 @@ class Circuit:
         clbits are added after the existing ones, behind a barrier; without it,
         qubit ``i`` goes to clbit ``i``."""
         n = self.num_qubits
+        work = self._native.copy()  # all or nothing
         if add_bits:
             first = self.num_clbits
-            self._native.add_clbits(n)
-            self._native.barrier([])
+            work.add_clbits(n)
+            work.barrier([])
         else:
             first = 0
         for q in range(n):
-            self._native.measure(q, first + q)
+            work.measure(q, first + q)
+        self._native = work
         return self
 
     def reset(self, qubit: QubitSpec) -> Circuit:
-        """Resets ``qubit`` (or each qubit of a list) to ``|0>``."""
-        for q in _indices(qubit):
-            self._native.reset(q)
+        """Resets ``qubit`` (or each qubit of a list) to ``|0>``; all or nothing."""
+        qubits = _indices(qubit)
+        work = self._native if len(qubits) == 1 else self._native.copy()
+        for q in qubits:
+            work.reset(q)
+        self._native = work
         return self
 
     def barrier(self, *qubits: QubitSpec) -> Circuit:

@@ -136,6 +136,14 @@ def _check_ranges(opts: Mapping[str, Any]) -> None:
 def _as_circuit_list(circuits: Circuits) -> tuple[list[Circuit], bool]:
     if isinstance(circuits, Circuit):
         return [circuits], True
+    if not isinstance(circuits, (list, tuple)) and hasattr(circuits, "num_qubits"):
+        # A circuit of another library (a QuantumCircuit iterates over its
+        # instructions, which would read as a batch of none).
+        raise TypeError(
+            f"Simulator.run takes ferroq.Circuits, not a {type(circuits).__name__}: "
+            "run Qiskit circuits on ferroq.qiskit.FerroqSimulator, or convert them with "
+            "ferroq.qiskit.to_ferroq"
+        )
     listed = list(circuits)
     for i, c in enumerate(listed):
         if not isinstance(c, Circuit):
@@ -267,6 +275,11 @@ class Simulator:
         opts = dict(self._options)
         opts.update(_check_options(options))
         _check_ranges(opts)
+        if opts["worker_threads"] is not None and opts["executor"] is None:
+            # An option acts or is refused: this one only sizes executor tasks.
+            raise OptionError.about(
+                "worker_threads", "acts only with executor=...; without one, use max_parallel_threads"
+            )
         callback, progress_bar = opts.pop("callback"), opts.pop("progress_bar")
         listed, _ = _as_circuit_list(circuits)
         name = check_name(name)

@@ -49,8 +49,6 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: The largest count an option takes (the engine's counts are 64-bit).
 _MAX_COUNT = 2**63 - 1
 
-_VERSION_LINE = re.compile(r"\s*(?://[^\n]*\n\s*|/\*.*?\*/\s*)*OPENQASM\s+(\d+)", re.DOTALL)
-
 
 class CliError(Exception):
     """A failure to report as one line, with its exit status."""
@@ -74,8 +72,8 @@ def load_circuit(path: str) -> Circuit:
         raise CliError(f"{path}: is a directory, not an OpenQASM file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise CliError(f"{path}: cannot read: {err}") from None
-    version = _VERSION_LINE.match(text)
-    if version is not None and version.group(1) == "3":
+    version = ferroq.qasm2.version(text)
+    if version is not None and version.split(".")[0] == "3":
         circuit = _load_qasm3(path, text)
     else:
         try:

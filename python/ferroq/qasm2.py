@@ -4,10 +4,10 @@ The parser is written in Rust and accepts what ``qiskit.qasm2.loads`` accepts
 with its default settings: ``qreg``/``creg`` (flattened in declaration order),
 ``include "qelib1.inc";`` (built in, with Qiskit's legacy additions such as
 ``sx``, ``p``, ``swap``, ``cu``, ``rxx``, ``rzz``, ``rccx``, ``c3x``), ``gate``
-definitions, ``measure``, ``reset``, ``barrier``, register broadcast, comments
-and parameter expressions. ``opaque`` gates may be declared but not used, and
-``if`` is rejected, since ferroq circuits have no classical conditions. Every
-error is a :class:`ferroq.exceptions.QasmError` carrying its ``line`` and
+definitions, ``measure``, ``reset``, ``barrier``, register broadcast, comments,
+parameter expressions and ``if (creg == n) op;`` (a classically conditioned
+operation, run shot by shot). ``opaque`` gates may be declared but not used.
+Every error is a :class:`ferroq.exceptions.QasmError` carrying its ``line`` and
 ``column``.
 
 >>> import ferroq
@@ -36,7 +36,45 @@ from pathlib import Path
 from ferroq import _core
 from ferroq._circuit import Circuit
 
-__all__ = ["load", "loads"]
+__all__ = ["load", "loads", "version"]
+
+
+def version(text: str) -> str | None:
+    """The version an OpenQASM program declares (``"2.0"``, ``"3"``, ...), read
+    after any leading whitespace and comments, or ``None`` when it declares none.
+    Linear in the text's length, however many comments come first.
+
+    >>> version("// a comment\\n/* and\\n another */ OPENQASM 3.0;\\nqubit q;")
+    '3.0'
+    >>> version("qreg q[1];") is None
+    True
+    """
+    at, end = 0, len(text)
+    while at < end:
+        if text[at].isspace():
+            at += 1
+        elif text.startswith("//", at):
+            newline = text.find("\n", at)
+            at = end if newline < 0 else newline + 1
+        elif text.startswith("/*", at):
+            close = text.find("*/", at + 2)
+            if close < 0:
+                return None
+            at = close + 2
+        else:
+            break
+    if not text.startswith("OPENQASM", at):
+        return None
+    rest = text[at + len("OPENQASM") :]
+    stripped = rest.lstrip()
+    if len(stripped) == len(rest):  # "OPENQASM3" is no header
+        return None
+    number = ""
+    for ch in stripped:
+        if not (ch.isdigit() or ch == "."):
+            break
+        number += ch
+    return number or None
 
 
 def loads(text: str) -> Circuit:

@@ -1,0 +1,103 @@
+"""Hostile input, second pass (issue 20): classes of failure closed at every
+entry point: time linear in the input, edits that happen whole or not at all,
+options that act or are refused, and input that must not read other files."""
+
+from __future__ import annotations
+
+import time
+
+import ferroq
+import pytest
+from ferroq.exceptions import CircuitError, OptionError
+from helpers import HANG_S, assert_prompt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+# ------------------------------------------------------------ linear time
+@pytest.mark.parametrize("count", [24, 40, 5000])
+def test_leading_comments_cost_linear_time(count, tmp_path):
+    """The version line used to be found by a backtracking regular expression:
+    24 block comments took 8 s, 40 never ended."""
+    text = "/* a comment */\n" * count + "// and a line\nqreg q[1];\ncreg c[1];\nmeasure q[0] -> c[0];\n"
+    start = time.monotonic()
+    assert ferroq.qasm2.version(text) is None
+    assert ferroq.qasm2.version(text.replace("qreg", "OPENQASM 2.0;\nqreg", 1)) == "2.0"
+    assert_prompt(time.monotonic() - start, what=f"{count} comments")
+    path = tmp_path / "many.qasm"
+    path.write_text(text)
+    from ferroq import cli
+
+    start = time.monotonic()
+    assert cli.main(["run", str(path), "--shots", "5", "-q"]) == 0
+    assert time.monotonic() - start < HANG_S * 4
+
+
+@settings(max_examples=50)
+@given(st.text(alphabet="/* \n\tOPENQASM3.0;", max_size=300))
+def test_version_reading_never_fails_on_any_text(text):
+    got = ferroq.qasm2.version(text)
+    assert got is None or got.replace(".", "").isdigit()
+
+
+# ------------------------------------------------------------ whole edits
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c.measure([0, 1, 5], [0, 1, 2]),
+        lambda c: c.measure([0, 1, 2], [0, 1, 9]),
+        lambda c: c.reset([0, 1, 5]),
+        lambda c: c.compose("x"),
+        lambda c: c.measure([0, 1], [0]),
+    ],
+)
+def test_a_refused_edit_changes_nothing(edit):
+    c = ferroq.Circuit(3, 3, name="kept").h(0)
+    before = c.copy()
+    with pytest.raises((CircuitError, TypeError)):
+        edit(c)
+    assert c == before and len(c) == 1
+
+
+def test_measure_all_is_all_or_nothing():
+    c = ferroq.Circuit(2, 1).h(0)
+    with pytest.raises(CircuitError):
+        c.measure_all(add_bits=False)  # qubit 1 has no clbit 1
+    assert (c.num_clbits, len(c)) == (1, 1)
+    c.measure_all()
+    assert (c.num_clbits, [i.name for i in c.instructions][-2:]) == (3, ["measure", "measure"])
+
+
+# ------------------------------------------------------------ options act or are refused
+def test_worker_threads_without_an_executor_is_refused():
+    with pytest.raises(OptionError, match="worker_threads"):
+        ferroq.Simulator(worker_threads=2).run(ferroq.Circuit(1))
+    with pytest.raises(OptionError, match="worker_threads"):
+        ferroq.Simulator().run(ferroq.Circuit(1), worker_threads=2)
+
+
+def test_a_qiskit_circuit_given_to_the_native_simulator_is_named():
+    qiskit = pytest.importorskip("qiskit")
+    with pytest.raises(TypeError, match=r"QuantumCircuit.*FerroqSimulator"):
+        ferroq.Simulator().run(qiskit.QuantumCircuit(2))
+
+
+# ------------------------------------------------------------ no other files
+def test_from_qasm_reads_no_other_file_unless_allowed(tmp_path):
+    pytest.importorskip("qiskit")
+    from ferroq.qiskit import from_qasm
+
+    secret = tmp_path / "secret.inc"
+    secret.write_text("SECRET-TOKEN gate s2 a { x a; }\n")
+    for include in (str(secret), "../" * 8 + str(secret).lstrip("/"), "secret.inc"):
+        text = f'OPENQASM 2.0;\ninclude "qelib1.inc";\ninclude "{include}";\nqreg q[1];\n'
+        with pytest.raises(CircuitError, match="pass include_path") as err:
+            from_qasm(text)
+        assert "SECRET-TOKEN" not in str(err.value)
+    good = tmp_path / "lib.inc"
+    good.write_text("gate flip a { x a; }\n")
+    text = 'OPENQASM 2.0;\ninclude "qelib1.inc";\ninclude "lib.inc";\nqreg q[1];\nflip q[0];\n'
+    assert from_qasm(text, include_path=[tmp_path]).count_ops()["flip"] == 1
+    program = tmp_path / "prog.qasm"
+    program.write_text(text)
+    assert from_qasm(program).count_ops()["flip"] == 1, "a file's own directory is allowed"

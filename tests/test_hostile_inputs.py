@@ -101,3 +101,46 @@ def test_from_qasm_reads_no_other_file_unless_allowed(tmp_path):
     program = tmp_path / "prog.qasm"
     program.write_text(text)
     assert from_qasm(program).count_ops()["flip"] == 1, "a file's own directory is allowed"
+
+
+# ------------------------------------------------------------ numbers right or refused
+@settings(max_examples=40)
+@given(
+    a=st.floats(allow_nan=False, allow_infinity=False),
+    b=st.floats(allow_nan=False, allow_infinity=False),
+    c=st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_huge_finite_parameters_give_a_finite_normalised_state(a, b, c):
+    """u(0, 1e308, 1e308) used to make a NaN state and confident wrong counts."""
+    import numpy as np
+
+    circuit = ferroq.Circuit(2).h(0).u(a, b, c, 1).cx(0, 1).rzz(a, 0, 1).cu(a, b, c, b, 1, 0)
+    state = ferroq.statevector(circuit)
+    assert np.all(np.isfinite(state))
+    assert abs(np.vdot(state, state).real - 1) < 1e-9
+    counts = ferroq.Simulator(seed=1).run(circuit.copy().measure_all(), shots=64).result().get_counts()
+    assert sum(counts.values()) == 64
+
+
+def test_the_reference_case_is_half_and_half():
+    from ferroq.testing import assert_counts_consistent
+
+    c = ferroq.Circuit(2, 2).u(0, 1e308, 1e308, 0).h(0).measure([0, 1], [0, 1])
+    counts = ferroq.Simulator(seed=3).run(c, shots=4000).result().get_counts()
+    assert_counts_consistent(counts, {"00": 0.5, "01": 0.5})
+
+
+@pytest.mark.parametrize("param", ["12", b"1", 1j, complex(1, 0), True, None, [0.5]])
+def test_a_parameter_is_a_real_number_or_an_error(param):
+    import numpy as np
+
+    c = ferroq.Circuit(1)
+    with pytest.raises((CircuitError, TypeError), match=r"real number|parameter"):
+        c.rx(param, 0)
+    with pytest.raises((CircuitError, TypeError)):
+        c.append("r", [0], param if isinstance(param, (str, bytes)) else [param, 0.0])
+    with pytest.raises(CircuitError, match="real number"):
+        c.rx(np.complex128(1), 0)
+    assert len(c) == 0
+    c.rx(np.float32(0.5), 0).rx(np.int64(2), 0).rx(3, 0)
+    assert len(c) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import operator
 from array import array
 from collections.abc import Iterable, Sequence
@@ -113,6 +114,21 @@ class _Switch:
     def __exit__(self, kind: Any, *_: Any) -> None:
         if kind is None:
             self._circuit._native.switch_case(self._target, self._cases, self._default)
+
+
+def _real_params(params: Any, gate: str) -> list[float]:
+    """``params`` as floats; each must be a real number, as in Qiskit: a string,
+    a complex number (numpy's included) or a bool is refused, never converted."""
+    if isinstance(params, (str, bytes)):
+        raise TypeError(f"{gate}: parameters must be a sequence of real numbers, not {params!r}")
+    out = []
+    for i, p in enumerate(params):
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (numbers.Real, np.integer, np.floating)):
+            from ferroq.exceptions import CircuitError
+
+            raise CircuitError(f"{gate}: parameter {i} must be a real number, got {type(p).__name__} {p!r}")
+        out.append(float(p))
+    return out
 
 
 def _indices(spec: QubitSpec) -> list[int]:
@@ -246,11 +262,11 @@ class Circuit:
         >>> ferroq.Circuit(2).append("crx", [0, 1], [0.5]).data
         [('crx', (0, 1), (0.5,))]
         """
-        self._native.append(name, [operator.index(q) for q in qubits], [float(p) for p in params])
+        self._native.append(name, [operator.index(q) for q in qubits], _real_params(params, name))
         return self
 
     def _gate(self, name: str, qubits: list[SupportsIndex], params: tuple[float, ...] = ()) -> Circuit:
-        self._native.append(name, [operator.index(q) for q in qubits], [float(p) for p in params])
+        self._native.append(name, [operator.index(q) for q in qubits], _real_params(params, name))
         return self
 
     def unitary(self, matrix: Any, qubits: QubitSpec, label: str | None = None) -> Circuit:

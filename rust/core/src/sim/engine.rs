@@ -438,7 +438,7 @@ impl CircuitRun<'_> {
     ) -> Result<u64> {
         let reported = self.run_part(amps, gates, result)?;
         if self.circuit.num_clbits() > 0 {
-            self.sample(amps, measures, result);
+            self.sample(amps, measures, result)?;
         }
         Ok(reported)
     }
@@ -450,10 +450,10 @@ impl CircuitRun<'_> {
         amps: &[A],
         measures: &[(usize, usize)],
         result: &mut ExperimentResult,
-    ) {
+    ) -> Result<()> {
         let (shots, words) = (self.shots(), self.words);
         let mut rng = rng::rng_from_seed(self.seed);
-        let mut samples = sample::sample_sorted(amps, shots, &mut rng, self.mode.kernels);
+        let mut samples = sample::sample_sorted(amps, shots, &mut rng, self.mode.kernels)?;
         let outcomes = OutcomeMap::new(measures, words);
         // Sorted samples group equal basis states: count runs, then map each
         // distinct state through the measurement map.
@@ -480,6 +480,7 @@ impl CircuitRun<'_> {
             }
             result.memory = Some(memory);
         }
+        Ok(())
     }
 
     /// Mid-circuit measurement or reset: runs `prefix` once (its saves taken

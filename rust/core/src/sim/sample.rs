@@ -11,7 +11,13 @@
 //! then turns its own run into outcomes. The chunk size never depends on the
 //! thread count, so neither do the samples.
 
+use crate::error::{Error, Result};
 use crate::sim::precision::Amplitude;
+
+/// How far the total probability of a state may be from 1 before it is
+/// refused for sampling: far above rounding (1e-12 in double precision, about
+/// 1e-6 in single), far below any real fault.
+pub const NORM_TOLERANCE: f64 = 1e-4;
 use crate::sim::rng::{self, SimRng};
 use rayon::prelude::*;
 
@@ -28,7 +34,7 @@ pub fn sample_sorted<A: Amplitude>(
     shots: usize,
     rng: &mut SimRng,
     parallel: bool,
-) -> Vec<u64> {
+) -> Result<Vec<u64>> {
     let chunk_sum = |c: &[A]| c.iter().map(|a| a.probability()).sum::<f64>();
     let sums: Vec<f64> = if parallel {
         amps.par_chunks(CHUNK).map(chunk_sum).collect()
@@ -43,8 +49,16 @@ pub fn sample_sorted<A: Amplitude>(
         running += s;
         prefix.push(running);
     }
+    // Never sample from a state that is not finite and normalised: counts from
+    // it would be confident and wrong. (Single precision drifts by far less.)
+    if !running.is_finite() || (running - 1.0).abs() > NORM_TOLERANCE {
+        return Err(Error::InvalidCircuit(format!(
+            "the simulated state is not finite and normalised (total probability {running}), \
+             so it cannot be sampled"
+        )));
+    }
     let Some(last_chunk) = sums.iter().rposition(|&s| s > 0.0) else {
-        return vec![0; shots];
+        return Ok(vec![0; shots]);
     };
     let total = prefix[last_chunk + 1];
 
@@ -86,7 +100,7 @@ pub fn sample_sorted<A: Amplitude>(
     } else {
         pieces.into_iter().for_each(walk);
     }
-    out
+    Ok(out)
 }
 
 /// Turns `uniforms` (sorted, each at least `before`, the probability of the
@@ -150,7 +164,7 @@ mod tests {
             .collect();
         let mut r = rng::rng_from_seed(11);
         let shots = 200_000;
-        let s = sample_sorted(&amps, shots, &mut r, false);
+        let s = sample_sorted(&amps, shots, &mut r, false).unwrap();
         assert!(s.windows(2).all(|w| w[0] <= w[1]));
         let mut counts = [0usize; 4];
         s.iter().for_each(|&i| counts[i as usize] += 1);
@@ -159,6 +173,23 @@ mod tests {
             let expected = p * shots as f64;
             let sd = (shots as f64 * p * (1.0 - p)).sqrt();
             assert!((counts[k] as f64 - expected).abs() < 5.0 * sd, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn a_state_that_is_not_finite_and_normalised_is_never_sampled() {
+        let mut rng = rng::rng_from_seed(1);
+        for bad in [
+            vec![C64::new(f64::NAN, 0.0), C64::new(0.0, 0.0)],
+            vec![C64::new(1.0, 0.0), C64::new(1.0, 0.0)],
+            vec![C64::new(0.0, 0.0), C64::new(0.0, 0.0)],
+            vec![C64::new(f64::INFINITY, 0.0), C64::new(0.0, 0.0)],
+        ] {
+            let err = sample_sorted(&bad, 10, &mut rng, false).unwrap_err();
+            assert!(
+                err.to_string().contains("not finite and normalised"),
+                "{err}"
+            );
         }
     }
 
@@ -172,13 +203,17 @@ mod tests {
         for c in [2usize, 5, 7] {
             amps[c * CHUNK..(c + 1) * CHUNK].fill(C64::new(0.0, 0.0));
         }
+        let norm = amps.iter().map(|a| a.norm_sqr()).sum::<f64>().sqrt();
+        amps.iter_mut().for_each(|a| *a /= norm);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .unwrap();
         let shots = 300_000;
-        let serial = sample_sorted(&amps, shots, &mut rng::rng_from_seed(8), false);
-        let par = pool.install(|| sample_sorted(&amps, shots, &mut rng::rng_from_seed(8), true));
+        let serial = sample_sorted(&amps, shots, &mut rng::rng_from_seed(8), false).unwrap();
+        let par = pool
+            .install(|| sample_sorted(&amps, shots, &mut rng::rng_from_seed(8), true))
+            .unwrap();
         assert!(par == serial);
         assert!(serial.windows(2).all(|w| w[0] <= w[1]));
         // Every chunk gets its share, within five standard deviations.
@@ -219,7 +254,7 @@ mod tests {
     fn a_basis_state_always_gives_itself() {
         let mut amps = vec![C64::new(0.0, 0.0); 8];
         amps[5] = C64::new(0.0, -1.0);
-        let s = sample_sorted(&amps, 1000, &mut rng::rng_from_seed(3), true);
+        let s = sample_sorted(&amps, 1000, &mut rng::rng_from_seed(3), true).unwrap();
         assert!(s.iter().all(|&i| i == 5));
     }
 }

@@ -4,6 +4,7 @@ options that act or are refused, and input that must not read other files."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import ferroq
@@ -144,3 +145,32 @@ def test_a_parameter_is_a_real_number_or_an_error(param):
     assert len(c) == 0
     c.rx(np.float32(0.5), 0).rx(np.int64(2), 0).rx(3, 0)
     assert len(c) == 3
+
+
+# ------------------------------------------------------------ environment variables
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FERROQ_NUM_THREADS", "100000"),
+        ("FERROQ_NUM_THREADS", "0"),
+        ("FERROQ_NUM_THREADS", "many"),
+        ("FERROQ_CACHE_BYTES", "-5"),
+        ("FERROQ_NO_SIMD", "yes"),
+        ("FERROQ_NO_AVX512", "2"),
+        ("FERROQ_QISKIT_CAPI", "off"),
+    ],
+)
+def test_environment_variables_are_checked_like_their_options(monkeypatch, name, value):
+    """FERROQ_NUM_THREADS=100000 was taken as is and every run hung building a
+    100,000-thread pool; now a bad value is refused, naming the variable."""
+    monkeypatch.setenv(name, value)
+    start = time.monotonic()
+    with pytest.raises(OptionError, match=re.escape(f"{name} (environment variable)")):
+        ferroq.Simulator()
+    with pytest.raises(OptionError, match=name):
+        ferroq.statevector(ferroq.Circuit(1).h(0))
+    assert_prompt(time.monotonic() - start, what="refusing a bad variable")
+    monkeypatch.delenv(name)
+    assert ferroq.Simulator(seed=1).run(
+        ferroq.Circuit(1, 1).x(0).measure(0, 0), shots=5
+    ).result().get_counts() == {"1": 5}

@@ -257,8 +257,9 @@ fn inject_fault(kind: &str) -> PyResult<()> {
 /// Qiskit's C API: the running Qiskit exports it in a layout we know, and
 /// `FERROQ_QISKIT_CAPI=0` is not set. Imports `qiskit._accelerate`.
 #[pyfunction]
-fn qiskit_capi_available(py: Python<'_>) -> bool {
-    qiskit_capi::api(py).is_some()
+fn qiskit_capi_available(py: Python<'_>) -> PyResult<bool> {
+    ferroq_core::sim::env::qiskit_capi().map_err(to_py)?;
+    Ok(qiskit_capi::api(py).is_some())
 }
 
 #[pymodule]

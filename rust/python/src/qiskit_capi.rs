@@ -89,7 +89,8 @@ pub fn api(py: Python<'_>) -> Option<&'static Api> {
 }
 
 fn load(py: Python<'_>) -> Option<Api> {
-    if std::env::var_os("FERROQ_QISKIT_CAPI").is_some_and(|v| v == "0") {
+    // A bad value is refused by `qiskit_capi_available` before this runs.
+    if !ferroq_core::sim::env::qiskit_capi().unwrap_or(true) {
         return None;
     }
     // The capsule lives in an attribute of `qiskit._accelerate.capi`; importing

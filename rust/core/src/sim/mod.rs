@@ -5,6 +5,7 @@
 
 pub(crate) mod compile;
 pub mod engine;
+pub mod env;
 pub mod fusion;
 pub mod kernels;
 pub mod options;

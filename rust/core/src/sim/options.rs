@@ -106,6 +106,11 @@ impl RunOptions {
                 ),
             ));
         }
+        if self.threads == 0 {
+            // The default stands for the variable: it must be as valid.
+            crate::sim::env::num_threads()?;
+        }
+        crate::sim::env::check()?;
         if self.threads > 4096 {
             return Err(invalid(
                 "max_parallel_threads",

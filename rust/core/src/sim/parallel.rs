@@ -5,9 +5,6 @@
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The environment variable that sets the default thread count.
-pub const THREADS_ENV: &str = "FERROQ_NUM_THREADS";
-
 struct Pools {
     pid: u32,
     /// Most recently used last.
@@ -22,14 +19,12 @@ const MAX_POOLS: usize = 4;
 
 static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
 
-/// Threads this process may use: `FERROQ_NUM_THREADS` when set to a positive
-/// integer, else the CPU count allowed by affinity and cgroup quota.
+/// Threads this process may use: `FERROQ_NUM_THREADS` when set (1 to 4096;
+/// a bad value is refused when a run's options are checked, see
+/// [`crate::sim::env`], and never used), else the CPU count allowed by
+/// affinity and cgroup quota.
 pub fn default_threads() -> usize {
-    if let Some(n) = std::env::var(THREADS_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        && n > 0
-    {
+    if let Ok(Some(n)) = crate::sim::env::num_threads() {
         return n;
     }
     std::thread::available_parallelism()

@@ -65,14 +65,16 @@ impl BlockConfig {
 }
 
 /// Bytes of the largest CPU cache as blocking sees it, read once:
-/// `FERROQ_CACHE_BYTES` when set (0 or unparsable: unknown, so states are
-/// always blocked), else [`system_last_level_cache_bytes`].
+/// `FERROQ_CACHE_BYTES` when set (0: unknown, so states are always blocked;
+/// anything but a number of bytes is refused, see [`crate::sim::env`]), else
+/// [`system_last_level_cache_bytes`].
 pub fn last_level_cache_bytes() -> Option<u64> {
     use std::sync::OnceLock;
     static CACHE: OnceLock<Option<u64>> = OnceLock::new();
-    *CACHE.get_or_init(|| match std::env::var("FERROQ_CACHE_BYTES") {
-        Ok(v) => v.trim().parse().ok().filter(|&b| b > 0),
-        Err(_) => system_last_level_cache_bytes(),
+    *CACHE.get_or_init(|| match crate::sim::env::cache_bytes() {
+        Ok(Some(bytes)) => bytes,
+        // Unset, or refused when a run's options are checked.
+        _ => system_last_level_cache_bytes(),
     })
 }
 

@@ -62,8 +62,10 @@ impl Isa {
     }
 }
 
+/// A switch of [`crate::sim::env`]; a bad value (refused when a run's options
+/// are checked) counts as off.
 fn env_flag(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+    crate::sim::env::switch(name).unwrap_or(false)
 }
 
 /// The best instruction set this machine has that the environment allows.

@@ -174,3 +174,38 @@ def test_environment_variables_are_checked_like_their_options(monkeypatch, name,
     assert ferroq.Simulator(seed=1).run(
         ferroq.Circuit(1, 1).x(0).measure(0, 0), shots=5
     ).result().get_counts() == {"1": 5}
+
+
+def test_a_ten_qubit_unitary_is_checked_promptly_and_without_the_gil():
+    """Its unitarity check used to take 8 to 20 s holding the GIL."""
+    import threading
+
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    d = 2**10
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    start = time.monotonic()
+    try:
+        ferroq.Circuit(10).unitary(q, list(range(10)))
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        ticker.join()
+    assert_prompt(elapsed, what="checking a 10-qubit unitary")
+    if elapsed > 0.2:  # long enough for the other thread to have run meanwhile
+        assert sum(start < t < start + elapsed for t in ticks) >= 2, "the GIL was held"
+    bad = q.copy()
+    bad[0, 0] += 1e-3
+    with pytest.raises(CircuitError, match="unitary"):
+        ferroq.Circuit(10).unitary(bad, list(range(10)))

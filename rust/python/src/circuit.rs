@@ -157,6 +157,7 @@ impl PyCircuit {
 
     fn unitary(
         &mut self,
+        py: Python<'_>,
         matrix: PyReadonlyArrayDyn<'_, Complex64>,
         qubits: Vec<i64>,
     ) -> PyResult<()> {
@@ -172,9 +173,14 @@ impl PyCircuit {
             };
             // Logical (row-major) order, whatever the array's memory layout.
             let data: Vec<Complex64> = matrix.as_array().iter().copied().collect();
-            self.inner
-                .append_unitary(data, rows, cols, &qubits)
-                .map_err(to_py)
+            // Checking a large matrix for unitarity is heavy: without the GIL.
+            let inner = &mut self.inner;
+            if rows >= 64 {
+                py.detach(|| inner.append_unitary(data, rows, cols, &qubits))
+            } else {
+                inner.append_unitary(data, rows, cols, &qubits)
+            }
+            .map_err(to_py)
         })
     }
 

@@ -209,3 +209,49 @@ def test_a_ten_qubit_unitary_is_checked_promptly_and_without_the_gil():
     bad[0, 0] += 1e-3
     with pytest.raises(CircuitError, match="unitary"):
         ferroq.Circuit(10).unitary(bad, list(range(10)))
+
+
+# ------------------------------------------------------------ fuzzers for the classes above
+ANYTHING = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.complex_numbers(),
+    st.text(max_size=4),
+    st.binary(max_size=3),
+    st.lists(st.integers(-3, 8), max_size=4),
+)
+
+
+@settings(max_examples=200)
+@given(qubits=ANYTHING, clbits=ANYTHING, how=st.sampled_from(["measure", "reset", "barrier"]))
+def test_fuzz_multi_target_edits_are_whole_or_nothing(qubits, clbits, how):
+    c = ferroq.Circuit(3, 3).h(0)
+    before = c.copy()
+    try:
+        if how == "measure":
+            c.measure(qubits, clbits)
+        elif how == "reset":
+            c.reset(qubits)
+        else:
+            c.barrier(qubits)
+    except (CircuitError, TypeError, ValueError, OverflowError):
+        assert c == before, "a refused edit changed the circuit"
+
+
+@settings(max_examples=200)
+@given(params=st.lists(ANYTHING, min_size=1, max_size=3), gate=st.sampled_from(["rx", "u", "r", "cp"]))
+def test_fuzz_parameters_are_real_numbers_or_refused(params, gate):
+    import numpy as np
+
+    width = 2 if gate == "cp" else 1
+    c = ferroq.Circuit(width)
+    try:
+        c.append(gate, list(range(width)), params)
+    except (CircuitError, TypeError, ValueError, OverflowError):
+        assert len(c) == 0
+        return
+    assert all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in params)
+    state = ferroq.statevector(c)
+    assert np.all(np.isfinite(state)) and abs(np.vdot(state, state).real - 1) < 1e-9

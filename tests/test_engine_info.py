@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import ferroq
+import pytest
 from ferroq import _core
 
 ISAS = ("avx512", "avx2", "neon", "portable")
@@ -98,7 +99,10 @@ def test_the_instruction_set_follows_the_cpu_and_the_environment():
 def test_the_cache_size_can_be_overridden():
     assert info_in_subprocess(FERROQ_CACHE_BYTES="12345")["cache_bytes"] == 12345
     assert info_in_subprocess(FERROQ_CACHE_BYTES="0")["cache_bytes"] is None
-    assert info_in_subprocess(FERROQ_CACHE_BYTES="lots")["cache_bytes"] is None
+    # Not a number of bytes: refused, naming the variable (it was taken as "unknown").
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        info_in_subprocess(FERROQ_CACHE_BYTES="lots")
+    assert "FERROQ_CACHE_BYTES (environment variable)" in err.value.stderr
     found = info_in_subprocess()["cache_bytes"]
     if os.path.isdir("/sys/devices/system/cpu/cpu0/cache"):  # Linux describes its caches there
         assert found is not None and found >= 1 << 16

@@ -222,10 +222,12 @@ fn instruction_set() -> &'static str {
 }
 
 /// Bytes of the last-level cache the engine sizes cache blocking by
-/// (`FERROQ_CACHE_BYTES` when set), or None when unknown.
+/// (`FERROQ_CACHE_BYTES` when set), or None when unknown. A bad
+/// `FERROQ_CACHE_BYTES` raises `OptionError` naming it.
 #[pyfunction]
-fn cache_bytes() -> Option<u64> {
-    ferroq_core::sim::plan::last_level_cache_bytes()
+fn cache_bytes() -> PyResult<Option<u64>> {
+    ferroq_core::sim::env::cache_bytes().map_err(to_py)?;
+    Ok(ferroq_core::sim::plan::last_level_cache_bytes())
 }
 
 /// Bytes of the machine's last-level cache (Linux sysfs), whatever

@@ -97,6 +97,23 @@ def test_run_counts_match_the_library_for_the_same_seed(tmp_path):
     assert [r["counts"] for r in data["results"]] == expected
 
 
+@pytest.mark.parametrize(
+    ("flags", "needs"),
+    [
+        (["--memory"], "--out"),
+        (["--statevector"], "--out"),
+        (["--name", "x"], "--store"),
+        (["--tag", "t"], "--out"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(flags, needs):
+    """An option acts or is refused: --memory and --statevector only show in --out,
+    --name and --tag only in a store or --out."""
+    done = ferroq_cli("run", EXAMPLES / "bell.qasm", *flags, "-q")
+    assert done.returncode == 2, done.stderr
+    assert needs in done.stderr and done.stderr.count("\n") == 1
+
+
 def test_json_output_holds_counts_memory_seeds_timings_and_metadata(tmp_path):
     out = tmp_path / "r.json"
     done = ferroq_cli(

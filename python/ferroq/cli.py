@@ -206,6 +206,16 @@ def _write_json(data: Any, path: str) -> None:
 
 # ------------------------------------------------------------------ commands
 def cmd_run(args: argparse.Namespace) -> int:
+    # An option acts or is refused: these only show in --out, or in a store.
+    for flag, given in (("--memory", args.memory), ("--statevector", args.statevector)):
+        if given and args.out is None:
+            raise CliError(f"{flag} keeps data only --out writes: add --out FILE (or --out -)")
+    kept = args.out is not None or args.store is not None or _store.default_store() is not None
+    if (args.name is not None or args.tag) and not kept:
+        raise CliError(
+            f"--name and --tag are kept in a job store or --out: add --store PATH (or set "
+            f"{_store.ENV_VAR}) or --out FILE"
+        )
     circuits = [load_circuit(path) for path in args.files]
     # What is written after the job is checked before it runs.
     if args.out is not None and args.out != "-":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -36,6 +37,13 @@ def env_without_store(**extra):
     env.pop("FERROQ_DEBUG", None)
     env.update(extra)
     return env
+
+
+#: Checking an image path's format needs matplotlib (``ferroq[plot]``); without
+#: it ``--plot`` is refused as a whole, which other tests check.
+NEEDS_MATPLOTLIB = pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed"
+)
 
 
 def ferroq_cli(*args, timeout=120, input=None, env=None, cwd=None):
@@ -407,6 +415,7 @@ def test_bench_runs_quickly_without_peers(tmp_path):
     assert_one_line_error(ferroq_cli("bench", "--peers", "nosuchpeer", "-q"), "nosuchpeer")
 
 
+@NEEDS_MATPLOTLIB
 def test_plot_of_circuits_without_clbits_is_one_line(tmp_path):
     f = tmp_path / "noclbits.qasm"
     f.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\nh q[0];\n')
@@ -479,8 +488,18 @@ ERROR_PATHS = [
     (["run", BELL_FILE, "--out", "{tmp}", "-q"], 2, "is a directory"),
     (["run", BELL_FILE, "--out", "{tmp}/no/such/out.json", "-q"], 2, "cannot write"),
     (["run", BELL_FILE, "--out", "{garbage}/out.json", "-q"], 2, "not a directory"),
-    (["run", BELL_FILE, "--plot", "{tmp}/counts.xyz", "-q"], 2, "unknown image format 'xyz'"),
-    (["run", BELL_FILE, "--plot", "{tmp}/no/such/counts.png", "-q"], 2, "cannot write"),
+    pytest.param(
+        ["run", BELL_FILE, "--plot", "{tmp}/counts.xyz", "-q"],
+        2,
+        "unknown image format 'xyz'",
+        marks=NEEDS_MATPLOTLIB,
+    ),
+    pytest.param(
+        ["run", BELL_FILE, "--plot", "{tmp}/no/such/counts.png", "-q"],
+        2,
+        "cannot write",
+        marks=NEEDS_MATPLOTLIB,
+    ),
     (["run", BELL_FILE, "--store", "{garbage}", "-q"], 2, "cannot open the job store"),
     (["run", BELL_FILE, "--store", "{folder}", "-q"], 2, "cannot open the job store"),
     (["run", BELL_FILE, "--store", "{good}", "--name", "\udcff", "-q"], 2, "name"),

@@ -255,3 +255,46 @@ def test_fuzz_parameters_are_real_numbers_or_refused(params, gate):
     assert all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in params)
     state = ferroq.statevector(c)
     assert np.all(np.isfinite(state)) and abs(np.vdot(state, state).real - 1) < 1e-9
+
+
+def test_huge_parameters_through_the_qiskit_backend_stay_exact():
+    pytest.importorskip("qiskit")
+    from ferroq.qiskit import FerroqSimulator, save_statevector
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import Statevector
+
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.u(1e300, -1e300, 1e308, 1)
+    qc.cx(0, 1)
+    reference = Statevector(qc)
+    save_statevector(qc)
+    got = FerroqSimulator().run(qc).result().get_statevector()
+    # Qiskit itself computes with the huge angles; both must be finite and
+    # normalised, and equal up to a global phase.
+    import numpy as np
+
+    ours = np.asarray(got)
+    assert np.all(np.isfinite(ours)) and abs(np.vdot(ours, ours).real - 1) < 1e-9
+    if np.all(np.isfinite(reference.data)):
+        assert abs(abs(np.vdot(ours, reference.data)) - 1) < 1e-6
+
+
+def test_a_rename_a_store_refuses_leaves_the_old_name(tmp_path):
+    """update_name / update_tags used to set the new value before the store's
+    write, so a refused write left the job renamed in memory only."""
+    store = tmp_path / "jobs.sqlite"
+    circuit = ferroq.Circuit(1, 1).measure(0, 0)
+    job = ferroq.Simulator(store=store, shots=4).run(circuit, name="old", tags=["a"])
+    job.result(timeout=60)
+
+    def refuse(_job):
+        raise ferroq.JobError("the store refused the write")
+
+    job._on_metadata_change = refuse
+    with pytest.raises(ferroq.JobError, match="refused"):
+        job.update_name("new")
+    assert job.name() == "old"
+    with pytest.raises(ferroq.JobError, match="refused"):
+        job.update_tags(["b"])
+    assert job.tags() == ["a"]

@@ -46,8 +46,13 @@ class UserMetadata:
         """Renames the job; returns the new name."""
         if not isinstance(name, str):
             raise JobError(f"a job name must be a str, not {type(name).__name__}")
-        self._name = name
-        self._metadata_changed()
+        # All or nothing: a store that refuses the new name leaves the old one.
+        old, self._name = self._name, name
+        try:
+            self._metadata_changed()
+        except BaseException:
+            self._name = old
+            raise
         return name
 
     def tags(self) -> list[str]:
@@ -56,8 +61,12 @@ class UserMetadata:
 
     def update_tags(self, new_tags: list[str]) -> list[str]:
         """Replaces the tags (a list of strings); returns them."""
-        self._tags = check_tags(new_tags)
-        self._metadata_changed()
+        old, self._tags = self._tags, check_tags(new_tags)
+        try:
+            self._metadata_changed()
+        except BaseException:
+            self._tags = old
+            raise
         return list(self._tags)
 
     def header(self) -> dict[str, Any]:

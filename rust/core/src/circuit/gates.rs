@@ -126,7 +126,14 @@ const I: C64 = C64 { re: 0.0, im: 1.0 };
 /// Qiskit's U(theta, phi, lambda).
 fn u_matrix(theta: f64, phi: f64, lam: f64) -> [C64; 4] {
     let (s, co) = (theta / 2.0).sin_cos();
-    [c(co, 0.0), -cis(lam) * s, cis(phi) * s, cis(phi + lam) * co]
+    // e^{i(phi + lam)} as a product: the sum of two huge finite angles can
+    // overflow to infinity (a NaN matrix), each factor cannot.
+    [
+        c(co, 0.0),
+        -cis(lam) * s,
+        cis(phi) * s,
+        cis(phi) * cis(lam) * co,
+    ]
 }
 
 fn m2(m: [C64; 4]) -> Matrix {

@@ -220,19 +220,6 @@ fn check_params(gate: &str, params: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Every gate's matrix repeats when a parameter moves by 4 pi. A huge finite
-/// parameter (`u(0, 1e308, 1e308)`) is kept as its remainder (exact in
-/// floating point), so that sums of parameters cannot overflow into a NaN
-/// state; parameters within a million radians are kept as given.
-fn reduce_angle(p: f64) -> f64 {
-    const PERIOD: f64 = 4.0 * std::f64::consts::PI;
-    if p.abs() > 1e6 {
-        p.rem_euclid(PERIOD)
-    } else {
-        p
-    }
-}
-
 /// The most qubits, and the most clbits, a circuit may declare. Far above any
 /// simulable width, it keeps per-circuit buffers sized by the width (a barrier
 /// over all qubits, an outcome of all clbits per shot) from asking for more
@@ -358,7 +345,7 @@ impl Circuit {
         self.instructions.push(Instruction::Gate {
             kind,
             qubits,
-            params: params.iter().map(|&p| reduce_angle(p)).collect(),
+            params: params.to_vec(),
         });
         Ok(())
     }

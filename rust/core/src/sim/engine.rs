@@ -960,6 +960,15 @@ pub(crate) mod tests {
     }
 
     /// A measured Bell circuit, shared with the other modules' tests.
+    /// The Bell circuit with a rotation and a second measurement of qubit 0
+    /// after its measurements: run shot by shot.
+    fn bell_with_a_mid_circuit_measurement() -> Circuit {
+        let mut c = bell();
+        c.append_gate("ry", &[0], &[0.3]).unwrap();
+        c.measure(0, 0).unwrap();
+        c
+    }
+
     pub(crate) fn bell() -> Circuit {
         let mut c = Circuit::new(2, 2);
         c.append_gate("h", &[0], &[]).unwrap();
@@ -1023,9 +1032,7 @@ pub(crate) mod tests {
 
     #[test]
     fn same_seed_same_result_for_any_thread_count_or_threshold() {
-        let mut mid = bell();
-        mid.append_gate("ry", &[0], &[0.3]).unwrap();
-        mid.measure(0, 0).unwrap();
+        let mid = bell_with_a_mid_circuit_measurement();
         let circuits = vec![bell(), mid.clone(), bell(), mid];
         let base = RunOptions {
             shots: 300,
@@ -1055,9 +1062,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_batch_run_in_chunks_samples_as_the_whole_batch() {
-        let mut mid = bell();
-        mid.append_gate("ry", &[0], &[0.3]).unwrap();
-        mid.measure(0, 0).unwrap();
+        let mid = bell_with_a_mid_circuit_measurement();
         let circuits = vec![bell(), mid.clone(), bell(), mid.clone(), bell()];
         let opts = RunOptions {
             shots: 200,

@@ -164,13 +164,26 @@ def test_unknown_peer_is_refused_before_anything_runs():
         ({"qubits": True}, TypeError),
         ({"reps": 0}, ValueError),
         ({"threads": 0}, ValueError),
+        ({"threads": 4097}, ValueError),  # the engine's bound, named as this argument
         ({"peers": [3]}, TypeError),
         ({"quick": "yes"}, TypeError),
     ],
 )
 def test_bad_arguments(kwargs, error):
-    with pytest.raises(error):
+    (name,) = kwargs
+    with pytest.raises(error, match=name):
         run_bench(out=io.StringIO(), **kwargs)
+
+
+def test_a_huge_reps_costs_the_time_budget_not_reps_rounds():
+    """``reps`` is an upper bound: every timed loop, the bandwidth probe's too,
+    stops once its budget is spent (it used to run 2**63 empty rounds)."""
+    start = time.monotonic()
+    report, _, _ = bench(qubits=4, reps=2**63 - 1)
+    assert time.monotonic() - start < 120, "a huge reps did not stop at the time budget"
+    for workload in report["workloads"].values():
+        for entry in workload["contenders"].values():
+            check_timed(entry)
 
 
 def test_peer_names_are_normalised_and_a_comma_list_is_accepted(monkeypatch):

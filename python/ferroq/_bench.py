@@ -371,13 +371,18 @@ class _Clock:
         spent = dict.fromkeys(measures, 0.0)
         names = list(measures)
         for rep in range(self.reps):
-            order = names[rep % len(names) :] + names[: rep % len(names)] if names else []
+            # Ends as soon as every contender has failed or spent its budget, so a
+            # huge ``reps`` costs the budget, not ``reps`` empty rounds.
+            live = [n for n in names if n not in errors and not (times[n] and spent[n] >= self.budget)]
+            if not live:
+                break
+            order = live[rep % len(live) :] + live[: rep % len(live)]
             for name in order:
-                if name in errors or (times[name] and spent[name] >= self.budget):
-                    continue
                 self.progress(f"{title}: {name}, repetition {rep + 1} of {self.reps}")
-                gc.collect()
+                # The collection counts against the budget (not the timing): tiny
+                # workloads would otherwise repeat thousands of times.
                 start = time.perf_counter()
+                gc.collect()
                 try:
                     times[name].append(measures[name]())
                 except Exception as err:
@@ -533,6 +538,11 @@ class _Settings:
     progress: Callable[[str], None]
 
 
+# The engine's own bound on max_parallel_threads (ferroq-core's RunOptions):
+# checked here so that the error names this function's argument.
+_MAX_THREADS = 4096
+
+
 def _check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -555,7 +565,7 @@ def _resolve_peers(peers: Sequence[str] | str | None) -> tuple[list[str], dict[s
         asked = []
         for name in peers:
             if not isinstance(name, str):
-                raise TypeError(f"peer names must be str, got {type(name).__name__} {name!r}")
+                raise TypeError(f"peers: names must be str, got {type(name).__name__} {name!r}")
             key = name.strip().lower()
             if key not in PEERS:
                 raise ValueError(f"unknown peer {name!r}: the peers are {', '.join(PEERS)}")
@@ -617,8 +627,8 @@ def run_bench(
         peers: names among ``"aer"``, ``"qulacs"``, ``"qsim"``; by default every
             one installed. A peer asked for but not installed is skipped with a
             note; an unknown name raises ``ValueError``.
-        threads: threads for every contender (default: the CPUs this process may
-            use).
+        threads: threads for every contender, 1 to 4096 (default: the CPUs this
+            process may use).
         out: where the tables go.
         progress: called with a short message before each step.
 
@@ -637,7 +647,7 @@ def run_bench(
         raise TypeError(f"quick must be a bool, not {type(quick).__name__}")
     qubits = _check_int("qubits", qubits, 1, _MAX_QUBITS)
     reps = (3 if quick else 5) if reps is None else _check_int("reps", reps, 1)
-    threads = _usable_cpus() if threads is None else _check_int("threads", threads, 1)
+    threads = _usable_cpus() if threads is None else _check_int("threads", threads, 1, _MAX_THREADS)
     names, skipped = _resolve_peers(peers)
     settings = _Settings(
         quick=bool(quick),
@@ -992,11 +1002,20 @@ def _bench_sampling(settings: _Settings, contenders: Sequence[_Contender]) -> di
     return record
 
 
-def _bandwidth_probe(n: int, threads: int, reps: int) -> list[float]:
+def _bandwidth_probe(n: int, threads: int, reps: int, budget: float) -> list[float]:
     """Seconds for one read + write pass over the bytes of 2**n complex128 in place,
     split over up to ``threads`` numpy calls on threads (numpy releases the GIL; one
     call per 4 MiB at least, so that small states do not time the thread pool): the
-    memory-bound floor of a 1-qubit gate."""
+    memory-bound floor of a 1-qubit gate. At least 5 passes, at most ``reps``
+    unless those 5 are needed, and no more once they add up to ``budget`` seconds."""
+
+    def repeat(once: Callable[[], None]) -> list[float]:
+        times: list[float] = []
+        start = time.perf_counter()
+        while len(times) < max(reps, 5) and (len(times) < 5 or time.perf_counter() - start < budget):
+            times.append(_seconds(once))
+        return times
+
     data = np.ones(2 << n, dtype=np.float64)
     parts = np.array_split(data, max(1, min(threads, data.nbytes >> 22)))
 
@@ -1005,14 +1024,14 @@ def _bandwidth_probe(n: int, threads: int, reps: int) -> list[float]:
 
     if len(parts) == 1:
         scale(data)
-        return [_seconds(lambda: scale(data)) for _ in range(reps)]
+        return repeat(lambda: scale(data))
     with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
 
         def one() -> None:
             list(pool.map(scale, parts))
 
         one()
-        return [_seconds(one) for _ in range(reps)]
+        return repeat(one)
 
 
 def _bench_sweep(settings: _Settings, contenders: Sequence[_Contender], cache: int | None) -> dict[str, Any]:
@@ -1051,7 +1070,7 @@ def _bench_sweep(settings: _Settings, contenders: Sequence[_Contender], cache: i
     times = _Clock(settings.reps, settings.budget, settings.progress).run("sweep", measures, errors)
     _fill(record, times, errors)
     settings.progress("sweep: bandwidth probe")
-    probe_times = _bandwidth_probe(n, settings.threads, max(settings.reps, 5))
+    probe_times = _bandwidth_probe(n, settings.threads, settings.reps, settings.budget)
     probe = _entry(probe_times)
     probe = {k: probe[k] for k in ("median_s", "min_s", "max_s", "reps", "times_s")}
     probe["bytes"] = 16 << n

@@ -83,6 +83,10 @@ pub enum Error {
     AllocationFailed { num_qubits: usize, bytes: u128 },
     #[error("the job was cancelled")]
     Cancelled,
+    /// A long check on user data stopped because its caller asked it to
+    /// (Ctrl-C in the binding).
+    #[error("interrupted")]
+    Interrupted,
     /// An OpenQASM 2 program could not be parsed; `line` and `column` are 1-based.
     #[error("line {line}, column {column}: {message}")]
     Qasm {

@@ -1,6 +1,7 @@
 //! `ferroq._core.Circuit`: the Python handle on a core circuit.
 
 use crate::errors::{guard, to_py};
+use crate::job::interruptible;
 use crate::qiskit_capi as capi;
 use ferroq_core::circuit::control::{BinaryOp, MAX_NESTING, UnaryOp};
 use ferroq_core::{Circuit, Error, Expr, Instruction};
@@ -173,10 +174,13 @@ impl PyCircuit {
             };
             // Logical (row-major) order, whatever the array's memory layout.
             let data: Vec<Complex64> = matrix.as_array().iter().copied().collect();
-            // Checking a large matrix for unitarity is heavy: without the GIL.
+            // Checking a large matrix for unitarity is heavy (cubic in its
+            // dimension): without the GIL, and Ctrl-C stops it.
             let inner = &mut self.inner;
             if rows >= 64 {
-                py.detach(|| inner.append_unitary(data, rows, cols, &qubits))
+                interruptible(py, |stop| {
+                    inner.append_unitary_until(data, rows, cols, &qubits, stop)
+                })?
             } else {
                 inner.append_unitary(data, rows, cols, &qubits)
             }
@@ -525,7 +529,7 @@ impl PyCircuit {
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<PyCircuit> {
         guard(|| {
             let inner = if data.len() > DETACH_BYTES {
-                py.detach(|| Circuit::from_bytes(data))
+                interruptible(py, |stop| Circuit::from_bytes_until(data, stop))?
             } else {
                 Circuit::from_bytes(data)
             };

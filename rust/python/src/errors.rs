@@ -27,7 +27,9 @@ fn class_name(err: &Error) -> &'static str {
         | Error::OutputTooLarge { .. }
         | Error::AllocationFailed { .. } => "SimulationMemoryError",
         Error::Cancelled => "JobCancelledError",
-        Error::Internal(_) => "InternalError",
+        // The binding sets a stop flag only after Python raised (Ctrl-C) and
+        // returns that exception; this one reaching Python is a bug.
+        Error::Internal(_) | Error::Interrupted => "InternalError",
         Error::External(_) => "JobError",
         Error::InCircuit { source, .. } => class_name(source),
     }

@@ -7,7 +7,8 @@ use ferroq_core::ExperimentResult;
 use ferroq_core::jobs::{Job, JobGroup, JobView, Scheduler};
 use ferroq_core::{Error, JobState, SimJob};
 use pyo3::prelude::*;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// Longest a blocking wait stays in Rust before checking for signals.
@@ -45,6 +46,47 @@ pub fn wait_interruptibly(
             return Ok(false);
         }
     }
+}
+
+/// Runs `work` on a thread of its own while this one waits without the GIL,
+/// checking for signals every [`SIGNAL_CHECK`]: a long check on user data
+/// (a large unitary's, say) releases the GIL and stops promptly on Ctrl-C.
+/// On a signal, `work`'s flag is set, the thread is joined (it gives up at
+/// its next check) and the signal's exception is raised.
+pub fn interruptible<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce(&AtomicBool) -> T + Send,
+) -> PyResult<T> {
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::sync_channel(1);
+    let rx = std::sync::Mutex::new(rx);
+    std::thread::scope(|scope| {
+        let flag = &stop;
+        scope.spawn(move || {
+            let _ = tx.send(work(flag));
+        });
+        let mut out = None;
+        let waited = wait_interruptibly(py, None, |slice| {
+            match rx.lock().map(|rx| rx.recv_timeout(slice)) {
+                Ok(Ok(value)) => {
+                    out = Some(value);
+                    true
+                }
+                Ok(Err(mpsc::RecvTimeoutError::Timeout)) => false,
+                // The worker panicked; the scope re-raises it on exit.
+                _ => true,
+            }
+        });
+        if waited.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        waited?;
+        out.ok_or_else(|| {
+            to_py(Error::Internal(
+                "a checking thread ended without a result".into(),
+            ))
+        })
+    })
 }
 
 #[pyclass(module = "ferroq._core", name = "Job", frozen)]

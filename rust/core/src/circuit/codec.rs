@@ -27,6 +27,7 @@ use crate::circuit::gates::GateKind;
 use crate::error::{Error, Result};
 use crate::wire::{self, Reader, invalid};
 use num_complex::Complex64;
+use std::sync::atomic::AtomicBool;
 
 const MAGIC: &[u8; 4] = b"FQC1";
 /// Bumped on any change of layout. Version 2 added control flow; a decoder
@@ -410,7 +411,15 @@ impl Circuit {
     /// if it were built by hand. Anything else is refused with
     /// [`Error::InvalidEncoding`], which names the problem and its byte offset.
     pub fn from_bytes(data: &[u8]) -> Result<Circuit> {
+        Circuit::from_bytes_until(data, &AtomicBool::new(false))
+    }
+
+    /// [`Circuit::from_bytes`], giving up with [`Error::Interrupted`] once
+    /// another thread sets `stop` (decoding re-checks every `unitary`, which
+    /// is cubic in its dimension).
+    pub fn from_bytes_until(data: &[u8], stop: &AtomicBool) -> Result<Circuit> {
         Decoder {
+            stop,
             r: Reader::new(data),
             width: 1,
             qubits: Vec::new(),
@@ -422,6 +431,7 @@ impl Circuit {
 }
 
 struct Decoder<'a> {
+    stop: &'a AtomicBool,
     r: Reader<'a>,
     /// Bytes per qubit or clbit index.
     width: usize,
@@ -574,7 +584,7 @@ impl Decoder<'_> {
                     let im = self.r.f64("matrix entry")?;
                     data.push(Complex64::new(re, im));
                 }
-                circuit.append_unitary(data, dim, dim, &self.qubits)
+                circuit.append_unitary_until(data, dim, dim, &self.qubits, self.stop)
             }
             Tag::MEASURE => {
                 let qubit = self.index("qubit")?;

@@ -9,6 +9,7 @@ use crate::circuit::gates::GateKind;
 use crate::circuit::matrix::Matrix;
 use crate::error::{Error, Result};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 mod codec;
 pub mod control;
@@ -359,6 +360,21 @@ impl Circuit {
         cols: usize,
         qubits: &[i64],
     ) -> Result<()> {
+        self.append_unitary_until(data, rows, cols, qubits, &AtomicBool::new(false))
+    }
+
+    /// [`Circuit::append_unitary`], giving up with [`Error::Interrupted`]
+    /// (and appending nothing) once another thread sets `stop`: the
+    /// unitarity check is cubic in the matrix's dimension, seconds for a
+    /// 2^11-dimensional matrix.
+    pub fn append_unitary_until(
+        &mut self,
+        data: Vec<num_complex::Complex64>,
+        rows: usize,
+        cols: usize,
+        qubits: &[i64],
+        stop: &AtomicBool,
+    ) -> Result<()> {
         if qubits.is_empty() {
             return Err(Error::WrongQubitCount {
                 gate: "unitary".into(),
@@ -386,7 +402,9 @@ impl Circuit {
         if !matrix.is_finite() {
             return Err(Error::NonFiniteMatrix);
         }
-        let deviation = matrix.unitarity_deviation();
+        let deviation = matrix
+            .unitarity_deviation_until(stop)
+            .ok_or(Error::Interrupted)?;
         if deviation.is_nan() || deviation > UNITARY_TOLERANCE {
             return Err(Error::NotUnitary { deviation });
         }

@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import pathlib
 import re
+import textwrap
 
 import pytest
 
@@ -163,7 +164,8 @@ def test_readme_python_examples_run_and_their_comments_hold(block):
         pytest.importorskip("qiskit")
     lines = []
     checked = 0
-    for line in README_BLOCKS[block].splitlines():
+    # A block inside a list item is indented with it.
+    for line in textwrap.dedent(README_BLOCKS[block]).splitlines():
         code, _, comment = line.partition("#")
         comment = comment.strip().split(", in ")[0]
         try:

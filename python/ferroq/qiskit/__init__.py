@@ -25,6 +25,13 @@ from ferroq.qiskit._job import (
     FerroqJobSet,
     FerroqJobTimeoutError,
 )
+from ferroq.qiskit._primitives import (
+    EstimatorOptions,
+    EstimatorV2,
+    FerroqPrimitiveJob,
+    SamplerOptions,
+    SamplerV2,
+)
 from ferroq.qiskit._provider import FerroqBackendNotFoundError, FerroqProvider
 from ferroq.qiskit._save import (
     SaveAmplitudes,
@@ -40,6 +47,8 @@ from ferroq.qiskit._save import (
 )
 
 __all__ = [
+    "EstimatorOptions",
+    "EstimatorV2",
     "FerroqBackendNotFoundError",
     "FerroqEstimator",
     "FerroqJob",
@@ -47,8 +56,11 @@ __all__ = [
     "FerroqJobError",
     "FerroqJobSet",
     "FerroqJobTimeoutError",
+    "FerroqPrimitiveJob",
     "FerroqProvider",
     "FerroqSimulator",
+    "SamplerOptions",
+    "SamplerV2",
     "SaveAmplitudes",
     "SaveExpectationValue",
     "SaveProbabilities",

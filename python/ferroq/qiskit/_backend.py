@@ -204,21 +204,14 @@ class FerroqSimulator(BackendV2):
         ``dask.distributed.Client``) or ``max_job_size=`` the experiments run in
         chunks (see :class:`ferroq.Simulator`) and a :class:`FerroqJobSet` is
         returned; the counts equal the unsplit run's with the same ``seed_simulator``."""
-        opts = {**self.options.__dict__, **aer_options.check(options, "run option")}
-        with _qiskit_option_names():
-            # Built before the circuits are converted, so that a wrongly typed
-            # option fails at once.
-            simulator = ferroq.Simulator(**aer_options.to_ferroq(opts))
+        # Built before the circuits are converted, so that a wrongly typed
+        # option fails at once.
+        opts, simulator = self._simulator(options)
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         experiments = _bind(circuits, parameter_binds)
         pairs = [to_ferroq_with_derived(c) for c in experiments]
         converted = [c for c, _ in pairs]
-        active: list[list[int] | None] = [None] * len(converted)
-        if opts["enable_truncation"]:
-            for i, c in enumerate(converted):
-                cut = c._native.truncated()
-                if cut is not None:
-                    converted[i], active[i] = ferroq.Circuit._wrap(cut[0]), cut[1]
+        active = _truncate(converted, opts)
         with _qiskit_option_names():
             job = simulator.run(converted)
 
@@ -232,6 +225,27 @@ class FerroqSimulator(BackendV2):
         if isinstance(job, ferroq.JobSet):
             return FerroqJobSet(self, job, circuits, experiments, convert)
         return FerroqJob(self, job, circuits, lambda r: convert(job, experiments, r))
+
+    def _simulator(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], ferroq.Simulator]:
+        """This backend's options with ``options`` (Aer's names, checked as run
+        options) over them, and the ``ferroq.Simulator`` that runs them; the
+        primitives run through this too."""
+        opts = {**self.options.__dict__, **aer_options.check(dict(options), "run option")}
+        with _qiskit_option_names():
+            simulator = ferroq.Simulator(**aer_options.to_ferroq(opts))
+        return opts, simulator
+
+
+def _truncate(converted: list[ferroq.Circuit], opts: Mapping[str, Any]) -> list[list[int] | None]:
+    """With ``enable_truncation`` (Aer's default), each circuit on its active
+    qubits only, in place; returns each one's active qubits (``None``: all)."""
+    active: list[list[int] | None] = [None] * len(converted)
+    if opts["enable_truncation"]:
+        for i, c in enumerate(converted):
+            cut = c._native.truncated()
+            if cut is not None:
+                converted[i], active[i] = ferroq.Circuit._wrap(cut[0]), cut[1]
+    return active
 
 
 @functools.cache

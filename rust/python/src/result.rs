@@ -6,7 +6,7 @@ use crate::errors::{guard, to_py};
 use ferroq_core::sim::result::codec::ResultBatch;
 use ferroq_core::sim::result::{SavedValue, write_bits, write_hex};
 use ferroq_core::{ExperimentResult, StateVector, format_bits};
-use numpy::{Complex32, Complex64, PyArray1, PyArrayMethods, PyReadonlyArray1};
+use numpy::{Complex32, Complex64, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -345,6 +345,21 @@ impl PyExperiment {
                 PyArray1::from_slice(py, &self.inner.count_keys),
                 PyArray1::from_slice(py, &self.inner.count_values),
             ))
+        })
+    }
+
+    /// Every shot's outcome as a `(shots, words)` uint64 array, in shot
+    /// order (clbit `c` is bit `c % 64` of word `c / 64`), or `None` when
+    /// memory was not kept: no Python object per shot.
+    fn memory_array<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArray2<u64>>>> {
+        guard(|| {
+            let Some(memory) = self.inner.memory.as_ref() else {
+                return Ok(None);
+            };
+            let words = self.inner.words;
+            let rows = memory.len().checked_div(words).unwrap_or(0);
+            let flat = PyArray1::from_slice(py, memory);
+            Ok(Some(flat.reshape([rows, words])?))
         })
     }
 

@@ -303,3 +303,105 @@ def test_sampler_agrees_with_aer_in_layout_and_distribution():
         assert mine.array.shape == theirs.array.shape
         for index in np.ndindex(*mine.shape):
             assert_distribution_close(mine[index].get_counts(), theirs[index].get_counts())
+
+
+# ------------------------------------------- a sweep's circuit converted once
+P = ParameterVector("p", 3)
+EXPRESSIONS = [
+    lambda: P[0],
+    lambda: P[1],
+    lambda: 2 * P[0] + 0.3,
+    lambda: P[0] * P[2] - P[1],
+    lambda: P[2].sin() + 1,
+    lambda: 0.7,
+]
+
+
+@st.composite
+def parameterised_circuits(draw):
+    n = draw(st.integers(1, 4))
+    qc = QuantumCircuit(n)
+    pick = st.sampled_from(range(len(EXPRESSIONS)))
+    if draw(st.booleans()):
+        qc.global_phase = EXPRESSIONS[draw(pick)]()
+    for _ in range(draw(st.integers(0, 10))):
+        gate = draw(st.sampled_from(["rx", "rz", "u", "cp", "rzz", "evolution", "for", "h"]))
+        q = draw(st.integers(0, n - 1))
+        e = [EXPRESSIONS[draw(pick)]() for _ in range(3)]
+        if gate == "rx":
+            qc.rx(e[0], q)
+        elif gate == "rz":
+            qc.rz(e[0], q)
+        elif gate == "u":
+            qc.u(e[0], e[1], e[2], q)
+        elif gate == "h":
+            qc.h(q)
+        elif gate == "for":  # unrolled; its body's other parameters stay slots
+            i = Parameter("i")
+            with qc.for_loop(range(2), loop_parameter=i):
+                qc.ry(i * e[0], q)
+        elif n > 1:
+            r = (q + 1) % n
+            if gate == "cp":
+                qc.cp(e[0], q, r)
+            elif gate == "rzz":
+                qc.rzz(e[0], q, r)
+            else:  # not native: expanded through its definition
+                from qiskit.circuit.library import PauliEvolutionGate
+
+                qc.append(PauliEvolutionGate(SparsePauliOp(["XZ", "YY"]), time=e[0]), [q, r])
+    return qc
+
+
+@settings(max_examples=examples(0.3), deadline=None)
+@given(parameterised_circuits(), st.integers(0, 2**32 - 1))
+def test_a_template_binds_exactly_as_qiskit_binds_then_converts(qc, seed):
+    from ferroq.qiskit._convert import to_ferroq, to_ferroq_template
+
+    template = to_ferroq_template(qc)
+    assert template is not None
+    values = np.random.default_rng(seed).uniform(-4, 4, size=(3, len(template.parameters)))
+    for circuit, row in zip(template.bind(values), values, strict=True):
+        reference = to_ferroq(qc.assign_parameters(dict(zip(template.parameters, row, strict=True))))
+        mine, theirs = list(circuit.data), list(reference.data)
+        assert [(n, q) for n, q, _ in mine] == [(n, q) for n, q, _ in theirs]
+        for (_, _, a), (_, _, b) in zip(mine, theirs, strict=True):
+            assert np.allclose(a, b, rtol=1e-13, atol=1e-13)
+        assert circuit.global_phase == pytest.approx(reference.global_phase, abs=1e-12)
+
+
+def test_a_template_refuses_values_that_are_not_finite_real_numbers():
+    from ferroq.exceptions import CircuitError
+    from ferroq.qiskit._convert import to_ferroq_template
+
+    a, b = Parameter("a"), Parameter("b")
+    qc = QuantumCircuit(1)
+    qc.rx(a / b, 0)
+    template = to_ferroq_template(qc)
+    assert template is not None
+    with pytest.raises(CircuitError, match="finite"):
+        template.bind(np.array([[1.0, 0.0]]))
+    qc = QuantumCircuit(1)
+    qc.rx(a.log(), 0)
+    with pytest.raises(CircuitError, match="not real"):
+        to_ferroq_template(qc).bind(np.array([[-1.0]]))
+    with pytest.raises(CircuitError, match="shape"):
+        to_ferroq_template(qc).bind(np.zeros((2, 3)))
+
+
+def test_circuits_that_cannot_be_templates_are_bound_set_by_set():
+    """rv needs numbers for its definition, a parameter inside an if block lives
+    in a block: both still run, bound by Qiskit per set."""
+    from ferroq.qiskit._convert import to_ferroq_template
+
+    a = Parameter("a")
+    qc = QuantumCircuit(1, 1)
+    qc.rv(a, 0, 0, 0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.rx(a, 0)
+    assert to_ferroq_template(qc) is None
+    values = np.array([[0.0], [np.pi]])
+    (pub,) = SamplerV2(seed=1).run([(qc, values)], shots=50).result()
+    assert pub.data.c[0].get_counts() == {"0": 50}
+    assert pub.data.c[1].get_counts() == {"1": 50}

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import qiskit
 import qiskit.circuit.library as lib
-from qiskit.circuit import ClassicalRegister, Clbit, ControlledGate, ParameterExpression, QuantumCircuit
+from qiskit.circuit import (
+    ClassicalRegister,
+    Clbit,
+    ControlledGate,
+    Parameter,
+    ParameterExpression,
+    QuantumCircuit,
+)
 from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
@@ -25,7 +32,15 @@ import ferroq
 from ferroq import _core
 from ferroq.exceptions import CircuitError
 
-__all__ = ["NATIVE_GATE_CLASSES", "Derived", "is_hidden", "to_ferroq", "to_ferroq_with_derived"]
+__all__ = [
+    "NATIVE_GATE_CLASSES",
+    "Derived",
+    "Template",
+    "is_hidden",
+    "to_ferroq",
+    "to_ferroq_template",
+    "to_ferroq_with_derived",
+]
 
 #: Qiskit's classes for the gates the engine runs natively, by name.
 NATIVE_GATE_CLASSES: dict[str, type] = {
@@ -169,12 +184,36 @@ def _native_name(op: Any) -> str | None:
 
 
 class _Builder:
-    def __init__(self, target: ferroq.Circuit, source: QuantumCircuit) -> None:
+    def __init__(self, target: ferroq.Circuit, source: QuantumCircuit, template: bool = False) -> None:
         self.target = target
         self.source = source
         self.pending: list[tuple[str, list[int], list[int], list[float]]] = []
         self.phase = 0.0
         self.derived: Derived = {}
+        # Building a template (see ``Template``): where each unbound gate
+        # parameter went, and the unbound parts of the global phase.
+        self.slots: list[tuple[int, int, ParameterExpression]] | None = [] if template else None
+        self.phase_terms: list[ParameterExpression] = []
+
+    def _phase(self, value: Any) -> None:
+        if self.slots is not None and isinstance(value, ParameterExpression) and value.parameters:
+            self.phase_terms.append(value)
+        else:
+            self.phase += _value(value, self.source)
+
+    def _params(self, params: list[Any]) -> list[float]:
+        if self.slots is None:
+            return [_value(p, self.source) for p in params]
+        # The gate's index once the pending instructions are flushed.
+        at = len(self.target) + len(self.pending)
+        out = []
+        for k, p in enumerate(params):
+            if isinstance(p, ParameterExpression) and p.parameters:
+                self.slots.append((at, k, p))
+                out.append(0.0)
+            else:
+                out.append(_value(p, self.source))
+        return out
 
     def flush(self) -> None:
         if self.pending:
@@ -184,7 +223,7 @@ class _Builder:
     def add(self, circuit: QuantumCircuit, qmap: list[int], cmap: list[int], depth: int = 0) -> None:
         if depth > 64:
             raise CircuitError(f"circuit {self.source.name!r}: gate definitions nest more than 64 levels")
-        self.phase += _value(circuit.global_phase, self.source)
+        self._phase(circuit.global_phase)
         qindex = {q: qmap[i] for i, q in enumerate(circuit.qubits)}
         cindex = {c: cmap[i] for i, c in enumerate(circuit.clbits)}
         if _NATIVE_READER:
@@ -226,13 +265,13 @@ class _Builder:
             raise _condition_error(self.source, name)
         native = _native_name(op)
         if native is not None:
-            self.pending.append((native, qargs, [], [_value(p, self.source) for p in op.params]))
+            self.pending.append((native, qargs, [], self._params(op.params)))
         elif name in ("measure", "reset", "barrier"):
             self.pending.append((name, qargs, [cindex[c] for c in inst.clbits], []))
         elif name in _SKIPPED:
             return
         elif name == "global_phase":
-            self.phase += _value(op.params[0], self.source)
+            self._phase(op.params[0])
         elif name == "unitary":
             self.flush()
             self.target._native.unitary(np.asarray(op.to_matrix(), dtype=np.complex128), qargs)
@@ -460,3 +499,84 @@ def to_ferroq_with_derived(circuit: QuantumCircuit) -> tuple[ferroq.Circuit, Der
     builder.flush()
     out.global_phase = builder.phase
     return out, builder.derived
+
+
+class Template:
+    """A parameterised ``QuantumCircuit`` converted once: a ``ferroq.Circuit`` whose
+    unbound gate parameters are slots, and what goes into each (a Qiskit
+    ``ParameterExpression``). :meth:`bind` makes one circuit per parameter set
+    by evaluating the slots' expressions and filling them in Rust: a sweep costs
+    one conversion, not one binding and conversion per set.
+    """
+
+    def __init__(self, source: QuantumCircuit, builder: _Builder) -> None:
+        assert builder.slots is not None
+        self.circuit = builder.target
+        self.parameters = list(source.parameters)
+        self._source = source
+        self._slots = [(at, k) for at, k, _ in builder.slots]
+        self._expressions = [e for _, _, e in builder.slots]
+        self._phase = builder.phase
+        self._phase_terms = builder.phase_terms
+
+    def bind(self, values: Any) -> list[ferroq.Circuit]:
+        """One circuit per row of ``values``: a ``(sets, len(parameters))`` array of
+        each set's value of every parameter, in the order of ``parameters`` (the
+        source circuit's ``parameters``, as ``BindingsArray.as_array`` gives them)."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != len(self.parameters):
+            raise CircuitError(
+                f"circuit {self._source.name!r}: parameter values of shape {values.shape} for "
+                f"{len(self.parameters)} parameters"
+            )
+        sets = values.shape[0]
+        column = {p: i for i, p in enumerate(self.parameters)}
+        filled = np.empty((sets, len(self._slots)), dtype=np.float64)
+        for j, expression in enumerate(self._expressions):
+            filled[:, j] = self._evaluate(expression, values, column)
+        phases = np.full(sets, self._phase)
+        for expression in self._phase_terms:
+            phases += self._evaluate(expression, values, column)
+        if self._slots:
+            natives = [ferroq.Circuit._wrap(n) for n in self.circuit._native.with_params(self._slots, filled)]
+        else:
+            natives = [self.circuit.copy() for _ in range(sets)]
+        for circuit, phase in zip(natives, phases.tolist(), strict=True):
+            circuit.global_phase = phase
+        return natives
+
+    def _evaluate(self, expression: ParameterExpression, values: Any, column: dict[Any, int]) -> Any:
+        """``expression``'s value for every row of ``values``."""
+        if isinstance(expression, Parameter):
+            return values[:, column[expression]]
+        params = list(expression.parameters)
+        rows = values[:, [column[p] for p in params]].tolist()
+        fast = getattr(expression, "bind_all", None)  # Qiskit 2.x: a numeric value, checked less
+        out = np.empty(len(rows), dtype=np.float64)
+        for i, row in enumerate(rows):
+            binding = dict(zip(params, row, strict=True))
+            if fast is not None:
+                value = complex(fast(binding))
+                if value.imag != 0:
+                    raise CircuitError(f"circuit {self._source.name!r}: parameter value {value} is not real")
+                out[i] = value.real
+            else:
+                out[i] = _value(expression.bind(binding), self._source)
+        return out
+
+
+def to_ferroq_template(circuit: QuantumCircuit) -> Template | None:
+    """``circuit`` (parameters unbound) as a :class:`Template`, or ``None`` where
+    it cannot be one (an unbound parameter inside a control-flow block, or in a
+    gate whose definition needs numbers, such as ``rv``): bind it set by set then."""
+    if _CHECK_CONDITIONS:
+        _refuse_conditions(circuit)
+    out = ferroq.Circuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
+    builder = _Builder(out, circuit, template=True)
+    try:
+        builder.add(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)))
+    except Exception:  # Qiskit raises several types for "needs numbers"
+        # Binding set by set converts it again, and raises what is wrong, if anything.
+        return None
+    builder.flush()
+    return Template(circuit, builder)

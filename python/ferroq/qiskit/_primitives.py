@@ -41,7 +41,7 @@ from ferroq import exceptions as fx
 from ferroq._contract import Deadline
 from ferroq.exceptions import OptionError
 from ferroq.qiskit._backend import FerroqSimulator, _qiskit_option_names, _truncate
-from ferroq.qiskit._convert import to_ferroq
+from ferroq.qiskit._convert import to_ferroq, to_ferroq_template
 from ferroq.qiskit._job import FerroqJobCancelledError, FerroqJobError, FerroqJobTimeoutError
 
 __all__ = ["EstimatorOptions", "EstimatorV2", "FerroqPrimitiveJob", "SamplerOptions", "SamplerV2"]
@@ -184,12 +184,22 @@ def _failed(missing: dict[int, BaseException], pub: int, first: int, sets: range
             ) from error
 
 
-def _bound(pub: SamplerPub | EstimatorPub) -> list[Any]:
-    """The PUB's circuit bound to each of its parameter sets, in C order."""
-    values = pub.parameter_values
+def _converted(pub: SamplerPub | EstimatorPub) -> list[ferroq.Circuit]:
+    """The PUB's circuit for each of its parameter sets, in C order, converted
+    once: a parameterised circuit becomes a template whose slots are filled
+    per set in Rust (set by set through Qiskit's binding only where it cannot
+    be one). Each circuit is a distinct object."""
+    values, circuit = pub.parameter_values, pub.circuit
     if values.num_parameters == 0:
-        return [pub.circuit] * values.size
-    return list(values.bind_all(pub.circuit).ravel())
+        if values.size == 0:
+            return []
+        one = to_ferroq(circuit)
+        return [one] + [one.copy() for _ in range(values.size - 1)]
+    template = to_ferroq_template(circuit)
+    if template is None:
+        return [to_ferroq(c) for c in values.bind_all(circuit).ravel()]
+    rows = values.as_array(template.parameters).reshape(-1, len(template.parameters))
+    return template.bind(rows)
 
 
 def _simulator_metadata(result: ferroq.Result, opts: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +297,7 @@ class SamplerV2(BaseSamplerV2):
             firsts: list[int] = []
             for i in members:
                 firsts.append(len(circuits))
-                circuits.extend(to_ferroq(c) for c in _bound(coerced[i]))
+                circuits.extend(_converted(coerced[i]))
             _truncate(circuits, opts)
             with _qiskit_option_names():
                 jobs.append(simulator.run(circuits))
@@ -418,16 +428,17 @@ def _estimator_plan(pub: EstimatorPub, circuits: list[ferroq.Circuit]) -> _Plan:
     for p, o in zip(params.ravel().tolist(), obs.ravel().tolist(), strict=True):
         needed.setdefault(p, set()).add(o)
     flat_obs = observables.ravel()
+    terms_of: dict[int, list[tuple[str, complex]]] = {}  # each item costs Qiskit a conversion
     width = pub.circuit.num_qubits
     firsts = []
-    for p, bound in enumerate(_bound(pub)):
+    for p, circuit in enumerate(_converted(pub)):
         firsts.append(len(circuits))
         if p not in needed:
             continue
-        circuit = to_ferroq(bound)
         for o in sorted(needed[p]):
-            terms = list(flat_obs[o].items()) or [("I" * width, 0.0)]
-            circuit.save_expectation_value(terms, list(range(width)), label=f"o{o}")
+            if o not in terms_of:
+                terms_of[o] = list(flat_obs[o].items()) or [("I" * width, 0.0)]
+            circuit.save_expectation_value(terms_of[o], list(range(width)), label=f"o{o}")
         circuits.append(circuit)
     return params.shape, params, obs, firsts
 

@@ -5,7 +5,7 @@ use crate::job::interruptible;
 use crate::qiskit_capi as capi;
 use ferroq_core::circuit::control::{BinaryOp, MAX_NESTING, UnaryOp};
 use ferroq_core::{Circuit, Error, Expr, Instruction};
-use numpy::{Complex64, PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{Complex64, PyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyString, PyTuple};
@@ -513,6 +513,39 @@ impl PyCircuit {
             self.inner.to_bytes()
         };
         PyBytes::new(py, &data)
+    }
+
+    /// One copy per row of `values` (a float64 array of `len(slots)`
+    /// columns), each with its row written into the gate parameters `slots`
+    /// names (`(instruction index, parameter index)`; see
+    /// `Circuit::with_params`).
+    fn with_params(
+        &self,
+        py: Python<'_>,
+        slots: Vec<(usize, usize)>,
+        values: PyReadonlyArray2<'_, f64>,
+    ) -> PyResult<Vec<PyCircuit>> {
+        guard(|| {
+            let [rows, cols] = [values.shape()[0], values.shape()[1]];
+            if cols != slots.len() {
+                return Err(to_py(Error::InvalidCircuit(format!(
+                    "parameter values: {cols} columns for {} slots",
+                    slots.len()
+                ))));
+            }
+            let data: Vec<f64> = values.as_array().iter().copied().collect();
+            let inner = &self.inner;
+            let copies = if rows * self.inner.instructions().len() > DETACH_INSTRUCTIONS {
+                py.detach(|| inner.with_params(&slots, &data))
+            } else {
+                inner.with_params(&slots, &data)
+            }
+            .map_err(to_py)?;
+            Ok(copies
+                .into_iter()
+                .map(|inner| PyCircuit { inner })
+                .collect())
+        })
     }
 
     /// The circuit on its active qubits only, renumbered in ascending order,

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+mod bind;
 mod codec;
 pub mod control;
 pub mod gates;

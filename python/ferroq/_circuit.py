@@ -286,6 +286,27 @@ class Circuit:
         return self
 
     # -------------------------------------------------------- non-unitary ops
+    def set_statevector(self, state: Any) -> Circuit:
+        """Sets the whole register's state to ``state`` (Aer's ``set_statevector``):
+        ``2**num_qubits`` amplitudes, qubit 0 the least significant bit of the index,
+        of norm 1 within 1e-8; anything with ``.data`` (qiskit's ``Statevector``) or a
+        1-D array. Whatever came before is forgotten, so it may follow only gates
+        and barriers (they are then skipped), not a measurement, reset, save or
+        control flow; it cannot be inverted.
+
+        >>> import ferroq, numpy as np
+        >>> c = ferroq.Circuit(2).set_statevector(np.array([0, 1, 0, 0])).x(1)
+        >>> ferroq.statevector(c).real.tolist()
+        [0.0, 0.0, 0.0, 1.0]
+        """
+        array = np.asarray(getattr(state, "data", state), dtype=np.complex128)
+        if array.ndim != 1:
+            from ferroq.exceptions import CircuitError
+
+            raise CircuitError(f"set_statevector: the state must be 1-dimensional, got shape {array.shape}")
+        self._native.set_statevector(array)
+        return self
+
     def measure(self, qubit: QubitSpec, clbit: QubitSpec) -> Circuit:
         """Measures ``qubit`` into ``clbit``; both may be lists of equal length."""
         qubits, clbits = _indices(qubit), _indices(clbit)

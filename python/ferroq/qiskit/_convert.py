@@ -194,6 +194,8 @@ class _Builder:
         # parameter went, and the unbound parts of the global phase.
         self.slots: list[tuple[int, int, ParameterExpression]] | None = [] if template else None
         self.phase_terms: list[ParameterExpression] = []
+        # False for a control-flow block's builder: a state is set only at top level.
+        self.top_level = True
 
     def _phase(self, value: Any) -> None:
         if self.slots is not None and isinstance(value, ParameterExpression) and value.parameters:
@@ -268,6 +270,8 @@ class _Builder:
             self.pending.append((native, qargs, [], self._params(op.params)))
         elif name in ("measure", "reset", "barrier"):
             self.pending.append((name, qargs, [cindex[c] for c in inst.clbits], []))
+        elif name in ("set_statevector", "initialize") and self._set_state(op, name, qargs):
+            return
         elif name in _SKIPPED:
             return
         elif name == "global_phase":
@@ -291,6 +295,61 @@ class _Builder:
             else:
                 # Annotated operations and the like: no definition, but a matrix.
                 self.target._native.unitary(self._matrix(op, name), qargs)
+
+    def _set_state(self, op: Any, name: str, qargs: list[int]) -> bool:
+        """Adds ``op`` as a ``set_statevector`` where it is one (see
+        ``_whole_state``); whether it did."""
+        state = self._whole_state(op, name, qargs)
+        if state is None:
+            return False
+        self.flush()
+        self.target._native.set_statevector(state)
+        return True
+
+    def _whole_state(self, op: Any, name: str, qargs: list[int]) -> np.ndarray | None:
+        """The state Aer's ``set_statevector`` sets, or an ``initialize`` of every
+        qubit with only gates before it (the state is then the same whatever they
+        did), in the circuit's qubit order; ``None`` for an ``initialize`` that
+        must run as its definition (reset, then prepare)."""
+        n = self.target.num_qubits
+        if name == "initialize":
+            if len(qargs) != n or not self.top_level or not self._only_gates_so_far():
+                return None
+            params = list(op.params)
+            if params and all(isinstance(p, str) for p in params):
+                from qiskit.quantum_info import Statevector
+
+                state = np.asarray(Statevector.from_label("".join(params)).data)
+            elif len(params) == 1 and n != 0:
+                state = np.zeros(2**n, dtype=np.complex128)
+                state[int(np.real(params[0]))] = 1.0
+            else:
+                state = np.asarray(params, dtype=np.complex128)
+        else:
+            if len(qargs) != n:
+                raise CircuitError(
+                    f"circuit {self.source.name!r}: set_statevector acts on {len(qargs)} of its {n} "
+                    "qubits; it must act on every qubit"
+                )
+            state = np.asarray(getattr(op.params[0], "data", op.params[0]), dtype=np.complex128)
+            # As Aer: the state is the register's in the circuit's qubit order,
+            # whatever order the instruction lists the qubits in.
+            return state
+        if qargs != list(range(n)) and state.size == 2**n:
+            # Bit j of the state's index is qubit qargs[j]; tensor axis k is bit n-1-k.
+            where = {q: j for j, q in enumerate(qargs)}
+            axes = [n - 1 - where[n - 1 - a] for a in range(n)]
+            state = np.transpose(state.reshape([2] * n), axes).reshape(-1)
+        return state
+
+    def _only_gates_so_far(self) -> bool:
+        """Whether everything added so far acts the same on every shot, so that a
+        state set now forgets all of it."""
+        self.flush()
+        names = {inst[0] for inst in self.target._native.instructions()}
+        return not names & {"measure", "reset", "if_else", "while_loop", "switch_case"} and not any(
+            n.startswith("save_") for n in names
+        )
 
     def _matrix(self, op: Any, name: str) -> np.ndarray:
         if getattr(op, "num_clbits", 0) == 0 and op.num_qubits <= 12:
@@ -331,6 +390,7 @@ class _Builder:
         def block(body: QuantumCircuit) -> _core.Circuit:
             inner = ferroq.Circuit(self.target.num_qubits, self.target.num_clbits)
             builder = _Builder(inner, self.source)
+            builder.top_level = False
             builder.add(body, qmap, cmap, depth + 1)
             builder.flush()
             if builder.derived:

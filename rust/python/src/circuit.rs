@@ -5,7 +5,10 @@ use crate::job::interruptible;
 use crate::qiskit_capi as capi;
 use ferroq_core::circuit::control::{BinaryOp, MAX_NESTING, UnaryOp};
 use ferroq_core::{Circuit, Error, Expr, Instruction};
-use numpy::{Complex64, PyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    Complex64, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
+    PyUntypedArrayMethods,
+};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyString, PyTuple};
@@ -185,6 +188,13 @@ impl PyCircuit {
                 inner.append_unitary(data, rows, cols, &qubits)
             }
             .map_err(to_py)
+        })
+    }
+
+    fn set_statevector(&mut self, state: PyReadonlyArray1<'_, Complex64>) -> PyResult<()> {
+        guard(|| {
+            let data = state.as_array().to_vec();
+            self.inner.set_statevector(data).map_err(to_py)
         })
     }
 

@@ -30,9 +30,10 @@ use num_complex::Complex64;
 use std::sync::atomic::AtomicBool;
 
 const MAGIC: &[u8; 4] = b"FQC1";
-/// Bumped on any change of layout. Version 2 added control flow; a decoder
-/// reads its own version and the earlier ones it extends.
-pub const FORMAT_VERSION: u16 = 2;
+/// Bumped on any change of layout. Version 2 added control flow, version 3
+/// `set_statevector`; a decoder reads its own version and the earlier ones it
+/// extends.
+pub const FORMAT_VERSION: u16 = 3;
 const OLDEST_READ: u16 = 1;
 const FLAG_NAME: u8 = 1;
 const HEADER_BYTES: usize = 4 + 2 + 1 + 1 + 8 + 8 + 8;
@@ -52,6 +53,8 @@ impl Tag {
     const RESET: u8 = 0x03;
     /// k u64, k qubits.
     const BARRIER: u8 = 0x04;
+    /// 2^n amplitudes (re f64, im f64), n the circuit's width (format 3).
+    const SET_STATEVECTOR: u8 = 0x05;
     // Saves: label (len u64, UTF-8), k u64, k qubits, then:
     const SAVE_STATEVECTOR: u8 = 0x08;
     const SAVE_PROBABILITIES: u8 = 0x09;
@@ -338,6 +341,13 @@ impl Writer {
                 w.u8(Tag::RESET);
                 w.index(*qubit);
             }
+            Instruction::SetStatevector { state, .. } => {
+                w.u8(Tag::SET_STATEVECTOR);
+                for z in state.iter() {
+                    w.f64(z.re);
+                    w.f64(z.im);
+                }
+            }
             Instruction::Barrier { qubits } => {
                 w.u8(Tag::BARRIER);
                 w.len(qubits.len());
@@ -594,6 +604,28 @@ impl Decoder<'_> {
             Tag::RESET => {
                 let qubit = self.index("qubit")?;
                 circuit.reset(qubit)
+            }
+            Tag::SET_STATEVECTOR => {
+                let n = circuit.num_qubits;
+                let at = self.r.pos;
+                // 2^n amplitudes of 16 bytes, checked before allocating.
+                let entries = (n < 60).then(|| 1u64 << n);
+                let Some(entries) = entries.filter(|e| e * 16 <= self.r.remaining() as u64) else {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "truncated: a state of {n} qubits needs 16 * 2^{n} bytes, {} left",
+                            self.r.remaining()
+                        ),
+                    ));
+                };
+                let mut state = Vec::with_capacity(entries as usize);
+                for _ in 0..entries {
+                    let re = self.r.f64("amplitude")?;
+                    let im = self.r.f64("amplitude")?;
+                    state.push(Complex64::new(re, im));
+                }
+                circuit.set_statevector(state)
             }
             Tag::BARRIER => {
                 self.counted_qubits("barrier qubit count")?;
@@ -967,6 +999,18 @@ mod tests {
             )
         });
         cases.push(inv.inverse().unwrap());
+        // A set state, bit for bit.
+        let mut set = Circuit::new(2, 1);
+        let third = (1.0f64 / 3.0).sqrt();
+        set.set_statevector(vec![
+            Complex64::new(third, 0.0),
+            Complex64::new(0.0, -third),
+            Complex64::new(0.0, 0.0),
+            Complex64::new(-third * 0.6, third * 0.8),
+        ])
+        .unwrap();
+        set.measure(1, 0).unwrap();
+        cases.push(set);
         for c in cases {
             assert_eq!(Circuit::from_bytes(&c.to_bytes()).unwrap(), c);
         }
@@ -1120,14 +1164,19 @@ mod tests {
         bad[0] = b'X';
         assert!(decode_err(&bad).1.contains("magic"));
         let mut bad = good.clone();
-        bad[4] = 3;
+        bad[4] = FORMAT_VERSION as u8 + 1;
         let (offset, reason) = decode_err(&bad);
         assert_eq!(offset, 4);
-        assert!(reason.contains("version 3"), "{reason}");
-        // Version 1 (before control flow) still reads.
-        let mut old = good.clone();
-        old[4] = 1;
-        assert_eq!(Circuit::from_bytes(&old).unwrap(), one_of_each());
+        assert!(
+            reason.contains(&format!("version {}", FORMAT_VERSION + 1)),
+            "{reason}"
+        );
+        // Versions 1 (before control flow) and 2 (before set_statevector) still read.
+        for version in 1..FORMAT_VERSION {
+            let mut old = good.clone();
+            old[4] = version as u8;
+            assert_eq!(Circuit::from_bytes(&old).unwrap(), one_of_each());
+        }
         let mut bad = good.clone();
         bad[6] |= 0x80;
         assert!(decode_err(&bad).1.contains("flags"));

@@ -57,6 +57,10 @@ pub struct PauliTerm {
 /// Largest deviation from unitarity accepted for a user matrix.
 pub const UNITARY_TOLERANCE: f64 = 1e-9;
 
+/// Largest deviation of a state's norm squared from 1 accepted by
+/// `set_statevector` (Qiskit's `Statevector.is_valid` uses 1e-8 absolute).
+pub const STATE_NORM_TOLERANCE: f64 = 1e-8;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Instruction {
     Gate {
@@ -106,6 +110,13 @@ pub enum Instruction {
     },
     BreakLoop,
     ContinueLoop,
+    /// Aer's `set_statevector`: the whole register's state becomes `state`
+    /// (normalised, `2^n` amplitudes, qubit 0 the least significant bit),
+    /// whatever it was. `qubits` lists every qubit.
+    SetStatevector {
+        state: Arc<Vec<num_complex::Complex64>>,
+        qubits: Vec<usize>,
+    },
 }
 
 impl Instruction {
@@ -122,6 +133,7 @@ impl Instruction {
             Instruction::SwitchCase { .. } => "switch_case",
             Instruction::BreakLoop => "break_loop",
             Instruction::ContinueLoop => "continue_loop",
+            Instruction::SetStatevector { .. } => "set_statevector",
         }
     }
 
@@ -133,7 +145,8 @@ impl Instruction {
             | Instruction::Save { qubits, .. }
             | Instruction::IfElse { qubits, .. }
             | Instruction::WhileLoop { qubits, .. }
-            | Instruction::SwitchCase { qubits, .. } => qubits,
+            | Instruction::SwitchCase { qubits, .. }
+            | Instruction::SetStatevector { qubits, .. } => qubits,
             Instruction::Measure { qubit, .. } | Instruction::Reset { qubit } => {
                 std::slice::from_ref(qubit)
             }
@@ -161,7 +174,9 @@ impl Instruction {
     }
 
     /// Measure and reset collapse the state, and control flow depends on
-    /// measured bits; everything else is unitary (or a no-op).
+    /// measured bits: a circuit with any of them runs shot by shot. Everything
+    /// else acts the same on every shot: gates, barriers, saves, and
+    /// `set_statevector` (not unitary, but deterministic; `inverse` refuses it).
     pub fn is_non_unitary(&self) -> bool {
         matches!(
             self,
@@ -412,6 +427,36 @@ impl Circuit {
         self.instructions.push(Instruction::Unitary {
             qubits,
             matrix: Arc::new(matrix),
+        });
+        Ok(())
+    }
+
+    /// Sets the whole register's state to `state` (Aer's `set_statevector`):
+    /// `2^n` finite amplitudes, qubit 0 the least significant bit, of norm 1
+    /// within [`STATE_NORM_TOLERANCE`].
+    pub fn set_statevector(&mut self, state: Vec<num_complex::Complex64>) -> Result<()> {
+        let n = self.num_qubits;
+        let dim = if n < 64 { 1usize << n } else { usize::MAX };
+        if state.len() != dim {
+            return Err(Error::InvalidCircuit(format!(
+                "set_statevector: a state of {} amplitudes for {n} qubits (it needs 2^{n})",
+                state.len()
+            )));
+        }
+        if !state.iter().all(|z| z.re.is_finite() && z.im.is_finite()) {
+            return Err(Error::InvalidCircuit(
+                "set_statevector: the state has a non-finite amplitude (NaN or infinity)".into(),
+            ));
+        }
+        let norm: f64 = state.iter().map(|z| z.norm_sqr()).sum();
+        if (norm - 1.0).abs() > STATE_NORM_TOLERANCE {
+            return Err(Error::InvalidCircuit(format!(
+                "set_statevector: the state's norm squared is {norm}, not 1 (within {STATE_NORM_TOLERANCE:e})"
+            )));
+        }
+        self.instructions.push(Instruction::SetStatevector {
+            state: Arc::new(state),
+            qubits: (0..n).collect(),
         });
         Ok(())
     }

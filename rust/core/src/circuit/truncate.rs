@@ -84,6 +84,9 @@ fn remap_all(body: &[Instruction], map: &[usize]) -> Vec<Instruction> {
                 clbit: *clbit,
             },
             Instruction::Reset { qubit } => Instruction::Reset { qubit: map[*qubit] },
+            // It acts on every qubit, so a circuit holding one is never
+            // truncated; kept whole should that ever change.
+            Instruction::SetStatevector { .. } => inst.clone(),
             Instruction::Barrier { qubits: q } => {
                 let kept: Vec<usize> = q
                     .iter()

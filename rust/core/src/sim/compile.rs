@@ -19,12 +19,16 @@ pub(crate) struct GatePart {
     pub(crate) saves: Vec<(usize, SaveSpec)>,
 }
 
+/// The state a `set_statevector` sets, where the run starts instead of |0...0>.
+pub(crate) type Initial = std::sync::Arc<Vec<num_complex::Complex64>>;
+
 /// A circuit compiled for execution.
 #[derive(Debug)]
 pub(crate) enum Program {
     /// Every measurement is terminal: simulate once, then sample. `measures`
     /// are (qubit, clbit) in program order (a later write to a clbit wins).
     Sampled {
+        initial: Option<Initial>,
         gates: GatePart,
         measures: Vec<(usize, usize)>,
     },
@@ -32,10 +36,20 @@ pub(crate) enum Program {
     /// once, where they stand), `rest` per shot, then `saves` (those after
     /// the first measurement or reset) on each shot's final state, averaged.
     PerShot {
+        initial: Option<Initial>,
         prefix: GatePart,
         rest: Vec<Step>,
         saves: Vec<SaveSpec>,
     },
+}
+
+impl Program {
+    /// The state the run starts from, when a `set_statevector` gives one.
+    pub(crate) fn initial(&self) -> Option<&Initial> {
+        match self {
+            Program::Sampled { initial, .. } | Program::PerShot { initial, .. } => initial.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -125,6 +139,11 @@ fn block_steps(body: &[Instruction], in_loop: bool) -> Result<Vec<Step>> {
                         "save '{label}' inside a control-flow block is not supported"
                     )));
                 }
+                Instruction::SetStatevector { .. } => {
+                    return Err(Error::InvalidCircuit(
+                        "set_statevector inside a control-flow block is not supported".into(),
+                    ));
+                }
                 Instruction::Gate { .. } | Instruction::Unitary { .. } => {
                     match compile_gate(inst) {
                         Some(op) => Step::Gate(op),
@@ -160,6 +179,7 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
     let mut collapsed = false;
     let mut shot_save: Option<String> = None;
     let mut steps = Vec::new();
+    let mut initial = None;
     for inst in circuit.instructions() {
         let after_save = |what: &str, label: &str| {
             Error::InvalidCircuit(format!(
@@ -185,6 +205,22 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
                     label: label.clone(),
                     qubits: qubits.clone(),
                 }));
+            }
+            // The state it sets is the same whatever came before, so the
+            // gates before it are dropped and it becomes the initial state.
+            // Before it, only gates and barriers: a measurement's bits or a
+            // save's value would need the state it forgets.
+            Instruction::SetStatevector { state, .. } => {
+                if any_measure || collapsed || steps.iter().any(|s| matches!(s, Step::Save(_))) {
+                    return Err(Error::InvalidCircuit(
+                        "set_statevector after a measurement, reset, save or control flow is not \
+                         supported: it must come before them"
+                            .into(),
+                    ));
+                }
+                steps.clear();
+                initial = Some(state.clone());
+                touched.iter_mut().for_each(|t| *t = true);
             }
             // A reset before anything touched the qubit finds it in |0>.
             Instruction::Reset { qubit } if !touched[*qubit] => {}
@@ -244,6 +280,7 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
             })
             .collect();
         return Ok(Program::Sampled {
+            initial,
             gates: gate_part(steps),
             measures,
         });
@@ -262,6 +299,7 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
         _ => true,
     });
     Ok(Program::PerShot {
+        initial,
         prefix: gate_part(steps),
         rest,
         saves,

@@ -353,15 +353,16 @@ fn run_circuit_in<A: Amplitude>(
         saved: Vec::new(),
         time_taken: 0.0,
     };
-    let mut amps = state::ground_state::<A>(circuit.num_qubits())?;
+    let mut amps = state::initial_state::<A>(circuit.num_qubits(), program.initial())?;
     let reported = match program {
-        Program::Sampled { gates, measures } => {
-            run.sampled(&mut amps, gates, &measures, &mut result)?
-        }
+        Program::Sampled {
+            gates, measures, ..
+        } => run.sampled(&mut amps, gates, &measures, &mut result)?,
         Program::PerShot {
             prefix,
             rest,
             saves,
+            ..
         } => run.per_shot(&mut amps, prefix, &rest, &saves, &mut result)?,
     };
     if opts.statevector {
@@ -857,10 +858,10 @@ fn final_state<A: Amplitude>(
     parallel: bool,
 ) -> Result<StateVector> {
     let n = circuit.num_qubits();
-    let Program::Sampled { gates, .. } = compile(circuit)? else {
+    let Program::Sampled { gates, initial, .. } = compile(circuit)? else {
         unreachable!("a circuit without measure or reset compiles to Sampled")
     };
-    let mut amps = state::ground_state::<A>(n)?;
+    let mut amps = state::initial_state::<A>(n, initial.as_ref())?;
     let mode = Mode {
         kernels: parallel,
         shots: false,

@@ -145,6 +145,21 @@ pub fn ground_state<A: Amplitude>(num_qubits: usize) -> Result<Vec<A>> {
     Ok(v)
 }
 
+/// |0...0>, or `initial` (`2^num_qubits` amplitudes) in this precision.
+pub fn initial_state<A: Amplitude>(
+    num_qubits: usize,
+    initial: Option<&std::sync::Arc<Vec<C64>>>,
+) -> Result<Vec<A>> {
+    let Some(initial) = initial else {
+        return ground_state(num_qubits);
+    };
+    let mut v = zeroed::<A>(num_qubits)?;
+    for (out, &z) in v.iter_mut().zip(initial.iter()) {
+        *out = A::narrow(z);
+    }
+    Ok(v)
+}
+
 /// A copy of `amps`, with allocation failure as an error.
 pub fn try_clone<A: Amplitude>(amps: &[A], num_qubits: usize) -> Result<Vec<A>> {
     let mut v: Vec<A> = Vec::new();

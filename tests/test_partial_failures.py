@@ -29,9 +29,9 @@ def good(k: int) -> ferroq.Circuit:
 
 
 def bad() -> ferroq.Circuit:
-    # Nothing but measurements may follow a save taken from each shot's final
-    # state (one after a measurement): refused when the circuit runs.
-    return ferroq.Circuit(1, 1).measure(0, 0).save_probabilities().x(0)
+    # A state set after a measurement would forget the measured one: refused
+    # when the circuit runs.
+    return ferroq.Circuit(1, 1).measure(0, 0).set_statevector(np.array([0, 1]))
 
 
 @settings(max_examples=25, deadline=None)
@@ -48,7 +48,7 @@ def test_the_other_circuits_keep_their_exact_results(failing: set[int], threads:
     assert job.status() is JobStatus.ERROR
     first = min(failing)
     assert job.error_message().startswith(f"circuit {first}: ")
-    with pytest.raises(CircuitError, match=f"^circuit {first}: 'x' follows save instruction"):
+    with pytest.raises(CircuitError, match=f"^circuit {first}: set_statevector after a measurement"):
         job.result()
     assert isinstance(job.exception(), CircuitError)
     assert sorted(part.missing) == sorted(failing)
@@ -132,7 +132,7 @@ class TestQiskit:
         pytest.importorskip("qiskit")
 
     def test_failed_experiments_are_reported_per_experiment(self) -> None:
-        from ferroq.qiskit import FerroqJobError, FerroqSimulator, save_probabilities
+        from ferroq.qiskit import FerroqJobError, FerroqSimulator, save_statevector
         from qiskit import QuantumCircuit
         from qiskit.providers import JobStatus
 
@@ -142,8 +142,7 @@ class TestQiskit:
         ok.measure([0, 1], [0, 1])
         broken = QuantumCircuit(1, 1, name="broken")
         broken.measure(0, 0)
-        save_probabilities(broken)
-        broken.x(0)
+        save_statevector(broken)
         backend = FerroqSimulator()
         job = backend.run([ok, broken, ok], shots=SHOTS, seed_simulator=SEED)
         result = job.result(partial=True)
@@ -152,7 +151,7 @@ class TestQiskit:
             job.result()
         assert [e.success for e in result.results] == [True, False, True]
         assert result.success is False and result.status == "PARTIAL COMPLETED"
-        assert "follows save instruction" in result.results[1].status
+        assert "comes after a measurement" in result.results[1].status
         alone = backend.run([ok, ok, ok], shots=SHOTS, seed_simulator=SEED).result()
         assert result.get_counts(0) == alone.get_counts(0)
         assert result.get_counts(2) == alone.get_counts(2)

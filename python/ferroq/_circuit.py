@@ -359,8 +359,8 @@ class Circuit:
         return self
 
     # ------------------------------------------------------ save instructions
-    # Computed by the engine from the final state (only measurements and
-    # barriers may follow them); read them back with ``Result.data(i)[label]``.
+    # Computed by the engine where they stand (after a mid-circuit measurement,
+    # shot by shot and averaged); read them back with ``Result.data(i)[label]``.
     # ---------------------------------------------------------------- control flow
     def if_test(self, condition: Condition) -> _If:
         """A block that runs when ``condition`` holds, shot by shot (Qiskit's

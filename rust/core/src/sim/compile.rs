@@ -33,8 +33,8 @@ pub(crate) enum Program {
         measures: Vec<(usize, usize)>,
     },
     /// Mid-circuit measurement or reset: `prefix` runs once (its saves taken
-    /// once, where they stand), `rest` per shot, then `saves` (those after
-    /// the first measurement or reset) on each shot's final state, averaged.
+    /// once, where they stand), `rest` per shot; `saves` are the saves in
+    /// `rest`, which each shot takes where they stand, averaged over shots.
     PerShot {
         initial: Option<Initial>,
         prefix: GatePart,
@@ -174,20 +174,11 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
     let mut any_measure = false;
     let mut terminal = true;
     // Whether a measurement or reset has been met: a save after one is taken
-    // from each shot's final state, so only measurements and barriers may
-    // follow it. A save before one is taken where it stands.
+    // shot by shot (where it stands) and averaged; one before it, once.
     let mut collapsed = false;
-    let mut shot_save: Option<String> = None;
     let mut steps = Vec::new();
     let mut initial = None;
     for inst in circuit.instructions() {
-        let after_save = |what: &str, label: &str| {
-            Error::InvalidCircuit(format!(
-                "'{what}' follows save instruction '{label}', which comes after a measurement \
-                 or reset and so is taken from each shot's final state: only measurements and \
-                 barriers may come after it"
-            ))
-        };
         match inst {
             Instruction::Barrier { .. } => steps.push(Step::Barrier),
             Instruction::Save {
@@ -197,9 +188,6 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
             } => {
                 // A save after a measurement sees a collapsed, shot-dependent state.
                 terminal &= !any_measure;
-                if collapsed && shot_save.is_none() {
-                    shot_save = Some(label.clone());
-                }
                 steps.push(Step::Save(SaveSpec {
                     kind: kind.clone(),
                     label: label.clone(),
@@ -225,9 +213,6 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
             // A reset before anything touched the qubit finds it in |0>.
             Instruction::Reset { qubit } if !touched[*qubit] => {}
             Instruction::Reset { qubit } => {
-                if let Some(label) = &shot_save {
-                    return Err(after_save("reset", label));
-                }
                 terminal = false;
                 collapsed = true;
                 steps.push(Step::Reset { qubit: *qubit });
@@ -243,9 +228,6 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
                 });
             }
             _ if inst.is_control_flow() => {
-                if let Some(label) = &shot_save {
-                    return Err(after_save(inst.name(), label));
-                }
                 // Shot by shot: each shot decides from its own bits.
                 terminal = false;
                 collapsed = true;
@@ -256,9 +238,6 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
                 steps.extend(block_steps(std::slice::from_ref(inst), false)?);
             }
             _ => {
-                if let Some(label) = &shot_save {
-                    return Err(after_save(inst.name(), label));
-                }
                 for &q in inst.qubits() {
                     terminal &= !measured[q];
                     touched[q] = true;
@@ -289,15 +268,16 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
         .iter()
         .position(|s| !matches!(s, Step::Gate(_) | Step::Barrier | Step::Save(_)))
         .unwrap_or(steps.len());
-    let mut rest = steps.split_off(split);
-    let mut saves = Vec::new();
-    rest.retain_mut(|step| match step {
-        Step::Save(spec) => {
-            saves.push(spec.clone());
-            false
-        }
-        _ => true,
-    });
+    let rest = steps.split_off(split);
+    // Each shot takes these where they stand in `rest`, in this order (saves
+    // are top-level steps only, so each is met exactly once a shot).
+    let saves = rest
+        .iter()
+        .filter_map(|step| match step {
+            Step::Save(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .collect();
     Ok(Program::PerShot {
         initial,
         prefix: gate_part(steps),

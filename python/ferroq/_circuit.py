@@ -6,7 +6,7 @@ import numbers
 import operator
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, SupportsIndex
+from typing import Any, Literal, NamedTuple, SupportsIndex
 
 import numpy as np
 
@@ -136,6 +136,19 @@ def _indices(spec: QubitSpec) -> list[int]:
     if isinstance(spec, Iterable):
         return [operator.index(q) for q in spec]
     return [operator.index(spec)]
+
+
+_SaveMode = Literal["average", "pershot", "conditional", "conditional_pershot"]
+
+
+def _save_mode(pershot: object, conditional: object) -> _SaveMode:
+    """The core's name for how a save gathers its values over the shots."""
+    for name, flag in (("pershot", pershot), ("conditional", conditional)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
+    if pershot and conditional:
+        return "conditional_pershot"
+    return "pershot" if pershot else "conditional" if conditional else "average"
 
 
 class Circuit:
@@ -424,37 +437,76 @@ class Circuit:
         self._native.continue_loop()
         return self
 
-    def save_statevector(self, label: str = "statevector") -> Circuit:
-        """Saves the final statevector (global phase included).
+    # Every save takes ``pershot`` and ``conditional`` (Aer's): with
+    # ``pershot=True`` the value is a list with one value a shot (a numpy array
+    # for expectation values); with ``conditional=True`` a dict from the classical
+    # memory at the save (hex, as counts) to the value over the shots that had
+    # it: averaged for probabilities and expectation values, the last such
+    # shot's for a state or amplitudes (with both, a list per memory). A save
+    # taken before any measurement has the same value in every shot, with memory
+    # ``0x0``. A statevector or amplitudes saved after a mid-circuit measurement
+    # differ from shot to shot, so with more than one shot they need one of them.
+    def save_statevector(
+        self, label: str = "statevector", *, pershot: bool = False, conditional: bool = False
+    ) -> Circuit:
+        """Saves the statevector where it stands (global phase included).
 
         >>> import ferroq
         >>> c = ferroq.Circuit(1).x(0).save_statevector()
         >>> ferroq.Simulator().run(c).result().data(0)["statevector"].real.tolist()
         [0.0, 1.0]
         """
-        self._native.save("statevector", label, [])
+        self._native.save("statevector", label, [], mode=_save_mode(pershot, conditional))
         return self
 
-    def save_probabilities(self, qubits: QubitSpec | None = None, label: str = "probabilities") -> Circuit:
+    def save_probabilities(
+        self,
+        qubits: QubitSpec | None = None,
+        label: str = "probabilities",
+        *,
+        pershot: bool = False,
+        conditional: bool = False,
+    ) -> Circuit:
         """Saves the marginal probabilities of ``qubits`` (all by default) as an array
         indexed with ``qubits[0]`` as the least significant bit."""
-        self._native.save("probabilities", label, [] if qubits is None else _indices(qubits))
+        wires = [] if qubits is None else _indices(qubits)
+        self._native.save("probabilities", label, wires, mode=_save_mode(pershot, conditional))
         return self
 
     def save_probabilities_dict(
-        self, qubits: QubitSpec | None = None, label: str = "probabilities_dict"
+        self,
+        qubits: QubitSpec | None = None,
+        label: str = "probabilities_dict",
+        *,
+        pershot: bool = False,
+        conditional: bool = False,
     ) -> Circuit:
         """As :meth:`save_probabilities`, as a dict of the non-zero ones with hex keys."""
-        self._native.save("probabilities_dict", label, [] if qubits is None else _indices(qubits))
+        wires = [] if qubits is None else _indices(qubits)
+        self._native.save("probabilities_dict", label, wires, mode=_save_mode(pershot, conditional))
         return self
 
-    def save_amplitudes(self, params: Iterable[SupportsIndex], label: str = "amplitudes") -> Circuit:
+    def save_amplitudes(
+        self,
+        params: Iterable[SupportsIndex],
+        label: str = "amplitudes",
+        *,
+        pershot: bool = False,
+        conditional: bool = False,
+    ) -> Circuit:
         """Saves the amplitudes of the basis states ``params`` (indices over all qubits)."""
-        self._native.save("amplitudes", label, [], [operator.index(i) for i in params])
+        indices = [operator.index(i) for i in params]
+        self._native.save("amplitudes", label, [], indices, mode=_save_mode(pershot, conditional))
         return self
 
     def save_expectation_value(
-        self, operator_: Any, qubits: QubitSpec | None = None, label: str = "expectation_value"
+        self,
+        operator_: Any,
+        qubits: QubitSpec | None = None,
+        label: str = "expectation_value",
+        *,
+        pershot: bool = False,
+        conditional: bool = False,
     ) -> Circuit:
         """Saves ``<psi|O|psi>`` for ``O`` a sum of Pauli strings: a list of
         ``(label, coeff)`` such as ``[("ZZ", 1.0), ("XI", 0.5)]`` or anything with
@@ -465,12 +517,18 @@ class Circuit:
         >>> bell = ferroq.Circuit(2).h(0).cx(0, 1).save_expectation_value([("ZZ", 1), ("XX", 0.5)])
         >>> round(ferroq.Simulator().run(bell).result().data(0)["expectation_value"], 12)
         1.5
+        >>> c = ferroq.Circuit(1, 1).h(0).measure(0, 0)
+        >>> c = c.save_expectation_value([("Z", 1)], label="z", conditional=True)
+        >>> z = ferroq.Simulator(seed=1).run(c, shots=10).result().data(0)["z"]
+        >>> {memory: round(value, 12) for memory, value in z.items()}
+        {'0x0': 1.0, '0x1': -1.0}
         """
         terms = operator_.to_list() if hasattr(operator_, "to_list") else list(operator_)
         parsed = [(str(p), complex(c)) for p, c in terms]
         width = len(parsed[0][0]) if parsed else 0
         wires = list(range(width)) if qubits is None else _indices(qubits)
-        self._native.save("expectation_value", label, wires, [], parsed)
+        mode = _save_mode(pershot, conditional)
+        self._native.save("expectation_value", label, wires, [], parsed, mode=mode)
         return self
 
     # ---------------------------------------------------------- 1-qubit gates

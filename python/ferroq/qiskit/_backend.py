@@ -7,7 +7,7 @@ import datetime
 import functools
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -307,29 +307,85 @@ def _measures(circuit: QuantumCircuit) -> bool:
     )
 
 
+def gathered(mode: str, value: Any, fn: Callable[[Any], Any]) -> Any:
+    """``fn`` of each plain value of a saved value gathered as ``mode`` says:
+    the value itself, a list a shot, a dict a memory, or a dict of lists."""
+    if mode == "average":
+        return fn(value)
+    if mode == "pershot":
+        return [fn(v) for v in value]
+    if mode == "conditional":
+        return {k: fn(v) for k, v in value.items()}
+    return {k: [fn(v) for v in vs] for k, vs in value.items()}
+
+
 def _derive(data: dict[str, Any], derived: Derived, opts: Mapping[str, Any]) -> None:
     """Makes the values of Aer's derived saves from the engine's, in place, and
-    drops the values they were made from."""
-    for label, how in derived.items():
-        if how[0] == "statevector_dict":
-            amplitudes = np.asarray(data[label])
-            cut = opts["zero_threshold"] or 0.0
-            data[label] = {hex(i): complex(a) for i, a in enumerate(amplitudes) if abs(a) > cut}
-        elif how[0] == "amplitudes_sq":
-            data[label] = np.abs(np.asarray(data[label])) ** 2
-        elif how[0] == "expval_var":
-            mean, square = float(np.real(data[how[1]])), float(np.real(data[how[2]]))
-            data[label] = np.array([mean, square - mean**2])
-        else:
-            state = np.asarray(data[how[1]])
-            data[label] = DensityMatrix(_reduced_density_matrix(state, how[2]))
+    drops the values they were made from. Each is ``(kind, mode, mean, sources...)``:
+    the sources were gathered as ``mode`` says; with ``mean`` they were gathered
+    per shot only so that the derived values could be averaged (over all shots,
+    or per memory), as Aer averages them."""
+    cut = opts["zero_threshold"] or 0.0
+    for label, (how, mode, mean, *sources) in derived.items():
+        if how == "statevector_dict":
+
+            def as_dict(amplitudes: Any) -> dict[str, complex]:
+                return {hex(i): complex(x) for i, x in enumerate(np.asarray(amplitudes)) if abs(x) > cut}
+
+            value = gathered(mode, data[label], as_dict)
+        elif how == "amplitudes_sq":
+            value = gathered(mode, data[label], lambda a: np.abs(np.asarray(a)) ** 2)
+        elif how == "expval_var":
+            means, squares = data[sources[0]], data[sources[1]]
+            if mode == "average":
+                value = _mean_var(means, squares)
+            elif mode == "pershot":
+                value = [_mean_var(m, q) for m, q in zip(means, squares, strict=True)]
+            elif mode == "conditional":
+                value = {k: _mean_var(means[k], squares[k]) for k in means}
+            else:
+                value = {
+                    k: [_mean_var(m, q) for m, q in zip(means[k], squares[k], strict=True)] for k in means
+                }
+        else:  # density_matrix
+            value = gathered(
+                mode, data[sources[0]], functools.partial(_reduced_density_matrix, keep=sources[1])
+            )
+        if mean:
+            # Per shot -> one average (or one per memory).
+            if isinstance(value, dict):
+                value = {k: np.mean(np.asarray(v), axis=0) for k, v in value.items()}
+            else:
+                value = np.mean(np.asarray(value), axis=0)
+        if how == "density_matrix":
+            value = _each_plain(value, DensityMatrix)
+        data[label] = value
     for label in [k for k in data if is_hidden(k)]:
         del data[label]
 
 
-def _reduced_density_matrix(state: np.ndarray, keep: list[int]) -> np.ndarray:
+def _prob_distribution(probabilities: dict[str, float]) -> ProbDistribution:
+    return ProbDistribution({int(k, 16): p for k, p in probabilities.items()})
+
+
+def _each_plain(value: Any, fn: Callable[[Any], Any]) -> Any:
+    """``fn`` of each array in nested dicts and lists of arrays."""
+    if isinstance(value, dict):
+        return {k: _each_plain(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_each_plain(v, fn) for v in value]
+    return fn(value)
+
+
+def _mean_var(mean: Any, square: Any) -> np.ndarray:
+    m, q = float(np.real(mean)), float(np.real(square))
+    return np.array([m, q - m**2])
+
+
+def _reduced_density_matrix(state: Any, keep: list[int]) -> np.ndarray:
     """The density matrix of qubits ``keep`` of ``state`` (``keep[0]`` the least
     significant bit of its index), the others traced out."""
+    state = np.asarray(state)
     n = state.size.bit_length() - 1
     psi = state.reshape([2] * n)  # axis k is qubit n - 1 - k
     kept = [n - 1 - q for q in reversed(keep)]
@@ -392,14 +448,18 @@ def _to_qiskit_result(
             memory = exp.memory_hex()
             if memory is not None:
                 data["memory"] = memory
-        kinds = dict(exp.saved_kinds())
+        kinds = {label: (kind, mode) for label, kind, mode in exp.saved_kinds()}
         for label, value in exp.saved().items():
             # As Aer: a saved statevector is a qiskit Statevector, a probability
-            # dict a ProbDistribution keyed by the outcome's integer.
-            if kinds[label] == "statevector":
-                value = Statevector(value)
-            elif kinds[label] == "probabilities_dict":
-                value = ProbDistribution({int(k, 16): p for k, p in value.items()})
+            # dict a ProbDistribution keyed by the outcome's integer (each one
+            # of a value gathered per shot or per memory too).
+            kind, mode = kinds[label]
+            if kind == "statevector" and not is_hidden(label):
+                value = gathered(mode, value, Statevector)
+            elif kind == "probabilities_dict":
+                value = gathered(
+                    mode, value, lambda d: ProbDistribution({int(k, 16): p for k, p in d.items()})
+                )
             data[label] = value
         _derive(data, about[i][1], opts)
         experiments.append(

@@ -11,7 +11,7 @@ on Qiskit 1.x are refused by name.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import qiskit
@@ -122,6 +122,16 @@ _SAVE_KINDS = {
     "save_expectation_value": "expectation_value",
 }
 _SKIPPED = {"delay"}
+SaveMode = Literal["average", "pershot", "conditional", "conditional_pershot"]
+#: Aer's save subtypes -> the core's save modes.
+_SAVE_MODES: dict[str, SaveMode] = {
+    "single": "average",
+    "average": "average",
+    "list": "pershot",
+    "c_single": "conditional",
+    "c_average": "conditional",
+    "c_list": "conditional_pershot",
+}
 #: Aer's saves that are ferroq's with a step after the run (see ``Derived``).
 _DERIVED_SAVES = {
     "save_state",
@@ -362,21 +372,29 @@ class _Builder:
             "so ferroq cannot simulate it"
         )
 
+    def _mode(self, op: Any) -> SaveMode:
+        """The core's save mode for Aer's subtype of ``op``."""
+        subtype = getattr(op, "_subtype", "single")
+        mode = _SAVE_MODES.get(subtype)
+        if mode is None:
+            raise CircuitError(
+                f"circuit {self.source.name!r}: '{op.name}' with subtype {subtype!r} "
+                "is not supported by ferroq"
+            )
+        return mode
+
     def _save(self, op: Any, qargs: list[int]) -> None:
         kind = _SAVE_KINDS[op.name]
         label = getattr(op, "_label", None) or kind
-        if getattr(op, "_subtype", "single") not in ("single", "average"):
-            raise CircuitError(
-                f"circuit {self.source.name!r}: '{op.name}' with subtype {op._subtype!r} "
-                "(per-shot or conditional data) is not supported by ferroq"
-            )
+        mode = self._mode(op)
+        native = self.target._native
         if kind == "amplitudes":
-            self.target._native.save(kind, label, qargs, [int(i) for i in op.params])
+            native.save(kind, label, qargs, [int(i) for i in op.params], mode=mode)
         elif kind == "expectation_value":
             terms = [(str(p), complex(c[0] if isinstance(c, (tuple, list)) else c)) for p, c in op.params]
-            self.target._native.save(kind, label, qargs, [], terms)
+            native.save(kind, label, qargs, [], terms, mode=mode)
         else:
-            self.target._native.save(kind, label, qargs)
+            native.save(kind, label, qargs, mode=mode)
 
     def _control_flow(self, inst: Any, qindex: dict[Any, int], cindex: dict[Any, int], depth: int) -> None:
         """Qiskit's control flow as ferroq's: if/else, while, switch, break and
@@ -479,36 +497,44 @@ class _Builder:
         )
 
     def _derived_save(self, op: Any, qargs: list[int]) -> None:
-        """Aer's saves that ferroq computes from one or two of its own."""
+        """Aer's saves that ferroq computes from one or two of its own. Those Aer
+        averages over the shots (squared amplitudes, expectation value and
+        variance, density matrix) are not linear in the state: after a
+        measurement their sources are taken per shot and the derived values
+        averaged (over all shots, or per memory)."""
         label = getattr(op, "_label", None) or op.name[len("save_") :]
-        if getattr(op, "_subtype", "single") not in ("single", "average"):
-            raise CircuitError(
-                f"circuit {self.source.name!r}: '{op.name}' with subtype {op._subtype!r} "
-                "(per-shot or conditional data) is not supported by ferroq"
-            )
+        mode: SaveMode = self._mode(op)
+        mean = False
+        if op.name in ("save_amplitudes_sq", "save_expval_var", "save_density_matrix") and not (
+            self.top_level and self._only_gates_so_far()
+        ):
+            if mode == "average":
+                mode, mean = "pershot", True
+            elif mode == "conditional":
+                mode, mean = "conditional_pershot", True
         native = self.target._native
         everything = list(range(self.target.num_qubits))
         if op.name == "save_state":
             # Aer's default label is the method's name.
-            native.save("statevector", "statevector" if label == "_method_" else label, qargs)
+            native.save("statevector", "statevector" if label == "_method_" else label, qargs, mode=mode)
         elif op.name == "save_statevector_dict":
-            native.save("statevector", label, qargs)
-            self.derived[label] = ("statevector_dict",)
+            native.save("statevector", label, qargs, mode=mode)
+            self.derived[label] = ("statevector_dict", mode, mean)
         elif op.name == "save_amplitudes_sq":
-            native.save("amplitudes", label, qargs, [int(i) for i in op.params])
-            self.derived[label] = ("amplitudes_sq",)
+            native.save("amplitudes", label, qargs, [int(i) for i in op.params], mode=mode)
+            self.derived[label] = ("amplitudes_sq", mode, mean)
         elif op.name == "save_expval_var":
             # Aer's terms carry two coefficients: the operator's, and its square's.
-            mean, square = f"{_HIDDEN}{label}:mean", f"{_HIDDEN}{label}:square"
-            native.save("expectation_value", mean, qargs, [], [(str(p), complex(c[0])) for p, c in op.params])
-            native.save(
-                "expectation_value", square, qargs, [], [(str(p), complex(c[1])) for p, c in op.params]
-            )
-            self.derived[label] = ("expval_var", mean, square)
+            mean_label, square = f"{_HIDDEN}{label}:mean", f"{_HIDDEN}{label}:square"
+            first = [(str(p), complex(c[0])) for p, c in op.params]
+            second = [(str(p), complex(c[1])) for p, c in op.params]
+            native.save("expectation_value", mean_label, qargs, [], first, mode=mode)
+            native.save("expectation_value", square, qargs, [], second, mode=mode)
+            self.derived[label] = ("expval_var", mode, mean, mean_label, square)
         else:  # save_density_matrix: the reduced state of its qubits
             state = f"{_HIDDEN}{label}:state"
-            native.save("statevector", state, everything)
-            self.derived[label] = ("density_matrix", state, list(qargs))
+            native.save("statevector", state, everything, mode=mode)
+            self.derived[label] = ("density_matrix", mode, mean, state, list(qargs))
 
 
 def _breaks(body: QuantumCircuit) -> bool:

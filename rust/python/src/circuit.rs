@@ -3,6 +3,7 @@
 use crate::errors::{guard, to_py};
 use crate::job::interruptible;
 use crate::qiskit_capi as capi;
+use ferroq_core::circuit::SaveMode;
 use ferroq_core::circuit::control::{BinaryOp, MAX_NESTING, UnaryOp};
 use ferroq_core::{Circuit, Error, Expr, Instruction};
 use numpy::{
@@ -280,7 +281,8 @@ impl PyCircuit {
         self.inner.append_continue();
     }
 
-    #[pyo3(signature = (kind, label, qubits, indices=Vec::new(), terms=Vec::new()))]
+    /// `mode`: "average", "pershot", "conditional" or "conditional_pershot".
+    #[pyo3(signature = (kind, label, qubits, indices=Vec::new(), terms=Vec::new(), mode="average"))]
     fn save(
         &mut self,
         kind: &str,
@@ -288,10 +290,16 @@ impl PyCircuit {
         qubits: Vec<i64>,
         indices: Vec<u64>,
         terms: Vec<(String, Complex64)>,
+        mode: &str,
     ) -> PyResult<()> {
         guard(|| {
+            let mode = SaveMode::from_name(mode).ok_or_else(|| {
+                to_py(Error::InvalidCircuit(format!(
+                    "save_{kind}: unknown save mode {mode:?}"
+                )))
+            })?;
             self.inner
-                .save(kind, label, &qubits, &indices, &terms)
+                .save_as(kind, label, &qubits, &indices, &terms, mode)
                 .map_err(to_py)
         })
     }

@@ -10,7 +10,7 @@ use numpy::{Complex32, Complex64, PyArray1, PyArray2, PyArrayMethods, PyReadonly
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::sync::Mutex;
 
 #[pyclass(module = "ferroq._core", name = "ExperimentData", frozen)]
@@ -111,14 +111,94 @@ type ExperimentState = (
 /// real and imaginary parts, so that one float64 array carries any kind.
 type SavedState<'py> = (String, String, PyReadonlyArray1<'py, f64>);
 
+/// The kind of a saved value, of the values it gathers for a gathered one
+/// (`"expectation_value"` for an empty gathering, which holds nothing).
 fn saved_kind(value: &SavedValue) -> &'static str {
-    match value {
-        SavedValue::Statevector(_) => "statevector",
-        SavedValue::Probabilities(_) => "probabilities",
-        SavedValue::ProbabilitiesDict(_) => "probabilities_dict",
-        SavedValue::Amplitudes(_) => "amplitudes",
-        SavedValue::ExpectationValue(_) => "expectation_value",
+    match value.first_plain() {
+        Some(SavedValue::Statevector(_)) => "statevector",
+        Some(SavedValue::Probabilities(_)) => "probabilities",
+        Some(SavedValue::ProbabilitiesDict(_)) => "probabilities_dict",
+        Some(SavedValue::Amplitudes(_)) => "amplitudes",
+        _ => "expectation_value",
     }
+}
+
+fn saved_mode(value: &SavedValue) -> &'static str {
+    match value {
+        SavedValue::PerShot(_) => "pershot",
+        SavedValue::Conditional(map) => match map.first() {
+            Some((_, SavedValue::PerShot(_))) => "conditional_pershot",
+            _ => "conditional",
+        },
+        _ => "average",
+    }
+}
+
+fn expectation_to_py<'py>(py: Python<'py>, z: &Complex64) -> PyResult<Bound<'py, PyAny>> {
+    if z.im.abs() <= 1e-12 * z.re.abs().max(1.0) {
+        z.re.into_bound_py_any(py)
+    } else {
+        z.into_bound_py_any(py)
+    }
+}
+
+/// A saved value as Python holds it: numpy arrays for states, probabilities
+/// and amplitudes, a dict of the non-zero probabilities (hex keys) for
+/// `probabilities_dict`, a float (complex when the operator is not
+/// Hermitian) for an expectation value; gathered per shot, a list of those
+/// (a numpy array for expectation values); per memory, a dict from the
+/// memory's hex to that.
+fn saved_to_py<'py>(py: Python<'py>, value: &SavedValue) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        SavedValue::Statevector(StateVector::Double(a)) | SavedValue::Amplitudes(a) => {
+            PyArray1::from_slice(py, a).into_any()
+        }
+        SavedValue::Statevector(StateVector::Single(a)) => PyArray1::from_slice(py, a).into_any(),
+        SavedValue::Probabilities(p) => PyArray1::from_slice(py, p).into_any(),
+        SavedValue::ProbabilitiesDict(p) => {
+            let d = PyDict::new(py);
+            for (k, &v) in p.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                d.set_item(format!("{k:#x}"), v)?;
+            }
+            d.into_any()
+        }
+        SavedValue::ExpectationValue(z) => expectation_to_py(py, z)?,
+        SavedValue::PerShot(list) => {
+            let values: Option<Vec<Complex64>> = list
+                .iter()
+                .map(|v| match v {
+                    SavedValue::ExpectationValue(z) => Some(*z),
+                    _ => None,
+                })
+                .collect();
+            match values {
+                Some(zs) if !zs.is_empty() => {
+                    if zs.iter().all(|z| z.im.abs() <= 1e-12 * z.re.abs().max(1.0)) {
+                        let re: Vec<f64> = zs.iter().map(|z| z.re).collect();
+                        PyArray1::from_vec(py, re).into_any()
+                    } else {
+                        PyArray1::from_vec(py, zs).into_any()
+                    }
+                }
+                _ => {
+                    let out = PyList::empty(py);
+                    for v in list {
+                        out.append(saved_to_py(py, v)?)?;
+                    }
+                    out.into_any()
+                }
+            }
+        }
+        SavedValue::Conditional(map) => {
+            let d = PyDict::new(py);
+            let mut key = String::new();
+            for (memory, v) in map {
+                write_hex(memory, &mut key);
+                d.set_item(PyString::new(py, &key), saved_to_py(py, v)?)?;
+            }
+            d.into_any()
+        }
+    })
 }
 
 fn saved_from_state((label, kind, payload): SavedState<'_>) -> PyResult<(String, SavedValue)> {
@@ -428,41 +508,20 @@ impl PyExperiment {
         guard(|| {
             let out = PyDict::new(py);
             for (label, value) in &self.inner.saved {
-                let v = match value {
-                    SavedValue::Statevector(StateVector::Double(a)) | SavedValue::Amplitudes(a) => {
-                        PyArray1::from_slice(py, a).into_any()
-                    }
-                    SavedValue::Statevector(StateVector::Single(a)) => {
-                        PyArray1::from_slice(py, a).into_any()
-                    }
-                    SavedValue::Probabilities(p) => PyArray1::from_slice(py, p).into_any(),
-                    SavedValue::ProbabilitiesDict(p) => {
-                        let d = PyDict::new(py);
-                        for (k, &v) in p.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-                            d.set_item(format!("{k:#x}"), v)?;
-                        }
-                        d.into_any()
-                    }
-                    SavedValue::ExpectationValue(z) => {
-                        if z.im.abs() <= 1e-12 * z.re.abs().max(1.0) {
-                            z.re.into_bound_py_any(py)?
-                        } else {
-                            z.into_bound_py_any(py)?
-                        }
-                    }
-                };
-                out.set_item(label, v)?;
+                out.set_item(label, saved_to_py(py, value)?)?;
             }
             Ok(out)
         })
     }
 
-    /// `label -> kind` ("statevector", "probabilities", ...) of the saved values.
-    fn saved_kinds(&self) -> Vec<(String, &'static str)> {
+    /// `(label, kind, mode)` of each saved value: its kind ("statevector",
+    /// "probabilities", ...) and how it was gathered over the shots
+    /// ("average", "pershot", "conditional" or "conditional_pershot").
+    fn saved_kinds(&self) -> Vec<(String, &'static str, &'static str)> {
         self.inner
             .saved
             .iter()
-            .map(|(label, v)| (label.clone(), saved_kind(v)))
+            .map(|(label, v)| (label.clone(), saved_kind(v), saved_mode(v)))
             .collect()
     }
 

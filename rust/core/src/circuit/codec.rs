@@ -22,7 +22,7 @@
 //! valid as any other.
 
 use super::control::{BinaryOp, Expr, MAX_NESTING, UnaryOp};
-use super::{Circuit, Instruction, PauliTerm, SaveKind};
+use super::{Circuit, Instruction, PauliTerm, SaveKind, SaveMode};
 use crate::circuit::gates::GateKind;
 use crate::error::{Error, Result};
 use crate::wire::{self, Reader, invalid};
@@ -55,6 +55,10 @@ impl Tag {
     const BARRIER: u8 = 0x04;
     /// 2^n amplitudes (re f64, im f64), n the circuit's width (format 3).
     const SET_STATEVECTOR: u8 = 0x05;
+    /// mode u8 (1 per shot, 2 conditional, 3 conditional per shot), then a
+    /// save instruction gathered that way (format 3; a save without it is
+    /// averaged).
+    const SAVE_MODE: u8 = 0x0d;
     // Saves: label (len u64, UTF-8), k u64, k qubits, then:
     const SAVE_STATEVECTOR: u8 = 0x08;
     const SAVE_PROBABILITIES: u8 = 0x09;
@@ -357,7 +361,12 @@ impl Writer {
                 kind,
                 label,
                 qubits,
+                mode,
             } => {
+                if *mode != SaveMode::Average {
+                    w.u8(Tag::SAVE_MODE);
+                    w.u8(save_mode_code(*mode));
+                }
                 w.u8(match kind {
                     SaveKind::Statevector => Tag::SAVE_STATEVECTOR,
                     SaveKind::Probabilities => Tag::SAVE_PROBABILITIES,
@@ -640,7 +649,26 @@ impl Decoder<'_> {
             | Tag::SAVE_PROBABILITIES
             | Tag::SAVE_PROBABILITIES_DICT
             | Tag::SAVE_AMPLITUDES
-            | Tag::SAVE_EXPECTATION_VALUE => self.save(circuit, tag),
+            | Tag::SAVE_EXPECTATION_VALUE => self.save(circuit, tag, SaveMode::Average),
+            Tag::SAVE_MODE => {
+                let at = self.r.pos;
+                let code = self.r.u8("save mode")?;
+                let mode = match code {
+                    1 => SaveMode::PerShot,
+                    2 => SaveMode::Conditional,
+                    3 => SaveMode::ConditionalPerShot,
+                    _ => return Err(invalid(at, format!("unknown save mode {code}"))),
+                };
+                let at = self.r.pos;
+                let tag = self.r.u8("save tag")?;
+                if !(Tag::SAVE_STATEVECTOR..=Tag::SAVE_EXPECTATION_VALUE).contains(&tag) {
+                    return Err(invalid(
+                        at,
+                        format!("a save mode before tag {tag:#04x}, not a save"),
+                    ));
+                }
+                self.save(circuit, tag, mode)
+            }
             Tag::IF_ELSE => {
                 let condition = self.expr(0)?;
                 let then_body = self.block(circuit)?;
@@ -752,14 +780,18 @@ impl Decoder<'_> {
         })
     }
 
-    fn save(&mut self, circuit: &mut Circuit, tag: u8) -> Result<()> {
+    fn save(&mut self, circuit: &mut Circuit, tag: u8, mode: SaveMode) -> Result<()> {
         let label = self.r.str("label length")?;
         self.counted_qubits("save qubit count")?;
         match tag {
-            Tag::SAVE_STATEVECTOR => circuit.save("statevector", label, &self.qubits, &[], &[]),
-            Tag::SAVE_PROBABILITIES => circuit.save("probabilities", label, &self.qubits, &[], &[]),
+            Tag::SAVE_STATEVECTOR => {
+                circuit.save_as("statevector", label, &self.qubits, &[], &[], mode)
+            }
+            Tag::SAVE_PROBABILITIES => {
+                circuit.save_as("probabilities", label, &self.qubits, &[], &[], mode)
+            }
             Tag::SAVE_PROBABILITIES_DICT => {
-                circuit.save("probabilities_dict", label, &self.qubits, &[], &[])
+                circuit.save_as("probabilities_dict", label, &self.qubits, &[], &[], mode)
             }
             Tag::SAVE_AMPLITUDES => {
                 let n = self.r.count(8, "amplitude count")?;
@@ -767,7 +799,7 @@ impl Decoder<'_> {
                 for _ in 0..n {
                     indices.push(self.r.u64("basis state")?);
                 }
-                circuit.save("amplitudes", label, &self.qubits, &indices, &[])
+                circuit.save_as("amplitudes", label, &self.qubits, &indices, &[], mode)
             }
             _ => {
                 let n = self.r.count(TERM_BYTES, "Pauli term count")?;
@@ -791,9 +823,18 @@ impl Decoder<'_> {
                     })?;
                     terms.push((text, term.coeff));
                 }
-                circuit.save("expectation_value", label, &self.qubits, &[], &terms)
+                circuit.save_as("expectation_value", label, &self.qubits, &[], &terms, mode)
             }
         }
+    }
+}
+
+fn save_mode_code(mode: SaveMode) -> u8 {
+    match mode {
+        SaveMode::Average => 0,
+        SaveMode::PerShot => 1,
+        SaveMode::Conditional => 2,
+        SaveMode::ConditionalPerShot => 3,
     }
 }
 

@@ -45,6 +45,46 @@ impl SaveKind {
     }
 }
 
+/// How a save's values are gathered over the shots (Aer's save subtypes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaveMode {
+    /// One value: the average over the shots where it differs between them
+    /// (probabilities, expectation values), else the one value (a state or
+    /// amplitudes taken before any measurement). Aer's "average" / "single".
+    #[default]
+    Average,
+    /// One value per shot, in shot order (Aer's `pershot=True`, "list").
+    PerShot,
+    /// One value per classical memory seen at the save (the clbits as they
+    /// are there), averaged over the shots with that memory; a state or
+    /// amplitudes: the last such shot's (Aer's `conditional=True`).
+    Conditional,
+    /// Per memory, the values of its shots in shot order (Aer's "c_list").
+    ConditionalPerShot,
+}
+
+impl SaveMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaveMode::Average => "average",
+            SaveMode::PerShot => "pershot",
+            SaveMode::Conditional => "conditional",
+            SaveMode::ConditionalPerShot => "conditional_pershot",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SaveMode> {
+        [
+            SaveMode::Average,
+            SaveMode::PerShot,
+            SaveMode::Conditional,
+            SaveMode::ConditionalPerShot,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+}
+
 /// `coeff * P` where P has X on the qubits of `x` only, Z on `z` only and Y
 /// on both (bit masks over the circuit's qubits).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,6 +127,7 @@ pub enum Instruction {
         kind: SaveKind,
         label: String,
         qubits: Vec<usize>,
+        mode: SaveMode,
     },
     /// `if (condition) then_body else else_body`; `qubits` are those the
     /// blocks act on.
@@ -534,6 +575,19 @@ impl Circuit {
         indices: &[u64],
         terms: &[(String, num_complex::Complex64)],
     ) -> Result<()> {
+        self.save_as(kind, label, qubits, indices, terms, SaveMode::Average)
+    }
+
+    /// [`Circuit::save`] with its values gathered over the shots as `mode` says.
+    pub fn save_as(
+        &mut self,
+        kind: &str,
+        label: &str,
+        qubits: &[i64],
+        indices: &[u64],
+        terms: &[(String, num_complex::Complex64)],
+        mode: SaveMode,
+    ) -> Result<()> {
         let gate = format!("save_{kind}");
         self.check_save_target(&gate)?;
         if self.save_labels().any(|l| l == label) {
@@ -606,6 +660,7 @@ impl Circuit {
             kind,
             label: label.to_string(),
             qubits,
+            mode,
         });
         Ok(())
     }

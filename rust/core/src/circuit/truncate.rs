@@ -102,7 +102,9 @@ fn remap_all(body: &[Instruction], map: &[usize]) -> Vec<Instruction> {
                 kind,
                 label,
                 qubits: q,
+                mode,
             } => Instruction::Save {
+                mode: *mode,
                 kind: match kind {
                     SaveKind::Amplitudes(indices) => {
                         SaveKind::Amplitudes(indices.iter().map(|&i| remap_bits(i, map)).collect())

@@ -185,6 +185,7 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
                 kind,
                 label,
                 qubits,
+                mode,
             } => {
                 // A save after a measurement sees a collapsed, shot-dependent state.
                 terminal &= !any_measure;
@@ -192,6 +193,7 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
                     kind: kind.clone(),
                     label: label.clone(),
                     qubits: qubits.clone(),
+                    mode: *mode,
                 }));
             }
             // The state it sets is the same whatever came before, so the

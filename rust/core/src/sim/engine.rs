@@ -1,6 +1,7 @@
 //! Running circuits: compile once, simulate, sample, and spread the work over
 //! threads without ever nesting two levels of parallelism.
 
+use crate::circuit::SaveMode;
 use crate::circuit::{Circuit, SaveKind};
 use crate::error::{Error, Result};
 use crate::sim::compile::{GatePart, Program, Step, compile};
@@ -16,7 +17,9 @@ use crate::sim::precision::{Amplitude, Precision, StateVector};
 pub use crate::sim::result::{ExperimentResult, RunResult, SavedValue};
 use crate::sim::rng::{self, SimRng};
 use crate::sim::sample;
-use crate::sim::saves::{SaveSpec, accumulate, compute_save, save_bytes, scale_saved};
+use crate::sim::saves::{
+    Gather, SaveSpec, compute_save, gathered_bytes, gathered_once, save_bytes,
+};
 use crate::sim::simd;
 use crate::sim::state;
 use num_complex::{Complex32 as C32, Complex64 as C64};
@@ -133,8 +136,10 @@ fn apply_plan<A: Amplitude>(
 }
 
 /// Runs the gates of `part` on `amps`, planned (fused and blocked) between
-/// its saves, and appends each save, taken where it stands, to `saved`.
-/// Returns the progress units reported.
+/// its saves, and appends each save, taken where it stands, to `saved`,
+/// gathered for `(shots, words)` as its mode says (every shot has that value
+/// there, with every clbit 0). Returns the progress units reported.
+#[allow(clippy::too_many_arguments)]
 fn run_gate_part<A: Amplitude>(
     amps: &mut [A],
     part: GatePart,
@@ -143,6 +148,7 @@ fn run_gate_part<A: Amplitude>(
     monitor: &dyn Monitor,
     phase: Option<C64>,
     saved: &mut Vec<(String, SavedValue)>,
+    (shots, words): (usize, usize),
 ) -> Result<u64> {
     let num_qubits = amps.len().trailing_zeros() as usize;
     let mut segments = part.segments.into_iter();
@@ -154,6 +160,7 @@ fn run_gate_part<A: Amplitude>(
         let plan = plan_ops(num_qubits, A::PRECISION, run, fusion);
         reported += apply_plan(&plan, amps, mode, monitor)?;
         let value = compute_save(&spec, amps, phase, mode.kernels)?;
+        let value = gathered_once(&spec, value, shots, words);
         saved.push((spec.label, value));
     }
     let plan = plan_ops(num_qubits, A::PRECISION, segments.collect(), fusion);
@@ -181,7 +188,7 @@ struct Shot<'a, A> {
     amps: &'a mut [A],
     rng: &'a mut SimRng,
     record: &'a mut [u64],
-    saved: &'a mut Vec<SavedValue>,
+    saved: &'a mut Vec<(SavedValue, Vec<u64>)>,
     phase: Option<C64>,
     parallel: bool,
     monitor: &'a dyn Monitor,
@@ -195,7 +202,7 @@ fn run_shot<A: Amplitude>(
     rest: &[Step],
     rng: &mut SimRng,
     record: &mut [u64],
-    saved: &mut Vec<SavedValue>,
+    saved: &mut Vec<(SavedValue, Vec<u64>)>,
     phase: Option<C64>,
     parallel: bool,
     monitor: &dyn Monitor,
@@ -225,7 +232,13 @@ impl<A: Amplitude> Shot<'_, A> {
                 // Where it stands: a later measurement must not change it.
                 Step::Save(spec) => {
                     let value = compute_save(spec, self.amps, self.phase, self.parallel)?;
-                    self.saved.push(value);
+                    let memory = match spec.mode {
+                        SaveMode::Conditional | SaveMode::ConditionalPerShot => {
+                            self.record.to_vec()
+                        }
+                        SaveMode::Average | SaveMode::PerShot => Vec::new(),
+                    };
+                    self.saved.push((value, memory));
                 }
                 Step::Measure { qubit, clbit } => {
                     let one = measure_qubit(self.amps, *qubit, self.rng, self.parallel);
@@ -330,7 +343,9 @@ struct CircuitRun<'a> {
 }
 
 /// One shot's outcome record, its final state when kept, and its saved values.
-type ShotOutcome<A> = (Vec<u64>, Option<Vec<A>>, Vec<SavedValue>);
+/// A shot's record, its final state when kept, and each save's value with
+/// the shot's memory at it (empty unless the save is conditional).
+type ShotOutcome<A> = (Vec<u64>, Option<Vec<A>>, Vec<(SavedValue, Vec<u64>)>);
 
 fn run_circuit_in<A: Amplitude>(
     circuit: &Circuit,
@@ -404,18 +419,34 @@ impl CircuitRun<'_> {
             (Program::PerShot { .. }, true) => 1 + rayon::current_num_threads(),
         };
         state::check_memory(n, A::PRECISION, per_shot_copies, self.opts.max_memory_bytes)?;
+        // Saves gathered per shot or per memory hold many values at the end.
+        let all_saves = match program {
+            Program::Sampled { gates, .. } => {
+                gates.saves.iter().map(|(_, s)| s).collect::<Vec<_>>()
+            }
+            Program::PerShot { prefix, saves, .. } => {
+                prefix.saves.iter().map(|(_, s)| s).chain(saves).collect()
+            }
+        };
+        let gathered: u128 = all_saves
+            .iter()
+            .filter(|s| s.mode != SaveMode::Average)
+            .map(|s| gathered_bytes(s, n, self.opts.shots, self.circuit.num_clbits()))
+            .fold(0, u128::saturating_add);
         if let Program::Sampled { .. } = program
-            && self.circuit.num_clbits() > 0
+            && (self.circuit.num_clbits() > 0 || gathered > 0)
         {
-            let bytes = shot_bytes(self.opts.shots, self.words, self.opts.memory);
+            let bytes =
+                shot_bytes(self.opts.shots, self.words, self.opts.memory).saturating_add(gathered);
             check_output_memory(self.circuit, self.opts, bytes, 1)?;
         }
         if let Program::PerShot { saves, .. } = program {
             // Shot by shot, a block of shots each holds its own saved values.
             let per_shot_saves: u128 = saves.iter().map(|s| save_bytes(s, n)).sum();
             let held = per_shot_saves.saturating_mul(SHOT_BLOCK.min(self.shots()) as u128);
-            let bytes =
-                shot_bytes(self.opts.shots, self.words, self.opts.memory).saturating_add(held);
+            let bytes = shot_bytes(self.opts.shots, self.words, self.opts.memory)
+                .saturating_add(held)
+                .saturating_add(gathered);
             check_output_memory(self.circuit, self.opts, bytes, per_shot_copies)?;
         }
         Ok(())
@@ -437,6 +468,7 @@ impl CircuitRun<'_> {
             self.monitor,
             self.phase,
             &mut result.saved,
+            (self.shots(), self.words),
         )
     }
 
@@ -512,26 +544,26 @@ impl CircuitRun<'_> {
     ) -> Result<u64> {
         let shots = self.shots();
         if shots > 1
-            && let Some(spec) = saves
-                .iter()
-                .find(|s| matches!(s.kind, SaveKind::Statevector | SaveKind::Amplitudes(_)))
+            && let Some(spec) = saves.iter().find(|s| {
+                s.mode == SaveMode::Average
+                    && matches!(s.kind, SaveKind::Statevector | SaveKind::Amplitudes(_))
+            })
         {
             return Err(Error::InvalidCircuit(format!(
                 "{} '{}' comes after a measurement or reset, so its state differs from shot \
-                 to shot: run with shots=1, or save probabilities or expectation values \
-                 (averaged over shots)",
+                 to shot: run with shots=1, save it per shot or per memory (pershot=True or \
+                 conditional=True), or save probabilities or expectation values (averaged \
+                 over shots)",
                 spec.kind.name(),
                 spec.label
             )));
         }
         let reported = self.run_part(amps, prefix, result)?;
-        let (memory, saved_sum, final_state) = self.run_shots(amps, rest, saves)?;
-        if let Some(mut sum) = saved_sum {
-            if shots > 1 {
-                scale_saved(&mut sum, 1.0 / shots as f64);
+        let (memory, gathered, final_state) = self.run_shots(amps, rest, saves)?;
+        for (spec, gather) in saves.iter().zip(gathered) {
+            if let Some(value) = gather.finish(shots) {
+                result.saved.push((spec.label.clone(), value));
             }
-            let labels = saves.iter().map(|s| s.label.clone());
-            result.saved.extend(labels.zip(sum));
         }
         if self.circuit.num_clbits() > 0 {
             (result.count_keys, result.count_values) = count_records(&memory, self.words, None);
@@ -558,7 +590,7 @@ impl CircuitRun<'_> {
         prefix_state: &[A],
         rest: &[Step],
         saves: &[SaveSpec],
-    ) -> Result<(Vec<u64>, Option<Vec<SavedValue>>, Option<Vec<A>>)> {
+    ) -> Result<(Vec<u64>, Vec<Gather>, Option<Vec<A>>)> {
         let (shots, words) = (self.shots(), self.words);
         let n = self.circuit.num_qubits();
         let kernels = self.mode.kernels;
@@ -581,7 +613,7 @@ impl CircuitRun<'_> {
             Ok((record, last.then_some(work), saved))
         };
         let keep_last = self.opts.statevector;
-        let mut saved_sum: Option<Vec<SavedValue>> = None;
+        let mut gathered: Vec<Gather> = saves.iter().map(Gather::new).collect();
         let mut memory = Vec::with_capacity(shots * words);
         let mut final_state = None;
         let block = if self.mode.shots { SHOT_BLOCK } else { 1 };
@@ -602,13 +634,12 @@ impl CircuitRun<'_> {
                 if st.is_some() {
                     final_state = st;
                 }
-                match saved_sum.as_mut() {
-                    None => saved_sum = Some(saved),
-                    Some(sum) => accumulate(sum, saved),
+                for (gather, (value, at)) in gathered.iter_mut().zip(saved) {
+                    gather.add(value, &at);
                 }
             }
         }
-        Ok((memory, saved_sum, final_state))
+        Ok((memory, gathered, final_state))
     }
 }
 
@@ -892,6 +923,7 @@ fn final_state<A: Amplitude>(
         &Unmonitored,
         None,
         &mut Vec::new(),
+        (1, 0),
     )?;
     if let Some(f) = global_phase_factor(circuit) {
         state::scale(&mut amps, f, parallel);

@@ -1,18 +1,42 @@
 //! Save instructions at run time: what each takes from the state, what its
 //! value costs in memory, and how values taken shot by shot are averaged.
 
-use crate::circuit::SaveKind;
+use crate::circuit::{SaveKind, SaveMode};
 use crate::error::Result;
 use crate::sim::precision::{Amplitude, Precision};
 use crate::sim::result::SavedValue;
 use crate::sim::state;
 use num_complex::Complex64 as C64;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SaveSpec {
     pub(crate) kind: SaveKind,
     pub(crate) label: String,
     pub(crate) qubits: Vec<usize>,
+    pub(crate) mode: SaveMode,
+}
+
+/// Bytes a save's gathered value takes over `shots` shots with `num_clbits`
+/// clbits (per shot: one value a shot; per memory: one a memory seen).
+pub(crate) fn gathered_bytes(
+    spec: &SaveSpec,
+    num_qubits: usize,
+    shots: u64,
+    num_clbits: usize,
+) -> u128 {
+    let one = save_bytes(spec, num_qubits);
+    let memories = if num_clbits >= 64 {
+        shots
+    } else {
+        shots.min(1 << num_clbits)
+    };
+    let values = match spec.mode {
+        SaveMode::Average => 1,
+        SaveMode::PerShot | SaveMode::ConditionalPerShot => shots,
+        SaveMode::Conditional => memories,
+    };
+    one.saturating_mul(values as u128)
 }
 
 /// Bytes a save's value takes, for a state of `num_qubits`.
@@ -64,28 +88,131 @@ pub(crate) fn compute_save<A: Amplitude>(
     })
 }
 
-/// Adds one shot's saved values into the running sums (averaged at the end).
-pub(crate) fn accumulate(sum: &mut [SavedValue], shot: Vec<SavedValue>) {
-    for (acc, v) in sum.iter_mut().zip(shot) {
-        match (acc, v) {
-            (SavedValue::Probabilities(a), SavedValue::Probabilities(b))
-            | (SavedValue::ProbabilitiesDict(a), SavedValue::ProbabilitiesDict(b)) => {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y)
-            }
-            (SavedValue::ExpectationValue(a), SavedValue::ExpectationValue(b)) => *a += b,
-            _ => unreachable!("per-shot saves are probabilities or expectation values"),
+/// Adds `b` into `a`, both of one kind: probabilities or expectation values.
+fn add_into(a: &mut SavedValue, b: SavedValue) {
+    match (a, b) {
+        (SavedValue::Probabilities(a), SavedValue::Probabilities(b))
+        | (SavedValue::ProbabilitiesDict(a), SavedValue::ProbabilitiesDict(b)) => {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y)
         }
+        (SavedValue::ExpectationValue(a), SavedValue::ExpectationValue(b)) => *a += b,
+        _ => unreachable!("only probabilities and expectation values are summed"),
     }
 }
 
-pub(crate) fn scale_saved(sum: &mut [SavedValue], factor: f64) {
-    for v in sum {
-        match v {
-            SavedValue::Probabilities(a) | SavedValue::ProbabilitiesDict(a) => {
-                a.iter_mut().for_each(|x| *x *= factor)
-            }
-            SavedValue::ExpectationValue(a) => *a *= factor,
-            _ => {}
+fn scale(v: &mut SavedValue, factor: f64) {
+    match v {
+        SavedValue::Probabilities(a) | SavedValue::ProbabilitiesDict(a) => {
+            a.iter_mut().for_each(|x| *x *= factor)
         }
+        SavedValue::ExpectationValue(a) => *a *= factor,
+        _ => {}
+    }
+}
+
+/// Whether values of this kind are averaged (else one is kept: a state or
+/// amplitudes, which differ in phase from shot to shot and so have no mean).
+fn averaged(kind: &SaveKind) -> bool {
+    !matches!(kind, SaveKind::Statevector | SaveKind::Amplitudes(_))
+}
+
+/// The value of a save taken once, before any measurement (so every shot
+/// has it, with every clbit 0), gathered as its mode says for `shots` shots
+/// of `words`-word memories.
+pub(crate) fn gathered_once(
+    spec: &SaveSpec,
+    value: SavedValue,
+    shots: usize,
+    words: usize,
+) -> SavedValue {
+    match spec.mode {
+        SaveMode::Average => value,
+        SaveMode::PerShot => SavedValue::PerShot(vec![value; shots]),
+        SaveMode::Conditional => SavedValue::Conditional(vec![(vec![0; words], value)]),
+        SaveMode::ConditionalPerShot => SavedValue::Conditional(vec![(
+            vec![0; words],
+            SavedValue::PerShot(vec![value; shots]),
+        )]),
+    }
+}
+
+/// A save's values over the shots that take it one by one, gathered in shot
+/// order as its mode says (so the result does not depend on threads).
+pub(crate) enum Gather {
+    Average(Option<SavedValue>, bool),
+    PerShot(Vec<SavedValue>),
+    /// Keyed by the memory's words most significant first, so that the map's
+    /// order is the memories' numeric order; the value's sum (or last) and
+    /// how many shots had that memory.
+    Conditional(BTreeMap<Vec<u64>, (SavedValue, u64)>, bool),
+    ConditionalPerShot(BTreeMap<Vec<u64>, Vec<SavedValue>>),
+}
+
+impl Gather {
+    pub(crate) fn new(spec: &SaveSpec) -> Gather {
+        let averaged = averaged(&spec.kind);
+        match spec.mode {
+            SaveMode::Average => Gather::Average(None, averaged),
+            SaveMode::PerShot => Gather::PerShot(Vec::new()),
+            SaveMode::Conditional => Gather::Conditional(BTreeMap::new(), averaged),
+            SaveMode::ConditionalPerShot => Gather::ConditionalPerShot(BTreeMap::new()),
+        }
+    }
+
+    /// Adds one shot's value; `memory` is its clbits at the save (read by
+    /// the conditional modes only).
+    pub(crate) fn add(&mut self, value: SavedValue, memory: &[u64]) {
+        let key = || memory.iter().rev().copied().collect::<Vec<u64>>();
+        match self {
+            Gather::Average(sum, _) => match sum {
+                None => *sum = Some(value),
+                Some(sum) => add_into(sum, value),
+            },
+            Gather::PerShot(list) => list.push(value),
+            Gather::Conditional(map, averaged) => match map.get_mut(&key()) {
+                Some((kept, count)) => {
+                    *count += 1;
+                    if *averaged {
+                        add_into(kept, value);
+                    } else {
+                        *kept = value;
+                    }
+                }
+                None => {
+                    map.insert(key(), (value, 1));
+                }
+            },
+            Gather::ConditionalPerShot(map) => map.entry(key()).or_default().push(value),
+        }
+    }
+
+    /// The gathered value of `shots` shots.
+    pub(crate) fn finish(self, shots: usize) -> Option<SavedValue> {
+        let memory = |key: Vec<u64>| key.into_iter().rev().collect::<Vec<u64>>();
+        Some(match self {
+            Gather::Average(sum, averaged) => {
+                let mut sum = sum?;
+                if averaged && shots > 1 {
+                    scale(&mut sum, 1.0 / shots as f64);
+                }
+                sum
+            }
+            Gather::PerShot(list) => SavedValue::PerShot(list),
+            Gather::Conditional(map, averaged) => SavedValue::Conditional(
+                map.into_iter()
+                    .map(|(key, (mut v, count))| {
+                        if averaged && count > 1 {
+                            scale(&mut v, 1.0 / count as f64);
+                        }
+                        (memory(key), v)
+                    })
+                    .collect(),
+            ),
+            Gather::ConditionalPerShot(map) => SavedValue::Conditional(
+                map.into_iter()
+                    .map(|(key, list)| (memory(key), SavedValue::PerShot(list)))
+                    .collect(),
+            ),
+        })
     }
 }

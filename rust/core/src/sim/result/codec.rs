@@ -61,6 +61,10 @@ const PROBABILITIES: u8 = 2;
 const PROBABILITIES_DICT: u8 = 3;
 const AMPLITUDES: u8 = 4;
 const EXPECTATION_VALUE: u8 = 5;
+/// count u64, then that many values.
+const PER_SHOT: u8 = 6;
+/// count u64, then per memory: `words` u64, then its value.
+const CONDITIONAL: u8 = 7;
 
 /// A batch's results as a job store keeps them: the run seed, the results of
 /// the circuits that ran, and each failed circuit's index with its error's
@@ -149,33 +153,7 @@ impl ExperimentResult {
         w.len(self.saved.len());
         for (label, value) in &self.saved {
             w.str(label);
-            match value {
-                SavedValue::Statevector(s) => {
-                    w.u8(STATEVECTOR);
-                    write_state(&mut w, s);
-                }
-                SavedValue::Probabilities(p) => {
-                    w.u8(PROBABILITIES);
-                    write_floats(&mut w, p);
-                }
-                SavedValue::ProbabilitiesDict(p) => {
-                    w.u8(PROBABILITIES_DICT);
-                    write_floats(&mut w, p);
-                }
-                SavedValue::Amplitudes(a) => {
-                    w.u8(AMPLITUDES);
-                    w.len(a.len());
-                    for z in a {
-                        w.f64(z.re);
-                        w.f64(z.im);
-                    }
-                }
-                SavedValue::ExpectationValue(z) => {
-                    w.u8(EXPECTATION_VALUE);
-                    w.f64(z.re);
-                    w.f64(z.im);
-                }
-            }
+            write_saved(&mut w, value);
         }
         w.out
     }
@@ -437,7 +415,7 @@ fn read_result(r: &mut Reader<'_>) -> Result<ExperimentResult> {
     let mut saved = Vec::with_capacity(k);
     for _ in 0..k {
         let label = r.str("saved value label")?.to_owned();
-        let value = read_saved(r, num_qubits, &label)?;
+        let value = read_saved(r, num_qubits, (words, num_clbits), &label)?;
         saved.push((label, value));
     }
     Ok(ExperimentResult {
@@ -511,11 +489,129 @@ fn check_counts(
     Ok(())
 }
 
-fn read_saved(r: &mut Reader<'_>, num_qubits: usize, label: &str) -> Result<SavedValue> {
+fn write_saved(w: &mut Writer, value: &SavedValue) {
+    match value {
+        SavedValue::Statevector(s) => {
+            w.u8(STATEVECTOR);
+            write_state(w, s);
+        }
+        SavedValue::Probabilities(p) => {
+            w.u8(PROBABILITIES);
+            write_floats(w, p);
+        }
+        SavedValue::ProbabilitiesDict(p) => {
+            w.u8(PROBABILITIES_DICT);
+            write_floats(w, p);
+        }
+        SavedValue::Amplitudes(a) => {
+            w.u8(AMPLITUDES);
+            w.len(a.len());
+            for z in a {
+                w.f64(z.re);
+                w.f64(z.im);
+            }
+        }
+        SavedValue::ExpectationValue(z) => {
+            w.u8(EXPECTATION_VALUE);
+            w.f64(z.re);
+            w.f64(z.im);
+        }
+        SavedValue::PerShot(list) => {
+            w.u8(PER_SHOT);
+            w.len(list.len());
+            list.iter().for_each(|v| write_saved(w, v));
+        }
+        SavedValue::Conditional(map) => {
+            w.u8(CONDITIONAL);
+            w.len(map.len());
+            for (key, v) in map {
+                key.iter().for_each(|&k| w.u64(k));
+                write_saved(w, v);
+            }
+        }
+    }
+}
+
+/// How a saved value may nest: a conditional one holds plain values or
+/// per-shot lists, a per-shot list plain values.
+#[derive(Clone, Copy, PartialEq)]
+enum Nesting {
+    Top,
+    InConditional,
+    InPerShot,
+}
+
+/// `memory`: the experiment's words per outcome and its clbits.
+fn read_saved(
+    r: &mut Reader<'_>,
+    num_qubits: usize,
+    memory: (usize, usize),
+    label: &str,
+) -> Result<SavedValue> {
+    read_saved_in(r, num_qubits, memory, label, Nesting::Top)
+}
+
+fn read_saved_in(
+    r: &mut Reader<'_>,
+    num_qubits: usize,
+    (words, num_clbits): (usize, usize),
+    label: &str,
+    nesting: Nesting,
+) -> Result<SavedValue> {
     let at = r.pos;
     let kind = r.u8("saved value kind")?;
     let what = format!("saved value {label:?}");
     Ok(match kind {
+        PER_SHOT if nesting != Nesting::InPerShot => {
+            // A value is at least a kind and 16 bytes.
+            let n = r.count(17, &what)?;
+            let list = (0..n)
+                .map(|_| {
+                    read_saved_in(
+                        r,
+                        num_qubits,
+                        (words, num_clbits),
+                        label,
+                        Nesting::InPerShot,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            SavedValue::PerShot(list)
+        }
+        CONDITIONAL if nesting == Nesting::Top => {
+            let n = r.count(8 * words + 17, &what)?;
+            let mut map: Vec<(Vec<u64>, SavedValue)> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let key_at = r.pos;
+                let key = (0..words)
+                    .map(|_| r.u64(&what))
+                    .collect::<Result<Vec<_>>>()?;
+                if let Some((last, _)) = map.last()
+                    && last.iter().rev().cmp(key.iter().rev()).is_ge()
+                {
+                    return Err(invalid(
+                        key_at,
+                        format!("{what}: the memories are not in ascending order"),
+                    ));
+                }
+                if spills(&key, num_clbits) {
+                    return Err(invalid(
+                        key_at,
+                        format!("{what}: a memory sets bits beyond its {num_clbits} clbits"),
+                    ));
+                }
+                let memory = (words, num_clbits);
+                let value = read_saved_in(r, num_qubits, memory, label, Nesting::InConditional)?;
+                map.push((key, value));
+            }
+            SavedValue::Conditional(map)
+        }
+        PER_SHOT | CONDITIONAL => {
+            return Err(invalid(
+                at,
+                format!("{what}: gathered values nest too deep"),
+            ));
+        }
         STATEVECTOR => SavedValue::Statevector(read_state(r, num_qubits, &what)?),
         PROBABILITIES | PROBABILITIES_DICT => {
             let at = r.pos;
@@ -550,7 +646,7 @@ fn read_saved(r: &mut Reader<'_>, num_qubits: usize, label: &str) -> Result<Save
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::circuit::Circuit;
+    use crate::circuit::{Circuit, SaveMode};
     use crate::sim::engine::run;
     use crate::sim::options::RunOptions;
     use crate::sim::precision::Precision;
@@ -585,6 +681,36 @@ mod tests {
         bell.append_gate("cx", &[0, 1], &[]).unwrap();
         bell.measure(0, 0).unwrap();
         bell.measure(1, 1).unwrap();
+        // Values gathered per shot and per memory, before and after a
+        // mid-circuit measurement.
+        let mut gathered = Circuit::new(2, 2);
+        gathered.append_gate("h", &[0], &[]).unwrap();
+        let modes = [
+            SaveMode::PerShot,
+            SaveMode::Conditional,
+            SaveMode::ConditionalPerShot,
+        ];
+        for (i, &mode) in modes.iter().enumerate() {
+            gathered
+                .save_as("statevector", &format!("sv{i}"), &[], &[], &[], mode)
+                .unwrap();
+        }
+        gathered.measure(0, 0).unwrap();
+        for (i, &mode) in modes.iter().enumerate() {
+            gathered
+                .save_as(
+                    "expectation_value",
+                    &format!("z{i}"),
+                    &[0],
+                    &[],
+                    &zz[..0],
+                    mode,
+                )
+                .unwrap();
+            gathered
+                .save_as("probabilities", &format!("p{i}"), &[0], &[], &[], mode)
+                .unwrap();
+        }
         for precision in [Precision::Double, Precision::Single] {
             for memory in [false, true] {
                 let opts = RunOptions {
@@ -595,7 +721,7 @@ mod tests {
                     precision,
                     ..RunOptions::default()
                 };
-                let circuits = [wide.clone(), saves.clone(), bell.clone()];
+                let circuits = [wide.clone(), saves.clone(), bell.clone(), gathered.clone()];
                 out.extend(run(&circuits, &opts).unwrap().experiments);
             }
         }

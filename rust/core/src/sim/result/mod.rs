@@ -32,7 +32,8 @@ pub struct ExperimentResult {
 }
 
 /// What a save instruction produced. Probabilities and expectation values
-/// of a circuit simulated shot by shot are averages over the shots.
+/// of a circuit simulated shot by shot are averages over the shots, unless
+/// the save gathers them per shot or per classical memory (its `SaveMode`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SavedValue {
     Statevector(StateVector),
@@ -40,6 +41,24 @@ pub enum SavedValue {
     ProbabilitiesDict(Vec<f64>),
     Amplitudes(Vec<C64>),
     ExpectationValue(C64),
+    /// One value per shot, in shot order (never itself gathered).
+    PerShot(Vec<SavedValue>),
+    /// Per classical memory seen at the save (the experiment's `words` u64
+    /// each, in ascending order of the memory), its value: a plain one, or a
+    /// `PerShot` list.
+    Conditional(Vec<(Vec<u64>, SavedValue)>),
+}
+
+impl SavedValue {
+    /// The value itself, or for a gathered one the first it holds (all are
+    /// of the same kind); `None` for an empty gathering.
+    pub fn first_plain(&self) -> Option<&SavedValue> {
+        match self {
+            SavedValue::PerShot(list) => list.first()?.first_plain(),
+            SavedValue::Conditional(map) => map.first()?.1.first_plain(),
+            plain => Some(plain),
+        }
+    }
 }
 
 impl ExperimentResult {

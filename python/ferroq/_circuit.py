@@ -392,6 +392,23 @@ class Circuit:
         expr = _condition(condition)
         return _If(self, lambda parent, body: parent.if_else(expr, body, None))
 
+    def store(self, target: QubitSpec, value: int | Condition) -> Circuit:
+        """Writes ``value`` into the clbit ``target`` (whether it is non-zero) or
+        into the clbits ``target`` (a register, its first clbit the least
+        significant), shot by shot (Qiskit's ``store``). ``value`` is an integer
+        or an expression in the core's nested-tuple form (see :data:`Condition`),
+        evaluated on the shot's clbits where the store stands.
+
+        >>> import ferroq
+        >>> c = ferroq.Circuit(1, 2).h(0).measure(0, 0).store(1, ("not", ("bit", 0)))
+        >>> sorted(ferroq.Simulator(seed=1).run(c, shots=100).result().get_counts())
+        ['01', '10']
+        """
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, tuple):
+            value = ("value", operator.index(value))
+        self._native.store(_indices(target), value)
+        return self
+
     def while_loop(self, condition: Condition) -> _Block:
         """A block repeated while ``condition`` holds (checked before each
         round), with :meth:`break_loop` and :meth:`continue_loop` inside.

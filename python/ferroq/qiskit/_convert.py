@@ -3,10 +3,10 @@
 Gates of the native set go straight through (as a list handed to Rust in
 one call); any other gate is expanded through its definition. Control flow
 (``if_else``, ``while_loop``, ``switch_case``, ``break_loop``,
-``continue_loop``) becomes ferroq's, its conditions (clbits, registers and
-classical expressions over them) included; a ``for_loop`` is unrolled and a
-``box`` inlined. Opaque gates, classical variables and ``store``, and ``c_if``
-on Qiskit 1.x are refused by name.
+``continue_loop``, ``store`` into clbits and registers) becomes ferroq's, its
+conditions (clbits, registers and classical expressions over them) included; a
+``for_loop`` is unrolled and a ``box`` inlined. Opaque gates, standalone
+classical variables and ``c_if`` on Qiskit 1.x are refused by name.
 """
 
 from __future__ import annotations
@@ -112,7 +112,6 @@ _BINARY_OPS = {
     "GREATER_EQUAL": "ge",
 }
 # Instructions on classical variables (Qiskit's real-time classical expressions).
-_CLASSICAL = {"store"}
 _SAVE_KINDS = {
     "save_statevector": "statevector",
     "save_probabilities": "probabilities",
@@ -268,11 +267,10 @@ class _Builder:
             self.flush()
             self._control_flow(inst, qindex, cindex, depth)
             return
-        if name in _CLASSICAL:
-            raise CircuitError(
-                f"circuit {self.source.name!r}: classical instruction '{name}' (classical variables "
-                "and expressions) is not supported by ferroq"
-            )
+        if name == "store":
+            self.flush()
+            self._store(op, cindex)
+            return
         if getattr(op, "condition", None) is not None:
             raise _condition_error(self.source, name)
         native = _native_name(op)
@@ -450,6 +448,26 @@ class _Builder:
             native.continue_loop()
         else:  # box: its body, inline
             self.add(op.blocks[0], qmap, cmap, depth + 1)
+
+    def _store(self, op: Any, cindex: dict[Any, int]) -> None:
+        """Qiskit's ``store`` into a clbit or a register (a standalone classical
+        variable is refused by name)."""
+        target = op.lvalue
+        where = target.var if isinstance(target, expr.Var) else None
+        if isinstance(target, expr.Index) and isinstance(target.index, expr.Value):
+            register = target.target.var if isinstance(target.target, expr.Var) else None
+            if isinstance(register, ClassicalRegister):
+                where = register[int(target.index.value)]
+        if isinstance(where, Clbit):
+            clbits = [cindex[where]]
+        elif isinstance(where, ClassicalRegister):
+            clbits = [cindex[b] for b in where]
+        else:
+            raise CircuitError(
+                f"circuit {self.source.name!r}: 'store' into the classical variable {target} is not "
+                "supported by ferroq (store into clbits and registers)"
+            )
+        self.target._native.store(clbits, self._expr(op.rvalue, cindex))
 
     def _target_expr(self, target: Any, cindex: dict[Any, int]) -> tuple[Any, ...]:
         """A switch's target: a clbit, a register or an expression."""

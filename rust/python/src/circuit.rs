@@ -235,6 +235,13 @@ impl PyCircuit {
         })
     }
 
+    /// Appends `store`: `value` (an expression in the nested-tuple form of
+    /// `if_else`) written into the clbits `targets`.
+    fn store(&mut self, targets: Vec<i64>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = expr(value, 0)?;
+        guard(|| self.inner.append_store(&targets, value).map_err(to_py))
+    }
+
     /// Gives the `if` just appended its `else` block.
     fn attach_else(&mut self, else_body: PyRef<'_, PyCircuit>) -> PyResult<()> {
         guard(|| self.inner.attach_else(&else_body.inner).map_err(to_py))

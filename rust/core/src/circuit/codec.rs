@@ -76,6 +76,8 @@ impl Tag {
     const SWITCH_CASE: u8 = 0x12;
     const BREAK_LOOP: u8 = 0x13;
     const CONTINUE_LOOP: u8 = 0x14;
+    /// k u64, k clbits, then an expression (format 3).
+    const STORE: u8 = 0x15;
 }
 
 /// Expression tags: a clbit (index), a register (count u64, indices), a value
@@ -313,6 +315,12 @@ impl Writer {
             }
             Instruction::BreakLoop => w.u8(Tag::BREAK_LOOP),
             Instruction::ContinueLoop => w.u8(Tag::CONTINUE_LOOP),
+            Instruction::Store { targets, value } => {
+                w.u8(Tag::STORE);
+                w.len(targets.len());
+                w.indices(targets);
+                w.expr(value);
+            }
             Instruction::Gate {
                 kind,
                 qubits,
@@ -668,6 +676,18 @@ impl Decoder<'_> {
                     ));
                 }
                 self.save(circuit, tag, mode)
+            }
+            Tag::STORE => {
+                let at = self.r.pos;
+                let k = self.r.count(1, "store target count")?;
+                if k > 64 {
+                    return Err(invalid(at, format!("a store into {k} clbits (at most 64)")));
+                }
+                let targets = (0..k)
+                    .map(|_| self.index("store target"))
+                    .collect::<Result<Vec<_>>>()?;
+                let value = self.expr(0)?;
+                circuit.append_store(&targets, value)
             }
             Tag::IF_ELSE => {
                 let condition = self.expr(0)?;
@@ -1051,6 +1071,8 @@ mod tests {
         ])
         .unwrap();
         set.measure(1, 0).unwrap();
+        set.append_store(&[0], Expr::Unary(UnaryOp::Not, Box::new(Expr::Bit(0))))
+            .unwrap();
         cases.push(set);
         for c in cases {
             assert_eq!(Circuit::from_bytes(&c.to_bytes()).unwrap(), c);

@@ -334,6 +334,39 @@ impl Circuit {
         self.instructions.push(Instruction::ContinueLoop);
     }
 
+    /// Appends `store`: `value` written into the clbits `targets` (least
+    /// significant first; one clbit takes whether `value` is non-zero).
+    pub fn append_store(&mut self, targets: &[i64], value: Expr) -> Result<()> {
+        value.check(self.num_clbits, "store")?;
+        if targets.is_empty() || targets.len() > 64 {
+            return Err(Error::InvalidCircuit(format!(
+                "store: the target must be 1 to 64 clbits, not {}",
+                targets.len()
+            )));
+        }
+        let mut clbits = Vec::with_capacity(targets.len());
+        for &c in targets {
+            if c < 0 || c as u64 >= self.num_clbits as u64 {
+                return Err(Error::ClbitOutOfRange {
+                    gate: "store".into(),
+                    clbit: c,
+                    num_clbits: self.num_clbits,
+                });
+            }
+            if clbits.contains(&(c as usize)) {
+                return Err(Error::InvalidCircuit(format!(
+                    "store: clbit {c} is a target more than once"
+                )));
+            }
+            clbits.push(c as usize);
+        }
+        self.instructions.push(Instruction::Store {
+            targets: clbits,
+            value,
+        });
+        Ok(())
+    }
+
     /// Whether any instruction is control flow.
     pub fn has_control_flow(&self) -> bool {
         self.instructions.iter().any(Instruction::is_control_flow)

@@ -151,6 +151,13 @@ pub enum Instruction {
     },
     BreakLoop,
     ContinueLoop,
+    /// Qiskit's `store`: `value`, evaluated on the shot's clbits, written
+    /// into the clbits `targets` (`targets[0]` its least significant bit; a
+    /// one-clbit target takes whether it is non-zero).
+    Store {
+        targets: Vec<usize>,
+        value: Expr,
+    },
     /// Aer's `set_statevector`: the whole register's state becomes `state`
     /// (normalised, `2^n` amplitudes, qubit 0 the least significant bit),
     /// whatever it was. `qubits` lists every qubit.
@@ -174,6 +181,7 @@ impl Instruction {
             Instruction::SwitchCase { .. } => "switch_case",
             Instruction::BreakLoop => "break_loop",
             Instruction::ContinueLoop => "continue_loop",
+            Instruction::Store { .. } => "store",
             Instruction::SetStatevector { .. } => "set_statevector",
         }
     }
@@ -191,11 +199,12 @@ impl Instruction {
             Instruction::Measure { qubit, .. } | Instruction::Reset { qubit } => {
                 std::slice::from_ref(qubit)
             }
-            Instruction::BreakLoop | Instruction::ContinueLoop => &[],
+            Instruction::BreakLoop | Instruction::ContinueLoop | Instruction::Store { .. } => &[],
         }
     }
 
-    /// `if`, `while`, `switch`, `break` and `continue`.
+    /// `if`, `while`, `switch`, `break`, `continue` and `store`: what runs
+    /// shot by shot on the classical bits.
     pub fn is_control_flow(&self) -> bool {
         matches!(
             self,
@@ -204,6 +213,7 @@ impl Instruction {
                 | Instruction::SwitchCase { .. }
                 | Instruction::BreakLoop
                 | Instruction::ContinueLoop
+                | Instruction::Store { .. }
         )
     }
 

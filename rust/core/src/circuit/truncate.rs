@@ -87,6 +87,8 @@ fn remap_all(body: &[Instruction], map: &[usize]) -> Vec<Instruction> {
             // It acts on every qubit, so a circuit holding one is never
             // truncated; kept whole should that ever change.
             Instruction::SetStatevector { .. } => inst.clone(),
+            // Acts on clbits only.
+            Instruction::Store { .. } => inst.clone(),
             Instruction::Barrier { qubits: q } => {
                 let kept: Vec<usize> = q
                     .iter()

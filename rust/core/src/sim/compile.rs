@@ -80,6 +80,10 @@ pub(crate) enum Step {
     },
     Break,
     Continue,
+    Store {
+        targets: Vec<usize>,
+        value: Expr,
+    },
 }
 
 /// The steps of a control-flow block: gates compiled, `break` and `continue`
@@ -134,6 +138,10 @@ fn block_steps(body: &[Instruction], in_loop: bool) -> Result<Vec<Step>> {
                 }
                 Instruction::BreakLoop => Step::Break,
                 Instruction::ContinueLoop => Step::Continue,
+                Instruction::Store { targets, value } => Step::Store {
+                    targets: targets.clone(),
+                    value: value.clone(),
+                },
                 Instruction::Save { label, .. } => {
                     return Err(Error::InvalidCircuit(format!(
                         "save '{label}' inside a control-flow block is not supported"

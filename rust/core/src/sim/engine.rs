@@ -240,6 +240,20 @@ impl<A: Amplitude> Shot<'_, A> {
                     };
                     self.saved.push((value, memory));
                 }
+                Step::Store { targets, value } => {
+                    let v = value.eval(self.record);
+                    // One clbit takes whether the value is non-zero.
+                    let v = if targets.len() == 1 {
+                        (v != 0) as u64
+                    } else {
+                        v
+                    };
+                    for (j, &clbit) in targets.iter().enumerate() {
+                        let (w, b) = (clbit / 64, clbit % 64);
+                        let bit = (v >> j) & 1;
+                        self.record[w] = (self.record[w] & !(1 << b)) | (bit << b);
+                    }
+                }
                 Step::Measure { qubit, clbit } => {
                     let one = measure_qubit(self.amps, *qubit, self.rng, self.parallel);
                     let (w, b) = (clbit / 64, clbit % 64);

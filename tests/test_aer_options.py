@@ -293,3 +293,29 @@ def test_aers_derived_saves_match_aer(angles, keep, pauli):
     for label in ("asq", "var"):
         np.testing.assert_allclose(ours[label], theirs[label], atol=1e-10, err_msg=label)
     np.testing.assert_allclose(ours["dm"].data, theirs["dm"].data, atol=1e-10)
+
+
+def test_fusion_metadata_reports_what_the_pass_did():
+    """Aer's fusion keys (enabled, applied, max_fused_qubits, threshold) and
+    ferroq's counts: the gates that went through the pass and the ops it made."""
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(6)
+    for _ in range(4):
+        for q in range(6):
+            qc.rx(0.3, q)
+            qc.rz(0.2, q)
+        for q in range(5):
+            qc.cx(q, q + 1)
+    qc.measure_all()
+    gates = 4 * (12 + 5)
+    on = FerroqSimulator(fusion_max_qubit=3).run(qc, shots=5).result().results[0].metadata["fusion"]
+    assert {"enabled", "applied", "max_fused_qubits", "threshold"} <= set(on)
+    assert on["enabled"] and on["applied"] and on["max_fused_qubits"] == 3
+    assert on["input_gates"] == gates and 0 < on["output_ops"] < gates
+    off = FerroqSimulator(fusion_enable=False).run(qc, shots=5).result().results[0].metadata["fusion"]
+    assert not off["enabled"] and not off["applied"]
+    assert off["input_gates"] == off["output_ops"] == gates
+    # Above the threshold's width only: a 6-qubit circuit under a threshold of 7 is not fused.
+    narrow = FerroqSimulator(fusion_threshold=7).run(qc, shots=5).result().results[0].metadata["fusion"]
+    assert not narrow["applied"] and narrow["threshold"] == 7

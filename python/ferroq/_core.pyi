@@ -7,6 +7,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DEFAULT_FUSION_MAX_QUBIT",
+    "DEFAULT_FUSION_THRESHOLD",
     "DEFAULT_PARALLEL_THRESHOLD",
     "Circuit",
     "ExperimentData",
@@ -35,6 +37,8 @@ __all__ = [
 
 __version__: str
 DEFAULT_PARALLEL_THRESHOLD: int
+DEFAULT_FUSION_MAX_QUBIT: int
+DEFAULT_FUSION_THRESHOLD: int
 
 @final
 class Circuit:
@@ -112,6 +116,8 @@ class ExperimentData:
     def seed(self) -> int: ...
     @property
     def time_taken(self) -> float: ...
+    @property
+    def fusion(self) -> tuple[int, int] | None: ...
     @property
     def has_memory(self) -> bool: ...
     @property

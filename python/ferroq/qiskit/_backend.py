@@ -394,6 +394,21 @@ def _reduced_density_matrix(state: Any, keep: list[int]) -> np.ndarray:
     return np.asarray(rows @ rows.conj().T)
 
 
+def _fusion_metadata(exp: _core.ExperimentData, opts: Mapping[str, Any]) -> dict[str, Any]:
+    """Aer's ``fusion`` block: whether fusion was on and applied, its widest
+    block and threshold, and ferroq's own counts: the gates that went through
+    the pass (those simulated once) and the kernel ops it made of them."""
+    gates, ops = exp.fusion or (0, 0)
+    return {
+        "enabled": bool(opts["fusion_enable"]),
+        "applied": ops < gates,
+        "max_fused_qubits": opts["fusion_max_qubit"] or _core.DEFAULT_FUSION_MAX_QUBIT,
+        "threshold": opts["fusion_threshold"] or _core.DEFAULT_FUSION_THRESHOLD,
+        "input_gates": gates,
+        "output_ops": ops,
+    }
+
+
 def _metadata(
     circuit: QuantumCircuit, exp: _core.ExperimentData, active: list[int] | None, opts: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -407,7 +422,7 @@ def _metadata(
         "active_input_qubits": qubits,
         "input_qubit_map": [[q, q] for q in qubits],
         "num_clbits": exp.num_clbits,
-        "fusion": {"enabled": bool(opts["fusion_enable"])},
+        "fusion": _fusion_metadata(exp, opts),
         "max_memory_mb": opts["max_memory_mb"] or 0,
         "time_taken": exp.time_taken,
     }

@@ -271,6 +271,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "DEFAULT_PARALLEL_THRESHOLD",
         ferroq_core::sim::options::DEFAULT_PARALLEL_THRESHOLD,
     )?;
+    let defaults = ferroq_core::RunOptions::default();
+    m.add("DEFAULT_FUSION_MAX_QUBIT", defaults.fusion_max_qubits)?;
+    m.add("DEFAULT_FUSION_THRESHOLD", defaults.fusion_threshold)?;
     m.add_class::<PyCircuit>()?;
     m.add_class::<PyExperiment>()?;
     m.add_class::<PyJob>()?;

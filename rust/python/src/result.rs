@@ -282,6 +282,7 @@ pub fn _experiment_from_state(
                 .map(saved_from_state)
                 .collect::<PyResult<_>>()?,
             time_taken,
+            fusion: None,
         };
         // Checked as the core checks decoded bytes: a corrupted pickle or
         // store row cannot make an experiment whose accessors fail later.
@@ -400,6 +401,12 @@ impl PyExperiment {
     #[getter]
     fn time_taken(&self) -> f64 {
         self.inner.time_taken
+    }
+    /// The fusion pass's `(gates in, kernel ops out)` for the gates simulated
+    /// once, or `None` when none were.
+    #[getter]
+    fn fusion(&self) -> Option<(u64, u64)> {
+        self.inner.fusion.map(|f| (f.gates, f.ops))
     }
     #[getter]
     fn has_memory(&self) -> bool {

@@ -14,7 +14,7 @@ use crate::sim::outcomes::{
 use crate::sim::parallel;
 use crate::sim::plan::{BlockConfig, Plan};
 use crate::sim::precision::{Amplitude, Precision, StateVector};
-pub use crate::sim::result::{ExperimentResult, RunResult, SavedValue};
+pub use crate::sim::result::{ExperimentResult, FusionStats, RunResult, SavedValue};
 use crate::sim::rng::{self, SimRng};
 use crate::sim::sample;
 use crate::sim::saves::{
@@ -84,6 +84,7 @@ fn plan_ops(
     precision: Precision,
     segments: Vec<Vec<Op>>,
     fusion: Option<FusionConfig>,
+    stats: &mut FusionStats,
 ) -> Plan {
     let (fusion_cfg, block_cfg) = match fusion {
         Some(cfg) => {
@@ -94,8 +95,11 @@ fn plan_ops(
     };
     let mut plan = Plan::default();
     for ops in segments {
+        stats.gates += ops.len() as u64;
         let ops = ops.into_iter().map(|op| (op, 1)).collect();
-        let part = Plan::new(num_qubits, fuse(ops, &fusion_cfg), &block_cfg);
+        let fused = fuse(ops, &fusion_cfg);
+        stats.ops += fused.len() as u64;
+        let part = Plan::new(num_qubits, fused, &block_cfg);
         plan.stages.extend(part.stages);
     }
     plan
@@ -149,6 +153,7 @@ fn run_gate_part<A: Amplitude>(
     phase: Option<C64>,
     saved: &mut Vec<(String, SavedValue)>,
     (shots, words): (usize, usize),
+    stats: &mut FusionStats,
 ) -> Result<u64> {
     let num_qubits = amps.len().trailing_zeros() as usize;
     let mut segments = part.segments.into_iter();
@@ -157,13 +162,13 @@ fn run_gate_part<A: Amplitude>(
     for (before, spec) in part.saves {
         let run: Vec<Vec<Op>> = segments.by_ref().take(before - done).collect();
         done = before;
-        let plan = plan_ops(num_qubits, A::PRECISION, run, fusion);
+        let plan = plan_ops(num_qubits, A::PRECISION, run, fusion, stats);
         reported += apply_plan(&plan, amps, mode, monitor)?;
         let value = compute_save(&spec, amps, phase, mode.kernels)?;
         let value = gathered_once(&spec, value, shots, words);
         saved.push((spec.label, value));
     }
-    let plan = plan_ops(num_qubits, A::PRECISION, segments.collect(), fusion);
+    let plan = plan_ops(num_qubits, A::PRECISION, segments.collect(), fusion, stats);
     reported += apply_plan(&plan, amps, mode, monitor)?;
     Ok(reported)
 }
@@ -394,6 +399,7 @@ fn run_circuit_in<A: Amplitude>(
         statevector: None,
         saved: Vec::new(),
         time_taken: 0.0,
+        fusion: None,
     };
     let mut amps = state::initial_state::<A>(circuit.num_qubits(), program.initial())?;
     let reported = match program {
@@ -483,6 +489,7 @@ impl CircuitRun<'_> {
             self.phase,
             &mut result.saved,
             (self.shots(), self.words),
+            result.fusion.get_or_insert_default(),
         )
     }
 
@@ -938,6 +945,7 @@ fn final_state<A: Amplitude>(
         None,
         &mut Vec::new(),
         (1, 0),
+        &mut FusionStats::default(),
     )?;
     if let Some(f) = global_phase_factor(circuit) {
         state::scale(&mut amps, f, parallel);

@@ -8,13 +8,14 @@
 //! Layout of one result (integers and floats little endian, lengths u64):
 //!
 //! ```text
-//! magic "FQR1" | version u16 | flags u8 (bit 0: name, 1: memory, 2: statevector) | 0 u8
+//! magic "FQR1" | version u16 | flags u8 (bit 0: name, 1: memory, 2: statevector, 3: fusion) | 0 u8
 //! num_qubits u64 | num_clbits u64 | shots u64 | seed u64 | time_taken f64
 //! [name: len, UTF-8]
 //! distinct outcomes n, then n keys of `words` u64 each, then n counts u64
 //! [memory: len (shots * words), the words]
 //! [statevector: state]
 //! saved values k, then each: label (len, UTF-8), kind u8, payload
+//! [fusion: gates u64, ops u64]
 //! ```
 //!
 //! `words` is `ceil(num_clbits / 64)`, at least 1; a key's clbit `c` is bit
@@ -23,7 +24,10 @@
 //! imaginary parts (f64 or f32). A saved value's payload by kind: 1
 //! statevector (a state), 2 probabilities and 3 probabilities as a dict
 //! (len, f64 each), 4 amplitudes (len, re f64 im f64 each), 5 expectation
-//! value (re f64, im f64).
+//! value (re f64, im f64), 6 one value a shot (count, then each value: kind
+//! and payload), 7 one value a classical memory (count, then each memory's
+//! `words` u64 in ascending order of the memory, and its value: a plain one
+//! or kind 6).
 //!
 //! A batch is `"FQB1" | version u16 | seed u64`, then n results (each its
 //! byte length, then its bytes), then m failures (circuit index u64, error
@@ -36,7 +40,7 @@
 //! shots, memory of one record a shot, states of `2^num_qubits` amplitudes),
 //! so no accessor can fail on a decoded result.
 
-use super::{ExperimentResult, SavedValue};
+use super::{ExperimentResult, FusionStats, SavedValue};
 use crate::circuit::MAX_WIDTH;
 use crate::error::Result;
 use crate::sim::precision::StateVector;
@@ -51,6 +55,8 @@ pub const FORMAT_VERSION: u16 = 1;
 const FLAG_NAME: u8 = 1;
 const FLAG_MEMORY: u8 = 2;
 const FLAG_STATEVECTOR: u8 = 4;
+/// Two u64 after the saved values: the fusion pass's gates in and ops out.
+const FLAG_FUSION: u8 = 8;
 
 const DOUBLE: u8 = 1;
 const SINGLE: u8 = 2;
@@ -130,6 +136,9 @@ impl ExperimentResult {
         if statevector.is_some() {
             flags |= FLAG_STATEVECTOR;
         }
+        if self.fusion.is_some() {
+            flags |= FLAG_FUSION;
+        }
         w.u8(flags);
         w.u8(0);
         w.u64(self.num_qubits as u64);
@@ -154,6 +163,10 @@ impl ExperimentResult {
         for (label, value) in &self.saved {
             w.str(label);
             write_saved(&mut w, value);
+        }
+        if let Some(f) = self.fusion {
+            w.u64(f.gates);
+            w.u64(f.ops);
         }
         w.out
     }
@@ -356,7 +369,9 @@ fn read_result(r: &mut Reader<'_>) -> Result<ExperimentResult> {
     header(r, MAGIC, "result")?;
     let at = r.pos;
     let flags = r.u8("flags")?;
-    if flags & !(FLAG_NAME | FLAG_MEMORY | FLAG_STATEVECTOR) != 0 || r.u8("reserved")? != 0 {
+    if flags & !(FLAG_NAME | FLAG_MEMORY | FLAG_STATEVECTOR | FLAG_FUSION) != 0
+        || r.u8("reserved")? != 0
+    {
         return Err(invalid(at, format!("unknown flags {flags:#04x}")));
     }
     let num_qubits = read_width(r, "qubit count")?;
@@ -418,6 +433,19 @@ fn read_result(r: &mut Reader<'_>) -> Result<ExperimentResult> {
         let value = read_saved(r, num_qubits, (words, num_clbits), &label)?;
         saved.push((label, value));
     }
+    let fusion = if flags & FLAG_FUSION != 0 {
+        let at = r.pos;
+        let (gates, ops) = (r.u64("fused gates")?, r.u64("fused ops")?);
+        if ops > gates {
+            return Err(invalid(
+                at,
+                format!("fusion made {ops} ops of {gates} gates"),
+            ));
+        }
+        Some(FusionStats { gates, ops })
+    } else {
+        None
+    };
     Ok(ExperimentResult {
         name,
         num_qubits,
@@ -431,6 +459,7 @@ fn read_result(r: &mut Reader<'_>) -> Result<ExperimentResult> {
         statevector,
         saved,
         time_taken,
+        fusion,
     })
 }
 

@@ -29,6 +29,17 @@ pub struct ExperimentResult {
     pub saved: Vec<(String, SavedValue)>,
     /// Wall time of this circuit's simulation and sampling, in seconds.
     pub time_taken: f64,
+    /// What the fusion pass made of the gates simulated once (those before
+    /// any mid-circuit measurement), when any were.
+    pub fusion: Option<FusionStats>,
+}
+
+/// The fusion pass's statistics for a circuit: `gates` went in, `ops` kernel
+/// ops came out (a fused block is one op; fusion off: `ops == gates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FusionStats {
+    pub gates: u64,
+    pub ops: u64,
 }
 
 /// What a save instruction produced. Probabilities and expectation values

@@ -297,6 +297,9 @@ def to_qiskit(circuit: ferroq.Circuit):
     for inst in circuit.instructions:
         if inst.name == "save_statevector":
             save_statevector(qc)
+            # ferroq's own save is averaged over shots (refused after a
+            # measurement), not Aer's "single" (the last shot's state).
+            qc.data[-1].operation._subtype = "average"
         elif inst.name == "save_probabilities":
             save_probabilities(qc, inst.qubits)
         elif inst.name == "measure":

@@ -146,3 +146,26 @@ def test_every_gathered_save_agrees_with_aer():
     sizes = {k: len(v) for k, v in ours["ev_cps"].items()}
     assert_counts_consistent(sizes, {"0x0": 0.5, "0x1": 0.5})
     assert np.allclose(ours["asq"], aers["asq"], atol=0.05)
+
+
+def test_aer_single_subtype_after_a_measurement_is_the_last_shots_value():
+    """Aer keeps one shot's state for a statevector saved after a measurement
+    ("single"); ferroq keeps the last shot's in shot order, so it agrees with the
+    last entry of the memory. ferroq's own API refuses it (test above)."""
+    pytest.importorskip("qiskit")
+    from ferroq.qiskit import FerroqSimulator, save_amplitudes, save_statevector
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure(0, 0)
+    save_statevector(qc)
+    save_amplitudes(qc, [0, 3], label="amps")
+    qc.measure(1, 1)
+    for seed in range(5):
+        result = FerroqSimulator().run(qc, shots=31, seed_simulator=seed, memory=True).result()
+        last = int(result.get_memory(0)[-1], 2)
+        state = np.asarray(result.data(0)["statevector"])
+        assert np.allclose(np.abs(state), np.eye(4)[last])
+        assert np.allclose(np.abs(result.data(0)["amps"]), [last == 0, last == 3])

@@ -67,7 +67,7 @@ class Circuit:
         qubits: list[int],
         indices: list[int] = ...,
         terms: list[tuple[str, complex]] = ...,
-        mode: Literal["average", "pershot", "conditional", "conditional_pershot"] = "average",
+        mode: Literal["average", "single", "pershot", "conditional", "conditional_pershot"] = "average",
     ) -> None: ...
     def extend(self, instructions: list[tuple[str, list[int], list[int], list[float]]]) -> None: ...
     def extend_qiskit(

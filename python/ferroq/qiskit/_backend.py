@@ -310,7 +310,7 @@ def _measures(circuit: QuantumCircuit) -> bool:
 def gathered(mode: str, value: Any, fn: Callable[[Any], Any]) -> Any:
     """``fn`` of each plain value of a saved value gathered as ``mode`` says:
     the value itself, a list a shot, a dict a memory, or a dict of lists."""
-    if mode == "average":
+    if mode in ("average", "single"):
         return fn(value)
     if mode == "pershot":
         return [fn(v) for v in value]
@@ -337,7 +337,7 @@ def _derive(data: dict[str, Any], derived: Derived, opts: Mapping[str, Any]) -> 
             value = gathered(mode, data[label], lambda a: np.abs(np.asarray(a)) ** 2)
         elif how == "expval_var":
             means, squares = data[sources[0]], data[sources[1]]
-            if mode == "average":
+            if mode in ("average", "single"):
                 value = _mean_var(means, squares)
             elif mode == "pershot":
                 value = [_mean_var(m, q) for m, q in zip(means, squares, strict=True)]

@@ -121,10 +121,12 @@ _SAVE_KINDS = {
     "save_expectation_value": "expectation_value",
 }
 _SKIPPED = {"delay"}
-SaveMode = Literal["average", "pershot", "conditional", "conditional_pershot"]
-#: Aer's save subtypes -> the core's save modes.
+SaveMode = Literal["average", "single", "pershot", "conditional", "conditional_pershot"]
+#: Aer's save subtypes -> the core's save modes ("single": a state or amplitudes
+#: saved after a mid-circuit measurement is the last shot's, as Aer keeps one
+#: shot's; ferroq's own API refuses that unless asked per shot or per memory).
 _SAVE_MODES: dict[str, SaveMode] = {
-    "single": "average",
+    "single": "single",
     "average": "average",
     "list": "pershot",
     "c_single": "conditional",

@@ -55,7 +55,8 @@ impl Tag {
     const BARRIER: u8 = 0x04;
     /// 2^n amplitudes (re f64, im f64), n the circuit's width (format 3).
     const SET_STATEVECTOR: u8 = 0x05;
-    /// mode u8 (1 per shot, 2 conditional, 3 conditional per shot), then a
+    /// mode u8 (1 per shot, 2 conditional, 3 conditional per shot, 4 the
+    /// last shot's), then a
     /// save instruction gathered that way (format 3; a save without it is
     /// averaged).
     const SAVE_MODE: u8 = 0x0d;
@@ -665,6 +666,7 @@ impl Decoder<'_> {
                     1 => SaveMode::PerShot,
                     2 => SaveMode::Conditional,
                     3 => SaveMode::ConditionalPerShot,
+                    4 => SaveMode::Single,
                     _ => return Err(invalid(at, format!("unknown save mode {code}"))),
                 };
                 let at = self.r.pos;
@@ -855,6 +857,7 @@ fn save_mode_code(mode: SaveMode) -> u8 {
         SaveMode::PerShot => 1,
         SaveMode::Conditional => 2,
         SaveMode::ConditionalPerShot => 3,
+        SaveMode::Single => 4,
     }
 }
 

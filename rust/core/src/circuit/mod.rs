@@ -53,6 +53,10 @@ pub enum SaveMode {
     /// amplitudes taken before any measurement). Aer's "average" / "single".
     #[default]
     Average,
+    /// One value, of the last shot in shot order where it differs between
+    /// shots: Aer's "single" for a state or amplitudes saved after a
+    /// mid-circuit measurement (Aer keeps one shot's).
+    Single,
     /// One value per shot, in shot order (Aer's `pershot=True`, "list").
     PerShot,
     /// One value per classical memory seen at the save (the clbits as they
@@ -67,6 +71,7 @@ impl SaveMode {
     pub fn name(self) -> &'static str {
         match self {
             SaveMode::Average => "average",
+            SaveMode::Single => "single",
             SaveMode::PerShot => "pershot",
             SaveMode::Conditional => "conditional",
             SaveMode::ConditionalPerShot => "conditional_pershot",
@@ -76,6 +81,7 @@ impl SaveMode {
     pub fn from_name(name: &str) -> Option<SaveMode> {
         [
             SaveMode::Average,
+            SaveMode::Single,
             SaveMode::PerShot,
             SaveMode::Conditional,
             SaveMode::ConditionalPerShot,

@@ -241,7 +241,7 @@ impl<A: Amplitude> Shot<'_, A> {
                         SaveMode::Conditional | SaveMode::ConditionalPerShot => {
                             self.record.to_vec()
                         }
-                        SaveMode::Average | SaveMode::PerShot => Vec::new(),
+                        SaveMode::Average | SaveMode::Single | SaveMode::PerShot => Vec::new(),
                     };
                     self.saved.push((value, memory));
                 }

@@ -32,7 +32,7 @@ pub(crate) fn gathered_bytes(
         shots.min(1 << num_clbits)
     };
     let values = match spec.mode {
-        SaveMode::Average => 1,
+        SaveMode::Average | SaveMode::Single => 1,
         SaveMode::PerShot | SaveMode::ConditionalPerShot => shots,
         SaveMode::Conditional => memories,
     };
@@ -126,7 +126,7 @@ pub(crate) fn gathered_once(
     words: usize,
 ) -> SavedValue {
     match spec.mode {
-        SaveMode::Average => value,
+        SaveMode::Average | SaveMode::Single => value,
         SaveMode::PerShot => SavedValue::PerShot(vec![value; shots]),
         SaveMode::Conditional => SavedValue::Conditional(vec![(vec![0; words], value)]),
         SaveMode::ConditionalPerShot => SavedValue::Conditional(vec![(
@@ -140,6 +140,8 @@ pub(crate) fn gathered_once(
 /// order as its mode says (so the result does not depend on threads).
 pub(crate) enum Gather {
     Average(Option<SavedValue>, bool),
+    /// The last shot's value.
+    Last(Option<SavedValue>),
     PerShot(Vec<SavedValue>),
     /// Keyed by the memory's words most significant first, so that the map's
     /// order is the memories' numeric order; the value's sum (or last) and
@@ -153,6 +155,7 @@ impl Gather {
         let averaged = averaged(&spec.kind);
         match spec.mode {
             SaveMode::Average => Gather::Average(None, averaged),
+            SaveMode::Single => Gather::Last(None),
             SaveMode::PerShot => Gather::PerShot(Vec::new()),
             SaveMode::Conditional => Gather::Conditional(BTreeMap::new(), averaged),
             SaveMode::ConditionalPerShot => Gather::ConditionalPerShot(BTreeMap::new()),
@@ -168,6 +171,7 @@ impl Gather {
                 None => *sum = Some(value),
                 Some(sum) => add_into(sum, value),
             },
+            Gather::Last(last) => *last = Some(value),
             Gather::PerShot(list) => list.push(value),
             Gather::Conditional(map, averaged) => match map.get_mut(&key()) {
                 Some((kept, count)) => {
@@ -197,6 +201,7 @@ impl Gather {
                 }
                 sum
             }
+            Gather::Last(last) => last?,
             Gather::PerShot(list) => SavedValue::PerShot(list),
             Gather::Conditional(map, averaged) => SavedValue::Conditional(
                 map.into_iter()

@@ -233,20 +233,30 @@ def test_conditions_are_checked_on_qiskit_1_only():
     assert _convert._CHECK_CONDITIONS == _convert._conditions_possible(qiskit.__version__)
 
 
-def test_c_if_is_refused_not_run_unconditionally(monkeypatch):
-    """The bulk readers in Rust ignore conditions; on Qiskit 1.x the circuit is scanned
-    first. Here the scan is forced on whatever the installed version."""
+def test_c_if_runs_conditionally_not_unconditionally(monkeypatch):
+    """The bulk readers in Rust ignore conditions; on Qiskit 1.x a circuit with
+    a c_if goes through Python, which puts the instruction in an if block. Here
+    the check is forced on whatever the installed version."""
     monkeypatch.setattr(_convert, "_CHECK_CONDITIONS", True)
-    qc = QuantumCircuit(2, 1, name="cond")
+    qc = QuantumCircuit(2, 2, name="cond")
     qc.h(1)
     qc.measure(1, 0)
-    _conditioned_x(qc)
-    qc.cx(0, 1)
-    with pytest.raises(CircuitError, match=r"circuit 'cond': 'x' has a classical condition \(c_if\)"):
-        to_ferroq(qc)
-    with pytest.raises(CircuitError, match="c_if"):
-        FerroqSimulator().run(qc)
-    # The scan refuses conditions only: the same circuit without one converts.
+    _conditioned_x(qc)  # x(0) when clbit 0 is 1
+    qc.measure(0, 1)
+    converted = to_ferroq(qc)
+    assert [op[0] for op in converted.data] == ["h", "measure", "if_else", "measure"]
+    counts = FerroqSimulator().run(qc, shots=2000, seed_simulator=5).result().get_counts()
+    assert_counts_consistent(counts, {"00": 0.5, "11": 0.5})
+    # A condition on a register: x(0) when the register reads 2 (clbit 1 set).
+    reg = QuantumCircuit(2, 2)
+    reg.x(1)
+    reg.measure(1, 1)
+    gate = XGate().to_mutable()
+    gate.condition = (reg.cregs[0], 2)
+    reg.append(gate, [0])
+    reg.measure(0, 0)
+    assert FerroqSimulator().run(reg, shots=50).result().get_counts() == {"11": 50}
+    # The check changes nothing for a circuit without conditions.
     plain = QuantumCircuit(2, 1)
     plain.h(1)
     plain.measure(1, 0)

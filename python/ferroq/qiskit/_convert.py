@@ -6,7 +6,8 @@ one call); any other gate is expanded through its definition. Control flow
 ``continue_loop``, ``store`` into clbits and registers) becomes ferroq's, its
 conditions (clbits, registers and classical expressions over them) included; a
 ``for_loop`` is unrolled and a ``box`` inlined. Opaque gates, standalone
-classical variables and ``c_if`` on Qiskit 1.x are refused by name.
+classical variables are refused by name; Qiskit 1.x's ``c_if`` becomes an
+``if`` block around its instruction.
 """
 
 from __future__ import annotations
@@ -239,6 +240,12 @@ class _Builder:
         self._phase(circuit.global_phase)
         qindex = {q: qmap[i] for i, q in enumerate(circuit.qubits)}
         cindex = {c: cmap[i] for i, c in enumerate(circuit.clbits)}
+        if _CHECK_CONDITIONS and _has_conditions(circuit):
+            # Qiskit 1.x's c_if: the bulk readers in Rust do not see conditions,
+            # so such a circuit goes instruction by instruction through Python.
+            for inst in circuit.data:
+                self.one(inst, qindex, cindex, depth)
+            return
         if _NATIVE_READER:
             data = circuit._data
             start = 0
@@ -274,7 +281,9 @@ class _Builder:
             self._store(op, cindex)
             return
         if getattr(op, "condition", None) is not None:
-            raise _condition_error(self.source, name)
+            self.flush()
+            self._conditioned(inst, qindex, cindex, depth)
+            return
         native = _native_name(op)
         if native is not None:
             self.pending.append((native, qargs, [], self._params(op.params)))
@@ -451,6 +460,24 @@ class _Builder:
         else:  # box: its body, inline
             self.add(op.blocks[0], qmap, cmap, depth + 1)
 
+    def _conditioned(self, inst: Any, qindex: dict[Any, int], cindex: dict[Any, int], depth: int) -> None:
+        """Qiskit 1.x's ``c_if``: the instruction, without its condition, in an
+        ``if`` block on the condition (a clbit or a register equal to a value)."""
+        op = inst.operation
+        bare = op.to_mutable()
+        bare.condition = None
+        inner = ferroq.Circuit(self.target.num_qubits, self.target.num_clbits)
+        builder = _Builder(inner, self.source)
+        builder.top_level = False
+        builder.one(inst.replace(operation=bare), qindex, cindex, depth + 1)
+        builder.flush()
+        if builder.derived or builder.phase:
+            raise CircuitError(
+                f"circuit {self.source.name!r}: '{op.name}' with a classical condition (c_if) "
+                "is a save or changes the global phase, which ferroq cannot condition"
+            )
+        self.target._native.if_else(self._expr(op.condition, cindex), inner._native, None)
+
     def _store(self, op: Any, cindex: dict[Any, int]) -> None:
         """Qiskit's ``store`` into a clbit or a register (a standalone classical
         variable is refused by name)."""
@@ -573,16 +600,9 @@ def is_hidden(label: str) -> bool:
     return label.startswith(_HIDDEN)
 
 
-def _condition_error(circuit: QuantumCircuit, name: str) -> CircuitError:
-    return CircuitError(
-        f"circuit {circuit.name!r}: '{name}' has a classical condition (c_if), which ferroq does not support"
-    )
-
-
-def _refuse_conditions(circuit: QuantumCircuit) -> None:
-    for inst in circuit.data:
-        if getattr(inst.operation, "condition", None) is not None:
-            raise _condition_error(circuit, inst.operation.name)
+def _has_conditions(circuit: QuantumCircuit) -> bool:
+    """Whether an instruction of ``circuit`` has a ``c_if`` condition (Qiskit 1.x)."""
+    return any(getattr(inst.operation, "condition", None) is not None for inst in circuit.data)
 
 
 def to_ferroq(circuit: QuantumCircuit) -> ferroq.Circuit:
@@ -597,8 +617,6 @@ def to_ferroq(circuit: QuantumCircuit) -> ferroq.Circuit:
 def to_ferroq_with_derived(circuit: QuantumCircuit) -> tuple[ferroq.Circuit, Derived]:
     """:func:`to_ferroq`, and how the values of Aer's derived saves are made from
     the run's (see ``Derived``)."""
-    if _CHECK_CONDITIONS:
-        _refuse_conditions(circuit)
     out = ferroq.Circuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
     builder = _Builder(out, circuit)
     builder.add(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)))
@@ -675,8 +693,6 @@ def to_ferroq_template(circuit: QuantumCircuit) -> Template | None:
     """``circuit`` (parameters unbound) as a :class:`Template`, or ``None`` where
     it cannot be one (an unbound parameter inside a control-flow block, or in a
     gate whose definition needs numbers, such as ``rv``): bind it set by set then."""
-    if _CHECK_CONDITIONS:
-        _refuse_conditions(circuit)
     out = ferroq.Circuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
     builder = _Builder(out, circuit, template=True)
     try:

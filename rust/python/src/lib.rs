@@ -164,6 +164,15 @@ fn statevector<'py>(
         }
         .build()
         .map_err(to_py)?;
+        // A short one runs here (without the GIL): the scheduler's hand-off
+        // would cost more than the simulation.
+        if ferroq_core::sim::engine::runs_inline(&circuit.inner) {
+            let circuit = &circuit.inner;
+            let state = py
+                .detach(|| ferroq_core::statevector(circuit, &opts))
+                .map_err(to_py)?;
+            return Ok(result::state_to_numpy(py, state));
+        }
         // Run as a job so that Ctrl-C can stop a long simulation.
         let scheduler = scheduler::scheduler();
         let circuit = circuit.inner.clone();

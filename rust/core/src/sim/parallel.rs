@@ -22,14 +22,19 @@ static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
 /// Threads this process may use: `FERROQ_NUM_THREADS` when set (1 to 4096;
 /// a bad value is refused when a run's options are checked, see
 /// [`crate::sim::env`], and never used), else the CPU count allowed by
-/// affinity and cgroup quota.
+/// affinity and cgroup quota, as first read in this process (reading it
+/// costs tens of microseconds of cgroup files, which a small circuit's run
+/// would pay every time; a pool's size is fixed when it is built anyway).
 pub fn default_threads() -> usize {
     if let Ok(Some(n)) = crate::sim::env::num_threads() {
         return n;
     }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
 }
 
 /// The shared pool with `threads` workers.
